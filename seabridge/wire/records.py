@@ -1,0 +1,184 @@
+"""Record kinds, their priority classes and their compact bodies (CBOR maps with integer keys).
+
+Records are what people and systems hand to Seabridge; frames are how they travel. Each kind has a
+fixed priority class. Times are whole seconds since ``TIME_EPOCH`` (2024-01-01T00:00:00Z), which keeps
+them to four bytes for decades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from .codec import decode_text, encode_text
+from .crypto import PUBLIC_KEY_BYTES
+from .errors import MalformedError
+from .items import dumps, loads_one
+
+TIME_EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z
+
+
+class PriorityClass(IntEnum):
+    """Highest first: lower value goes first."""
+
+    DISTRESS = 0
+    CONTROL = 1
+    CREW = 2
+    CATCH = 3
+    TELEMETRY = 4
+
+
+class Kind(IntEnum):
+    SOS = 0
+    EPOCH = 1  # crew sealing epoch announcement (control)
+    CREW_MESSAGE = 2  # vessel to shore, sealed for the shore's crew key
+    CREW_REPLY = 3  # shore to vessel, for one crew member
+    CATCH = 4
+    TELEMETRY = 5
+    NOTICE = 6  # shore to vessel control/notice text
+
+
+KIND_CLASS: dict[Kind, PriorityClass] = {
+    Kind.SOS: PriorityClass.DISTRESS,
+    Kind.EPOCH: PriorityClass.CONTROL,
+    Kind.NOTICE: PriorityClass.CONTROL,
+    Kind.CREW_MESSAGE: PriorityClass.CREW,
+    Kind.CREW_REPLY: PriorityClass.CREW,
+    Kind.CATCH: PriorityClass.CATCH,
+    Kind.TELEMETRY: PriorityClass.TELEMETRY,
+}
+
+
+def to_wire_time(unix: float) -> int:
+    return max(0, int(unix) - TIME_EPOCH)
+
+
+def from_wire_time(value: int) -> float:
+    return float(value + TIME_EPOCH)
+
+
+def _map(body: Any, kind: str) -> dict[int, Any]:
+    if not isinstance(body, dict) or not all(type(k) is int for k in body):
+        raise MalformedError(f"{kind} body must be a map with integer keys")
+    return body
+
+
+def _field(body: dict[int, Any], key: int, typ: type | tuple[type, ...], what: str) -> Any:
+    value = body.get(key)
+    if not isinstance(value, typ) or isinstance(value, bool):
+        raise MalformedError(f"field {what} missing or of the wrong type")
+    if isinstance(value, int) and value < 0:
+        raise MalformedError(f"field {what} must not be negative")
+    return value
+
+
+# --- crew message: the sealed content ------------------------------------------------------------
+
+HOTLINE = "hotline"
+
+
+@dataclass(frozen=True)
+class CrewContent:
+    """What a crew member wrote, and to whom. Only the shore's crew key can read it once sealed."""
+
+    to: str  # "hotline" or a family contact label/number typed by the member
+    text: str
+    handle: str  # the member's pseudonymous handle (never a real name)
+
+    def encode(self) -> bytes:
+        return dumps({0: self.to, 1: encode_text(self.text), 2: self.handle})
+
+    @classmethod
+    def decode(cls, data: bytes) -> CrewContent:
+        body = _map(loads_one(data), "crew content")
+        return cls(
+            to=_field(body, 0, str, "to"),
+            text=decode_text(_field(body, 1, bytes, "text")),
+            handle=_field(body, 2, str, "handle"),
+        )
+
+
+@dataclass(frozen=True)
+class CrewMessage:
+    member: int  # the gateway's member number (routes replies back)
+    epoch: int
+    sealed: bytes
+    created: int  # wire time
+
+    def body(self) -> dict[int, Any]:
+        return {0: self.member, 1: self.epoch, 2: self.sealed, 3: self.created}
+
+    @classmethod
+    def from_body(cls, body: Any) -> CrewMessage:
+        b = _map(body, "crew message")
+        return cls(
+            _field(b, 0, int, "member"),
+            _field(b, 1, int, "epoch"),
+            _field(b, 2, bytes, "sealed"),
+            _field(b, 3, int, "created"),
+        )
+
+
+@dataclass(frozen=True)
+class Epoch:
+    number: int
+    public_key: bytes
+
+    def body(self) -> dict[int, Any]:
+        return {0: self.number, 1: self.public_key}
+
+    @classmethod
+    def from_body(cls, body: Any) -> Epoch:
+        b = _map(body, "epoch")
+        key = _field(b, 1, bytes, "public_key")
+        if len(key) != PUBLIC_KEY_BYTES:
+            raise MalformedError("epoch public key must be 32 bytes")
+        return cls(_field(b, 0, int, "number"), key)
+
+
+@dataclass(frozen=True)
+class CrewReply:
+    member: int
+    text: str
+    sender: str  # "hotline" or a family relay label
+    created: int
+
+    def body(self) -> dict[int, Any]:
+        return {0: self.member, 1: encode_text(self.text), 2: self.sender, 3: self.created}
+
+    @classmethod
+    def from_body(cls, body: Any) -> CrewReply:
+        b = _map(body, "crew reply")
+        return cls(
+            _field(b, 0, int, "member"),
+            decode_text(_field(b, 1, bytes, "text")),
+            _field(b, 2, str, "sender"),
+            _field(b, 3, int, "created"),
+        )
+
+
+@dataclass(frozen=True)
+class Sos:
+    created: int
+    latitude_e5: int | None = None  # degrees x 1e5, signed
+    longitude_e5: int | None = None
+    note: str = ""
+
+    def body(self) -> dict[int, Any]:
+        out: dict[int, Any] = {0: self.created}
+        if self.latitude_e5 is not None and self.longitude_e5 is not None:
+            out[1] = self.latitude_e5
+            out[2] = self.longitude_e5
+        if self.note:
+            out[3] = encode_text(self.note)
+        return out
+
+    @classmethod
+    def from_body(cls, body: Any) -> Sos:
+        b = _map(body, "sos")
+        lat, lon = b.get(1), b.get(2)
+        if (lat is None) != (lon is None) or any(v is not None and type(v) is not int for v in (lat, lon)):
+            raise MalformedError("sos position must be two integers")
+        note = decode_text(_field(b, 3, bytes, "note")) if 3 in b else ""
+        return cls(_field(b, 0, int, "created"), lat, lon, note)
