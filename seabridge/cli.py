@@ -1,0 +1,203 @@
+"""The ``seabridge`` command: one subcommand per role, each a thin shell over a library call."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .clock import SystemClock
+
+
+def _print_endpoints(endpoints: dict[str, str]) -> None:
+    for name, address in endpoints.items():
+        print(f"{name}: {address}", flush=True)
+
+
+def _run_until_signal(main: Any, stop: Any) -> int:
+    """Run coroutine ``main``; SIGTERM/SIGINT call ``stop()`` for an orderly shutdown."""
+
+    async def runner() -> Any:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+        return await main
+
+    result = asyncio.run(runner())
+    return int(result or 0)
+
+
+def cmd_gateway_run(args: argparse.Namespace) -> int:
+    from .config import load_toml
+    from .firmware_profiles import load_profile
+    from .gateway.config import GatewayConfig
+    from .gateway.daemon import GatewayDaemon
+    from .gateway.modem.serial_link import IridiumModem
+
+    config = load_toml(GatewayConfig, args.config)
+    base = args.config.parent if args.config else Path(".")
+    clock = SystemClock()
+    modem = IridiumModem(config.modem.port, load_profile(config.modem.profile), clock)
+    daemon = GatewayDaemon(config, clock, random.Random(), modem=modem, base_dir=base)
+    return _run_until_signal(daemon.run(on_ready=_print_endpoints), daemon.stop)
+
+
+def cmd_shore_run(args: argparse.Namespace) -> int:
+    from .config import load_toml
+    from .shore.config import ShoreConfig
+    from .shore.service import ShoreService
+
+    config = load_toml(ShoreConfig, args.config)
+    base = args.config.parent if args.config else Path(".")
+    service = ShoreService(config, SystemClock(), base_dir=base)
+    return _run_until_signal(service.run(on_ready=_print_endpoints), service.stop)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .simulators.demo import Demo
+
+    demo = Demo(args.data, link=args.link, smoke=args.smoke, messages=args.messages)
+    return _run_until_signal(demo.run(print_line=lambda line: print(line, flush=True)), demo.stop)
+
+
+def cmd_sim_modem(args: argparse.Namespace) -> int:
+    from .firmware_profiles import profile_names
+    from .simulators.modem_service import run_modem_service
+
+    if args.list_profiles:
+        for name in profile_names():
+            print(name)
+        return 0
+    return run_modem_service(args)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from . import keys
+
+    if args.keys_command == "shore":
+        made = keys.create_shore_keys(args.dir)
+        print(f"shore link key: {made.link_secret} (public: {made.link_public})")
+        print(f"crew key: {made.crew_secret} (public: {made.crew_public})")
+    elif args.keys_command == "vessel":
+        secret, public = keys.create_vessel_key(args.dir, args.name)
+        print(f"vessel key: {secret} (public: {public})")
+    elif args.keys_command == "register":
+        keys.register_vessel(args.archive, args.modem_id, args.name, args.public, args.fleet, args.profile)
+        print(f"registered {args.name} ({args.modem_id})")
+    elif args.keys_command == "revoke":
+        if not keys.revoke_vessel(args.archive, args.modem_id):
+            print(f"no vessel with modem id {args.modem_id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.modem_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seabridge", description="Satellite connectivity at sea for fishing vessels."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="Log every decision (level DEBUG).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gw = sub.add_parser("gateway", help="The onboard daemon.").add_subparsers(dest="sub", required=True)
+    gw_run = gw.add_parser("run", help="Run the gateway daemon: captive page, queue and modem sessions.")
+    gw_run.add_argument("--config", type=Path, help="Gateway TOML config file (default: built-in defaults).")
+    gw_run.set_defaults(func=cmd_gateway_run)
+
+    sh = sub.add_parser("shore", help="The shore relay.").add_subparsers(dest="sub", required=True)
+    sh_run = sh.add_parser(
+        "run", help="Run the shore relay: DirectIP ingest, MQTT, MT delivery and dashboard."
+    )
+    sh_run.add_argument("--config", type=Path, help="Shore TOML config file (default: built-in defaults).")
+    sh_run.set_defaults(func=cmd_shore_run)
+
+    demo = sub.add_parser(
+        "demo", help="Run shore, emulated satellite network and modem, and one vessel on this machine."
+    )
+    demo.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="Folder for keys and databases (default: a new temporary folder).",
+    )
+    demo.add_argument(
+        "--link",
+        default="open-sea",
+        choices=["perfect", "open-sea", "port", "storm"],
+        help="Link model of the emulated satellite link (default: open-sea).",
+    )
+    demo.add_argument(
+        "--smoke",
+        action="store_true",
+        help="Send a handful of messages each way headless, print a summary and exit 0 only if "
+        "every message arrived exactly once.",
+    )
+    demo.add_argument(
+        "--messages", type=int, default=5, help="Messages each way in --smoke mode (default: 5)."
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    sim = sub.add_parser("sim", help="Simulators.").add_subparsers(dest="sub", required=True)
+    modem = sim.add_parser("modem", help="Run an emulated modem on a pseudo-terminal with its network side.")
+    modem.add_argument(
+        "--profile", default="iridium-9603", help="Firmware profile name (default: iridium-9603)."
+    )
+    modem.add_argument(
+        "--link",
+        default="perfect",
+        choices=["perfect", "open-sea", "port", "storm"],
+        help="Link model (default: perfect: every session succeeds).",
+    )
+    modem.add_argument(
+        "--directip-mo",
+        default=None,
+        metavar="HOST:PORT",
+        help="Push MO messages by DirectIP to this shore address (default: keep them in memory).",
+    )
+    modem.add_argument("--imei", default="300234010000001", help="IMEI of the emulated modem.")
+    modem.add_argument("--seed", type=int, default=None, help="Seed of the link model (default: random).")
+    modem.add_argument("--list-profiles", action="store_true", help="List the profile names and exit.")
+    modem.set_defaults(func=cmd_sim_modem)
+
+    keys = sub.add_parser("keys", help="Create keys; register and revoke vessels.").add_subparsers(
+        dest="keys_command", required=True
+    )
+    k_shore = keys.add_parser("shore", help="Create the shore link key pair and the crew key pair in DIR.")
+    k_shore.add_argument("--dir", type=Path, required=True)
+    k_vessel = keys.add_parser("vessel", help="Create a vessel key pair NAME.key / NAME.pub in DIR.")
+    k_vessel.add_argument("--dir", type=Path, required=True)
+    k_vessel.add_argument("--name", default="vessel")
+    k_reg = keys.add_parser(
+        "register", help="Register a vessel's modem id and public key in the shore archive."
+    )
+    k_reg.add_argument("--archive", type=Path, required=True, help="Shore archive SQLite file.")
+    k_reg.add_argument("--modem-id", required=True, help="Iridium IMEI or Inmarsat mobile ID.")
+    k_reg.add_argument("--name", required=True, help="Vessel name (unique).")
+    k_reg.add_argument("--public", required=True, help="Vessel public key file or base64.")
+    k_reg.add_argument("--fleet", default="default", help="Fleet the vessel belongs to (default: default).")
+    k_reg.add_argument("--profile", default="iridium-9603", help="Modem profile (default: iridium-9603).")
+    k_rev = keys.add_parser("revoke", help="Revoke a vessel: its frames are refused from now on.")
+    k_rev.add_argument("--archive", type=Path, required=True)
+    k_rev.add_argument("--modem-id", required=True)
+    for p in (k_shore, k_vessel, k_reg, k_rev):
+        p.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command != "demo" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
