@@ -1,0 +1,237 @@
+"""The one-command demo: shore relay + embedded broker + emulated Iridium network and 9603 modem on a
+pseudo-terminal + one vessel gateway with its captive page, all on this machine.
+
+``Demo.run`` prints every endpoint as ``name: address``. With ``smoke=True`` it also sends a handful of
+crew messages (through the captive page over HTTP) and replies (published on MQTT), waits until each
+has arrived, prints a one-line summary and returns 0 only if every message arrived exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import secrets
+import socket
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from seabridge.clock import SystemClock
+from seabridge.firmware_profiles import load_profile
+from seabridge.gateway.config import GatewayConfig
+from seabridge.gateway.daemon import GatewayDaemon
+from seabridge.gateway.modem.serial_link import IridiumModem
+from seabridge.keys import create_shore_keys, create_vessel_key, register_vessel
+from seabridge.shore.config import ShoreConfig
+from seabridge.shore.mqtt import MqttClient
+from seabridge.shore.relay import TOPIC_ROOT, slug
+from seabridge.shore.service import ShoreService
+
+from .iridium_modem import IridiumModemEmulator
+from .iridium_network import IridiumNetwork
+from .link_model import LinkModel
+from .pty_modem import PtyModem
+
+log = logging.getLogger("seabridge.demo")
+
+DEMO_IMEI = "300234010753370"
+DEMO_VESSEL = "Sea Star 7"
+DEMO_FLEET = "demo"
+PROFILE = "iridium-9603"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Demo:
+    def __init__(self, data_dir: Path | None, link: str = "open-sea", smoke: bool = False, messages: int = 5,
+                 seed: int | None = None, timeout_s: float = 240.0) -> None:
+        self.data_dir = data_dir
+        self.link = link
+        self.smoke = smoke
+        self.messages = messages
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self.timeout_s = timeout_s
+        self._stop = asyncio.Event()
+        self.shore: ShoreService | None = None
+        self.gateway: GatewayDaemon | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _prepare(self) -> Path:
+        data = self.data_dir or Path(tempfile.mkdtemp(prefix="seabridge-demo-"))
+        keys = data / "keys"
+        if not (keys / "shore.key").exists():
+            create_shore_keys(keys)
+        if not (keys / "vessel.key").exists():
+            create_vessel_key(keys, "vessel")
+        register_vessel(data / "shore" / "archive.sqlite3", DEMO_IMEI, DEMO_VESSEL, keys / "vessel.pub",
+                        DEMO_FLEET, PROFILE)
+        return data
+
+    async def run(self, print_line: Callable[[str], None] = print) -> int:
+        data = self._prepare()
+        clock = SystemClock()
+        rng = random.Random(self.seed)
+        profile = load_profile(PROFILE)
+        # Realistic session times and network latency for people; fast ones for the headless self-test.
+        scale, latency = (0.05, 0.2) if self.smoke else (1.0, 2.0)
+        mo_port = free_port()
+        network = IridiumNetwork(clock=clock, shore=[("127.0.0.1", mo_port)], latency_s=latency,
+                                 retry_scale=scale)
+        await network.start()
+        emulator = IridiumModemEmulator(profile, LinkModel(random.Random(rng.random()), self.link,
+                                                           duration_scale=scale), network, imei=DEMO_IMEI)
+        network.attach(emulator)
+        pty = PtyModem(emulator, clock)
+        await pty.start()
+
+        shore_cfg = ShoreConfig()
+        shore_cfg.keys.shore_secret = Path("keys/shore.key")
+        shore_cfg.keys.crew_secret = Path("keys/crew.key")
+        shore_cfg.archive.path = Path("shore/archive.sqlite3")
+        shore_cfg.broker.embedded_listen = "127.0.0.1:0"
+        shore_cfg.directip.mo_listen = f"127.0.0.1:{mo_port}"
+        shore_cfg.directip.mt_host, shore_cfg.directip.mt_port = network.mt_address
+        shore_cfg.dashboard.listen = "127.0.0.1:0"
+        shore_cfg.link.mt_poll_s = 2.0
+        self.shore = ShoreService(shore_cfg, clock, base_dir=data)
+
+        gw_cfg = GatewayConfig()
+        gw_cfg.vessel.name = DEMO_VESSEL
+        gw_cfg.vessel.data_dir = Path("gateway")
+        gw_cfg.keys.vessel_secret = Path("keys/vessel.key")
+        gw_cfg.keys.shore_public = "keys/shore.pub"
+        gw_cfg.keys.crew_public = "keys/crew.pub"
+        gw_cfg.modem.port = pty.path
+        gw_cfg.modem.profile = PROFILE
+        gw_cfg.captive.listen = "127.0.0.1:0"
+        gw_cfg.link.resend_after_s = 60.0 if self.smoke else 300.0
+        gw_cfg.link.mailbox_check_s = 30.0 if self.smoke else 120.0
+        gw_cfg.link.idle_poll_s = 0.2
+        self.gateway = GatewayDaemon(gw_cfg, clock, random.Random(rng.random()),
+                                     modem=IridiumModem(pty.path, profile, clock), base_dir=data)
+
+        endpoints: dict[str, str] = {}
+        shore_ready, gateway_ready = asyncio.Event(), asyncio.Event()
+
+        def ready(event: asyncio.Event) -> Callable[[dict[str, str]], None]:
+            def done(found: dict[str, str]) -> None:
+                endpoints.update(found)
+                event.set()
+            return done
+
+        code = 0
+        try:
+            async with asyncio.TaskGroup() as tg:
+                shore_task = tg.create_task(self.shore.run(on_ready=ready(shore_ready)))
+                await _first(shore_ready.wait(), shore_task)
+                gateway_task = tg.create_task(self.gateway.run(on_ready=ready(gateway_ready)))
+                await _first(gateway_ready.wait(), gateway_task)
+                mt_host, mt_port = network.mt_address
+                lines = {
+                    "dashboard": endpoints["dashboard"],
+                    "captive-page": endpoints["captive-page"],
+                    "broker": endpoints["broker"],
+                    "directip-mo": endpoints["directip-mo"],
+                    "directip-mt": f"{mt_host}:{mt_port}",
+                    "pty": pty.path,
+                    "data": str(data),
+                }
+                for name, address in lines.items():
+                    print_line(f"{name}: {address}")
+                if self.smoke:
+                    code = await self._smoke(endpoints, print_line)
+                else:
+                    print_line(f"vessel: {DEMO_VESSEL} (IMEI {DEMO_IMEI}), link model {self.link}, seed {self.seed}")
+                    print_line("Open the captive page, pick a handle and PIN, and write to the hotline;")
+                    print_line("the message appears on the dashboard after the satellite session. Ctrl-C stops.")
+                    await self._stop.wait()
+                self.gateway.stop()
+                self.shore.stop()
+        finally:
+            await pty.stop()
+            await network.stop()
+        return code
+
+    async def _smoke(self, endpoints: dict[str, str], print_line: Callable[[str], None]) -> int:
+        assert self.shore is not None and self.gateway is not None
+        seen: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def on_crew(_topic: str, payload: bytes) -> None:
+            try:
+                text = json.loads(payload)["text"]
+            except (ValueError, KeyError, TypeError):
+                return
+            with lock:
+                seen[text] += 1
+
+        watcher = MqttClient(self.shore.broker_url, f"smoke-{secrets.token_hex(4)}")
+        watcher.subscribe(f"{TOPIC_ROOT}/+/+/up/crew", on_crew)
+        watcher.start()
+        if not await asyncio.to_thread(watcher.wait_connected, 10.0):
+            print_line("smoke: could not connect to the broker")
+            return 1
+        tag = secrets.token_hex(3)
+        crew_texts = [f"smoke {tag} crew message {i}: ကျွန်ုပ် ខ្ញុំ ฉัน" for i in range(self.messages)]
+        reply_texts = [f"smoke {tag} reply {i}: we hear you" for i in range(self.messages)]
+        base = endpoints["captive-page"].rstrip("/")
+        async with httpx.AsyncClient(base_url=base, timeout=10.0) as web:
+            r = await web.post("/login", data={"handle": f"smoke-{tag}", "pin": "4321"})
+            if r.status_code != 303:
+                print_line(f"smoke: login failed with HTTP {r.status_code}")
+                return 1
+            member = self.gateway.store.session_member(r.cookies.get("sb_session") or web.cookies["sb_session"])
+            assert member is not None
+            for text in crew_texts:
+                r = await web.post("/send", data={"to": "hotline", "text": text})
+                if r.status_code != 303:
+                    print_line(f"smoke: send failed with HTTP {r.status_code}")
+                    return 1
+        topic = f"{TOPIC_ROOT}/{slug(DEMO_FLEET)}/{slug(DEMO_VESSEL)}/down/crew"
+        for i, text in enumerate(reply_texts):
+            payload = json.dumps({"msg_id": f"smoke-{tag}-{i}", "member": member, "text": text}).encode()
+            await watcher.publish_and_wait(topic, payload)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        while loop.time() < deadline and not self._stop.is_set():
+            inbox = Counter(e.text for e in self.gateway.store.inbox(member))
+            with lock:
+                crew_done = all(seen[t] >= 1 for t in crew_texts)
+            states = [m.state for m in self.gateway.store.member_messages(member)]
+            if crew_done and all(inbox[t] >= 1 for t in reply_texts) and states.count("delivered") == len(crew_texts):
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)  # let late duplicates, if any, show up
+        inbox = Counter(e.text for e in self.gateway.store.inbox(member))
+        watcher.stop()
+        with lock:
+            arrived = [seen[t] for t in crew_texts] + [inbox[t] for t in reply_texts]
+        sent = len(arrived)
+        delivered = sum(1 for n in arrived if n >= 1)
+        duplicates = sum(n - 1 for n in arrived if n > 1)
+        lost = sent - delivered
+        print_line(f"smoke: sent {sent}, delivered {delivered}, duplicates {duplicates}, lost {lost}")
+        return 0 if delivered == sent and duplicates == 0 else 1
+
+
+async def _first(waiter: object, task: asyncio.Task[None]) -> None:
+    """Wait for ``waiter`` unless ``task`` ends first (then re-raise its failure)."""
+    wait_task = asyncio.ensure_future(waiter)  # type: ignore[arg-type]
+    done, _ = await asyncio.wait({wait_task, task}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        wait_task.cancel()
+        task.result()
+        raise RuntimeError("component stopped before it was ready")
