@@ -145,6 +145,12 @@ def probe_mqtt5(host: str, port: int, *, tls: bool = False, timeout: float = 5.0
         if is_v5:
             with contextlib.suppress(OSError):
                 sock.sendall(_PACKET_DISCONNECT)
+        else:
+            # Let a 3.1.1 broker close first: closing under it makes amqtt log a spurious error.
+            with contextlib.suppress(OSError):
+                sock.settimeout(min(timeout, 1.0))
+                while sock.recv(64):
+                    pass
         return is_v5
 
 

@@ -94,7 +94,9 @@ class ShoreService:
         else:
             self.endpoints["broker"] = url.split("@")[-1] if "@" in url else url
         self.broker_url = url
-        self.mqtt = MqttClient(url, cfg.broker.client_id, log=log)
+        self.mqtt = MqttClient(
+            url, cfg.broker.client_id, log=log, protocol="3.1.1" if self.broker else "auto"
+        )
         self.mqtt.subscribe(f"{TOPIC_ROOT}/+/+/down/crew", self._on_reply)
         self.mqtt.start()
 

@@ -53,15 +53,31 @@ def free_port() -> int:
 
 
 class Demo:
-    def __init__(self, data_dir: Path | None, link: str = "open-sea", smoke: bool = False, messages: int = 5,
-                 seed: int | None = None, timeout_s: float = 240.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None,
+        link: str = "open-sea",
+        smoke: bool = False,
+        messages: int = 5,
+        seed: int | None = None,
+        timeout_s: float = 240.0,
+        broker_url: str = "",
+        fast: bool | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.link = link
         self.smoke = smoke
         self.messages = messages
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self.timeout_s = timeout_s
+        self.broker_url = broker_url
+        self.fast = smoke if fast is None else fast
         self._stop = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.endpoints: dict[str, str] = {}
+        self.network: IridiumNetwork | None = None
+        self.emulator: IridiumModemEmulator | None = None
+        self.link_model: LinkModel | None = None
         self.shore: ShoreService | None = None
         self.gateway: GatewayDaemon | None = None
 
@@ -75,8 +91,14 @@ class Demo:
             create_shore_keys(keys)
         if not (keys / "vessel.key").exists():
             create_vessel_key(keys, "vessel")
-        register_vessel(data / "shore" / "archive.sqlite3", DEMO_IMEI, DEMO_VESSEL, keys / "vessel.pub",
-                        DEMO_FLEET, PROFILE)
+        register_vessel(
+            data / "shore" / "archive.sqlite3",
+            DEMO_IMEI,
+            DEMO_VESSEL,
+            keys / "vessel.pub",
+            DEMO_FLEET,
+            PROFILE,
+        )
         return data
 
     async def run(self, print_line: Callable[[str], None] = print) -> int:
@@ -85,13 +107,16 @@ class Demo:
         rng = random.Random(self.seed)
         profile = load_profile(PROFILE)
         # Realistic session times and network latency for people; fast ones for the headless self-test.
-        scale, latency = (0.05, 0.2) if self.smoke else (1.0, 2.0)
+        scale, latency = (0.05, 0.2) if self.fast else (1.0, 2.0)
         mo_port = free_port()
-        network = IridiumNetwork(clock=clock, shore=[("127.0.0.1", mo_port)], latency_s=latency,
-                                 retry_scale=scale)
+        network = IridiumNetwork(
+            clock=clock, shore=[("127.0.0.1", mo_port)], latency_s=latency, retry_scale=scale
+        )
         await network.start()
-        emulator = IridiumModemEmulator(profile, LinkModel(random.Random(rng.random()), self.link,
-                                                           duration_scale=scale), network, imei=DEMO_IMEI)
+        self.network = network
+        self.link_model = LinkModel(random.Random(rng.random()), self.link, duration_scale=scale)
+        emulator = IridiumModemEmulator(profile, self.link_model, network, imei=DEMO_IMEI)
+        self.emulator = emulator
         network.attach(emulator)
         pty = PtyModem(emulator, clock)
         await pty.start()
@@ -101,10 +126,12 @@ class Demo:
         shore_cfg.keys.crew_secret = Path("keys/crew.key")
         shore_cfg.archive.path = Path("shore/archive.sqlite3")
         shore_cfg.broker.embedded_listen = "127.0.0.1:0"
+        shore_cfg.broker.url = self.broker_url
         shore_cfg.directip.mo_listen = f"127.0.0.1:{mo_port}"
         shore_cfg.directip.mt_host, shore_cfg.directip.mt_port = network.mt_address
         shore_cfg.dashboard.listen = "127.0.0.1:0"
         shore_cfg.link.mt_poll_s = 2.0
+        shore_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         self.shore = ShoreService(shore_cfg, clock, base_dir=data)
 
         gw_cfg = GatewayConfig()
@@ -116,11 +143,16 @@ class Demo:
         gw_cfg.modem.port = pty.path
         gw_cfg.modem.profile = PROFILE
         gw_cfg.captive.listen = "127.0.0.1:0"
-        gw_cfg.link.resend_after_s = 60.0 if self.smoke else 300.0
-        gw_cfg.link.mailbox_check_s = 30.0 if self.smoke else 120.0
+        gw_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
+        gw_cfg.link.mailbox_check_s = 10.0 if self.fast else 120.0
         gw_cfg.link.idle_poll_s = 0.2
-        self.gateway = GatewayDaemon(gw_cfg, clock, random.Random(rng.random()),
-                                     modem=IridiumModem(pty.path, profile, clock), base_dir=data)
+        self.gateway = GatewayDaemon(
+            gw_cfg,
+            clock,
+            random.Random(rng.random()),
+            modem=IridiumModem(pty.path, profile, clock),
+            base_dir=data,
+        )
 
         endpoints: dict[str, str] = {}
         shore_ready, gateway_ready = asyncio.Event(), asyncio.Event()
@@ -129,6 +161,7 @@ class Demo:
             def done(found: dict[str, str]) -> None:
                 endpoints.update(found)
                 event.set()
+
             return done
 
         code = 0
@@ -148,14 +181,20 @@ class Demo:
                     "pty": pty.path,
                     "data": str(data),
                 }
+                self.endpoints.update(lines)
                 for name, address in lines.items():
                     print_line(f"{name}: {address}")
+                self.ready.set()
                 if self.smoke:
                     code = await self._smoke(endpoints, print_line)
                 else:
-                    print_line(f"vessel: {DEMO_VESSEL} (IMEI {DEMO_IMEI}), link model {self.link}, seed {self.seed}")
+                    print_line(
+                        f"vessel: {DEMO_VESSEL} (IMEI {DEMO_IMEI}), link model {self.link}, seed {self.seed}"
+                    )
                     print_line("Open the captive page, pick a handle and PIN, and write to the hotline;")
-                    print_line("the message appears on the dashboard after the satellite session. Ctrl-C stops.")
+                    print_line(
+                        "the message appears on the dashboard after the satellite session. Ctrl-C stops."
+                    )
                     await self._stop.wait()
                 self.gateway.stop()
                 self.shore.stop()
@@ -177,7 +216,11 @@ class Demo:
             with lock:
                 seen[text] += 1
 
-        watcher = MqttClient(self.shore.broker_url, f"smoke-{secrets.token_hex(4)}")
+        watcher = MqttClient(
+            self.shore.broker_url,
+            f"smoke-{secrets.token_hex(4)}",
+            protocol="3.1.1" if self.shore.broker else "auto",
+        )
         watcher.subscribe(f"{TOPIC_ROOT}/+/+/up/crew", on_crew)
         watcher.start()
         if not await asyncio.to_thread(watcher.wait_connected, 10.0):
@@ -192,7 +235,9 @@ class Demo:
             if r.status_code != 303:
                 print_line(f"smoke: login failed with HTTP {r.status_code}")
                 return 1
-            member = self.gateway.store.session_member(r.cookies.get("sb_session") or web.cookies["sb_session"])
+            member = self.gateway.store.session_member(
+                r.cookies.get("sb_session") or web.cookies["sb_session"]
+            )
             assert member is not None
             for text in crew_texts:
                 r = await web.post("/send", data={"to": "hotline", "text": text})
@@ -211,7 +256,11 @@ class Demo:
             with lock:
                 crew_done = all(seen[t] >= 1 for t in crew_texts)
             states = [m.state for m in self.gateway.store.member_messages(member)]
-            if crew_done and all(inbox[t] >= 1 for t in reply_texts) and states.count("delivered") == len(crew_texts):
+            if (
+                crew_done
+                and all(inbox[t] >= 1 for t in reply_texts)
+                and states.count("delivered") == len(crew_texts)
+            ):
                 break
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)  # let late duplicates, if any, show up

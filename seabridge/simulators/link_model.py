@@ -1,0 +1,239 @@
+"""Seedable model of the Iridium radio link seen by one modem: signal bars and session outcomes.
+
+This module owns the statistics of the sky: how the signal level (0..5 bars, as ``AT+CSQ`` reports
+it) wanders and drops out over time, and what an ``AT+SBDIX`` session started at a given moment
+returns (an Iridium MO status code and how long the session took). It is pure: no I/O, no clock
+and no global randomness. Time is always passed in, randomness comes from the ``random.Random``
+given to the constructor, so the same seed and the same calls give the same answers.
+
+It must not know about AT commands, buffers or the network side; the modem emulator asks it.
+
+Profiles (``LINK_PROFILES``):
+
+- ``perfect``: always 5 bars, every session succeeds after a short fixed time (unit tests).
+- ``open-sea``: good sky view, rare short dropouts, a few percent of sessions fail.
+- ``port``: cranes, buildings and hills mask part of the sky; frequent partial blockage.
+- ``storm``: deck spray, heavy rolling and wet antenna: long dropouts, many failed sessions.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+#: Iridium MO status codes a session can end with (see ``AT+SBDIX``); 0 is success.
+MO_SUCCESS = 0
+MO_GATEWAY_TIMEOUT = 10
+MO_GATEWAY_SESSION_INCOMPLETE = 13
+MO_ACCESS_DENIED = 15
+MO_LOCAL_SESSION_TIMEOUT = 17
+MO_CONNECTION_LOST = 18
+MO_LINK_FAILURE = 19
+MO_NO_NETWORK_SERVICE = 32
+MO_RADIO_DISABLED = 34
+MO_BUSY = 35
+
+
+@dataclass(frozen=True)
+class LinkProfile:
+    """Parameters of one link condition.
+
+    ``signal_mean`` and ``signal_sd`` describe the signal level without dropouts (bars, clipped to
+    0..5); the level is re-drawn, correlated with the previous value by ``signal_persistence``,
+    every ``signal_step_s`` seconds. Dropouts (signal 0) start at ``dropouts_per_hour`` on average
+    and last an exponentially distributed time of mean ``dropout_mean_s``.
+
+    ``failure_probability[bars]`` is the chance a session started with ``bars`` signal fails (bars 0
+    always fails with MO status 32); failures are drawn from ``failure_codes`` by weight.
+    Successful sessions take a uniform time in ``success_duration_s``; failed ones in
+    ``failure_duration_s``.
+    """
+
+    name: str
+    signal_mean: float
+    signal_sd: float
+    signal_persistence: float
+    signal_step_s: float
+    dropouts_per_hour: float
+    dropout_mean_s: float
+    failure_probability: tuple[float, float, float, float, float, float]
+    failure_codes: dict[int, float] = field(default_factory=dict)
+    success_duration_s: tuple[float, float] = (8.0, 25.0)
+    failure_duration_s: tuple[float, float] = (5.0, 40.0)
+    no_service_duration_s: tuple[float, float] = (0.5, 3.0)
+
+
+LINK_PROFILES: dict[str, LinkProfile] = {
+    "perfect": LinkProfile(
+        name="perfect",
+        signal_mean=5.0,
+        signal_sd=0.0,
+        signal_persistence=1.0,
+        signal_step_s=60.0,
+        dropouts_per_hour=0.0,
+        dropout_mean_s=1.0,
+        failure_probability=(1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        failure_codes={MO_NO_NETWORK_SERVICE: 1.0},
+        success_duration_s=(0.5, 0.5),
+        failure_duration_s=(0.5, 0.5),
+        no_service_duration_s=(0.5, 0.5),
+    ),
+    "open-sea": LinkProfile(
+        name="open-sea",
+        signal_mean=4.2,
+        signal_sd=0.8,
+        signal_persistence=0.85,
+        signal_step_s=10.0,
+        dropouts_per_hour=2.0,
+        dropout_mean_s=20.0,
+        failure_probability=(1.0, 0.45, 0.15, 0.06, 0.03, 0.02),
+        failure_codes={
+            MO_CONNECTION_LOST: 0.35,
+            MO_GATEWAY_SESSION_INCOMPLETE: 0.2,
+            MO_GATEWAY_TIMEOUT: 0.15,
+            MO_LINK_FAILURE: 0.1,
+            MO_NO_NETWORK_SERVICE: 0.1,
+            MO_BUSY: 0.1,
+        },
+    ),
+    "port": LinkProfile(
+        name="port",
+        signal_mean=2.8,
+        signal_sd=1.3,
+        signal_persistence=0.7,
+        signal_step_s=10.0,
+        dropouts_per_hour=12.0,
+        dropout_mean_s=45.0,
+        failure_probability=(1.0, 0.6, 0.3, 0.15, 0.08, 0.05),
+        failure_codes={
+            MO_CONNECTION_LOST: 0.4,
+            MO_NO_NETWORK_SERVICE: 0.25,
+            MO_GATEWAY_SESSION_INCOMPLETE: 0.15,
+            MO_GATEWAY_TIMEOUT: 0.1,
+            MO_BUSY: 0.1,
+        },
+        success_duration_s=(10.0, 35.0),
+    ),
+    "storm": LinkProfile(
+        name="storm",
+        signal_mean=2.0,
+        signal_sd=1.6,
+        signal_persistence=0.6,
+        signal_step_s=5.0,
+        dropouts_per_hour=30.0,
+        dropout_mean_s=90.0,
+        failure_probability=(1.0, 0.75, 0.5, 0.3, 0.2, 0.15),
+        failure_codes={
+            MO_CONNECTION_LOST: 0.45,
+            MO_NO_NETWORK_SERVICE: 0.2,
+            MO_LINK_FAILURE: 0.1,
+            MO_GATEWAY_SESSION_INCOMPLETE: 0.1,
+            MO_GATEWAY_TIMEOUT: 0.1,
+            MO_BUSY: 0.05,
+        },
+        success_duration_s=(12.0, 45.0),
+        failure_duration_s=(5.0, 60.0),
+    ),
+}
+
+# Beyond this many steps without a query the signal is re-drawn from its long-run distribution
+# instead of being walked step by step (the correlation has long decayed by then).
+_MAX_STEPS_WALKED = 1000
+
+
+class LinkModel:
+    """Time-varying signal and session outcomes for one modem under one link profile.
+
+    ``duration_scale`` multiplies every session duration (``0.01`` turns a 20 s session into
+    0.2 s for fast tests). Queries should come with non-decreasing ``now``; an earlier ``now``
+    is answered with the current state.
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        profile: str | LinkProfile = "open-sea",
+        *,
+        duration_scale: float = 1.0,
+    ) -> None:
+        if isinstance(profile, str):
+            try:
+                profile = LINK_PROFILES[profile]
+            except KeyError:
+                known = ", ".join(sorted(LINK_PROFILES))
+                raise ValueError(f"unknown link profile {profile!r}; known: {known}") from None
+        if duration_scale < 0:
+            raise ValueError("duration_scale must not be negative")
+        self.profile = profile
+        self.duration_scale = duration_scale
+        self._rng = rng
+        self._t: float | None = None  # time of the last signal step
+        self._level = self._draw_level()
+        self._dropout_until = -math.inf
+        self.forced_signal: int | None = None  # tests may pin the signal level
+
+    # -- signal ------------------------------------------------------------------------------
+
+    def signal(self, now: float) -> int:
+        """Signal bars (0..5) at ``now``; 0 during a dropout."""
+        if self.forced_signal is not None:
+            return self.forced_signal
+        self._advance(now)
+        if now < self._dropout_until:
+            return 0
+        return max(0, min(5, round(self._level)))
+
+    def next_change(self, now: float) -> float:
+        """Earliest time after ``now`` at which ``signal`` may change (for polling callers)."""
+        self._advance(now)
+        assert self._t is not None
+        step_end = self._t + self.profile.signal_step_s
+        if now < self._dropout_until:
+            return min(self._dropout_until, step_end)
+        return step_end
+
+    def _draw_level(self) -> float:
+        p = self.profile
+        return self._rng.gauss(p.signal_mean, p.signal_sd) if p.signal_sd > 0 else p.signal_mean
+
+    def _advance(self, now: float) -> None:
+        p = self.profile
+        if self._t is None:
+            self._t = now
+            return
+        steps = int((now - self._t) // p.signal_step_s)
+        if steps <= 0:
+            return
+        if steps > _MAX_STEPS_WALKED:
+            self._t += (steps - 1) * p.signal_step_s
+            self._level = self._draw_level()
+            steps = 1
+        for _ in range(steps):
+            self._t += p.signal_step_s
+            a = p.signal_persistence
+            self._level = a * self._level + (1 - a) * self._draw_level()
+            if self._t >= self._dropout_until and p.dropouts_per_hour > 0:
+                chance = 1 - math.exp(-p.dropouts_per_hour * p.signal_step_s / 3600.0)
+                if self._rng.random() < chance:
+                    self._dropout_until = self._t + self._rng.expovariate(1.0 / p.dropout_mean_s)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def session_outcome(self, now: float) -> tuple[int, float]:
+        """MO status and duration (seconds) of a session started at ``now``; success is status 0."""
+        p = self.profile
+        bars = self.signal(now)
+        if bars == 0:
+            return MO_NO_NETWORK_SERVICE, self._duration(p.no_service_duration_s)
+        if self._rng.random() >= p.failure_probability[bars]:
+            return MO_SUCCESS, self._duration(p.success_duration_s)
+        codes = list(p.failure_codes)
+        weights = [p.failure_codes[c] for c in codes]
+        code = self._rng.choices(codes, weights)[0]
+        bounds = p.no_service_duration_s if code == MO_NO_NETWORK_SERVICE else p.failure_duration_s
+        return code, self._duration(bounds)
+
+    def _duration(self, bounds: tuple[float, float]) -> float:
+        low, high = bounds
+        return self._rng.uniform(low, high) * self.duration_scale
