@@ -46,10 +46,16 @@ DEMO_FLEET = "demo"
 PROFILE = "iridium-9603"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` if it is free on 127.0.0.1, else any free port."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free port")
 
 
 class Demo:
@@ -129,7 +135,7 @@ class Demo:
         shore_cfg.broker.url = self.broker_url
         shore_cfg.directip.mo_listen = f"127.0.0.1:{mo_port}"
         shore_cfg.directip.mt_host, shore_cfg.directip.mt_port = network.mt_address
-        shore_cfg.dashboard.listen = "127.0.0.1:0"
+        shore_cfg.dashboard.listen = f"127.0.0.1:{0 if self.fast else free_port(8090)}"
         shore_cfg.link.mt_poll_s = 2.0
         shore_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         self.shore = ShoreService(shore_cfg, clock, base_dir=data)
@@ -142,7 +148,7 @@ class Demo:
         gw_cfg.keys.crew_public = "keys/crew.pub"
         gw_cfg.modem.port = pty.path
         gw_cfg.modem.profile = PROFILE
-        gw_cfg.captive.listen = "127.0.0.1:0"
+        gw_cfg.captive.listen = f"127.0.0.1:{0 if self.fast else free_port(8080)}"
         gw_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         gw_cfg.link.mailbox_check_s = 10.0 if self.fast else 120.0
         gw_cfg.link.idle_poll_s = 0.2
