@@ -14,6 +14,11 @@ from typing import Any
 from .clock import SystemClock
 
 
+def _archive_location(value: str) -> Path | str:
+    """An archive is a SQLite file path or a postgresql:// URL (kept as text)."""
+    return value if value.startswith(("postgresql://", "postgres://")) else Path(value)
+
+
 def _print_endpoints(endpoints: dict[str, str]) -> None:
     for name, address in endpoints.items():
         print(f"{name}: {address}", flush=True)
@@ -37,12 +42,12 @@ def cmd_gateway_run(args: argparse.Namespace) -> int:
     from .firmware_profiles import load_profile
     from .gateway.config import GatewayConfig
     from .gateway.daemon import GatewayDaemon
-    from .gateway.modem.serial_link import IridiumModem
+    from .gateway.modem import open_modem
 
     config = load_toml(GatewayConfig, args.config)
     base = args.config.parent if args.config else Path(".")
     clock = SystemClock()
-    modem = IridiumModem(config.modem.port, load_profile(config.modem.profile), clock)
+    modem = open_modem(config.modem.port, load_profile(config.modem.profile), clock)
     daemon = GatewayDaemon(config, clock, random.Random(), modem=modem, base_dir=base)
     return _run_until_signal(daemon.run(on_ready=_print_endpoints), daemon.stop)
 
@@ -76,6 +81,22 @@ def cmd_sim_modem(args: argparse.Namespace) -> int:
     return run_modem_service(args)
 
 
+def cmd_sim_fleet(args: argparse.Namespace) -> int:
+    import json
+
+    from .simulators.fleet import FleetConfig, run_fleet
+
+    cfg = FleetConfig(vessels=args.vessels, crew=args.crew, days=args.days, seed=args.seed,
+                      profile=args.profile, link=args.link, daily_budget_bytes=args.daily_budget_bytes)
+    report = run_fleet(cfg, args.report, show_progress=not args.quiet)
+    summary = {k: report[k] for k in ("wall_seconds", "bytes_per_vessel_day", "billing_units_per_vessel_day",
+                                      "mo_frame_fill", "expired")}
+    summary["delivery_ratio"] = {k: v["delivery_ratio"] for k, v in report["classes"].items()}
+    print(json.dumps(summary, ensure_ascii=False))
+    print(f"report: {args.report / 'report.json'}")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from . import keys
 
@@ -87,13 +108,29 @@ def cmd_keys(args: argparse.Namespace) -> int:
         secret, public = keys.create_vessel_key(args.dir, args.name)
         print(f"vessel key: {secret} (public: {public})")
     elif args.keys_command == "register":
-        keys.register_vessel(args.archive, args.modem_id, args.name, args.public, args.fleet, args.profile)
+        keys.register_vessel(
+            args.archive, args.modem_id, args.name, args.public, args.fleet, args.profile, args.network
+        )
         print(f"registered {args.name} ({args.modem_id})")
     elif args.keys_command == "revoke":
         if not keys.revoke_vessel(args.archive, args.modem_id):
             print(f"no vessel with modem id {args.modem_id}", file=sys.stderr)
             return 1
         print(f"revoked {args.modem_id}")
+    return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    import json
+
+    from .estimate import estimate
+
+    for line in sys.stdin:
+        text = line.rstrip("\r\n")
+        if not text:
+            continue
+        result = estimate(text, args.lang, args.profile, direction=args.direction)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0
 
 
@@ -161,8 +198,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     modem.add_argument("--imei", default="300234010000001", help="IMEI of the emulated modem.")
     modem.add_argument("--seed", type=int, default=None, help="Seed of the link model (default: random).")
+    modem.add_argument(
+        "--rockblock-webhook",
+        default=None,
+        metavar="URL",
+        help="Iridium only: deliver MO messages RockBLOCK-style, by HTTP POST to this URL, and offer the "
+        "RockBLOCK MT API instead of DirectIP (default: DirectIP).",
+    )
+    modem.add_argument(
+        "--mobile-id",
+        default=None,
+        help="IDP only: mobile ID of the emulated modem (default: 01097623SKYFDA1).",
+    )
+    modem.add_argument(
+        "--bind", default="127.0.0.1", help="Address the MT server or API listens on (default: 127.0.0.1)."
+    )
     modem.add_argument("--list-profiles", action="store_true", help="List the profile names and exit.")
     modem.set_defaults(func=cmd_sim_modem)
+    fleet = sim.add_parser(
+        "fleet", help="Simulate a fleet in simulated time: real gateways and relay, emulated link; write a report.")
+    fleet.add_argument("--vessels", type=int, default=10, help="Number of vessels (default: 10).")
+    fleet.add_argument("--crew", type=int, default=20, help="Crew members per vessel (default: 20).")
+    fleet.add_argument("--days", type=float, default=3.0, help="Simulated days (default: 3).")
+    fleet.add_argument("--seed", type=int, default=1, help="Seed; the same seed gives the same run (default: 1).")
+    fleet.add_argument("--profile", default="iridium-9603", help="Modem profile (default: iridium-9603).")
+    fleet.add_argument("--link", default="open-sea", choices=["perfect", "open-sea", "port", "storm"],
+                       help="Link model (default: open-sea).")
+    fleet.add_argument("--daily-budget-bytes", type=float, default=None,
+                       help="Report budget adherence against this many bytes per vessel-day (default: none).")
+    fleet.add_argument("--report", type=Path, required=True, help="Folder for report.json and the SVG plots.")
+    fleet.add_argument("--quiet", action="store_true", help="No progress bar.")
+    fleet.set_defaults(func=cmd_sim_fleet)
 
     keys = sub.add_parser("keys", help="Create keys; register and revoke vessels.").add_subparsers(
         dest="keys_command", required=True
@@ -175,24 +241,54 @@ def build_parser() -> argparse.ArgumentParser:
     k_reg = keys.add_parser(
         "register", help="Register a vessel's modem id and public key in the shore archive."
     )
-    k_reg.add_argument("--archive", type=Path, required=True, help="Shore archive SQLite file.")
+    k_reg.add_argument(
+        "--archive", type=_archive_location, required=True, help="Shore archive SQLite file or postgresql:// URL."
+    )
     k_reg.add_argument("--modem-id", required=True, help="Iridium IMEI or Inmarsat mobile ID.")
     k_reg.add_argument("--name", required=True, help="Vessel name (unique).")
     k_reg.add_argument("--public", required=True, help="Vessel public key file or base64.")
     k_reg.add_argument("--fleet", default="default", help="Fleet the vessel belongs to (default: default).")
     k_reg.add_argument("--profile", default="iridium-9603", help="Modem profile (default: iridium-9603).")
+    k_reg.add_argument(
+        "--network",
+        default="iridium-directip",
+        choices=["iridium-directip", "rockblock", "inmarsat-idp"],
+        help="How replies reach the vessel: DirectIP MT, the RockBLOCK MT API or IDP submit_messages "
+        "(default: iridium-directip).",
+    )
     k_rev = keys.add_parser("revoke", help="Revoke a vessel: its frames are refused from now on.")
-    k_rev.add_argument("--archive", type=Path, required=True)
+    k_rev.add_argument("--archive", type=_archive_location, required=True)
     k_rev.add_argument("--modem-id", required=True)
     for p in (k_shore, k_vessel, k_reg, k_rev):
         p.set_defaults(func=cmd_keys)
+    est = sub.add_parser(
+        "estimate",
+        help="Read crew messages, one per line, on standard input; print one JSON object per line with "
+        "record_bytes, frame_bytes and credits.",
+    )
+    est.add_argument(
+        "--lang", default=None, choices=["my", "km", "th", "en"], help="Language hint (default: detect)."
+    )
+    est.add_argument(
+        "--profile", default="iridium-9603", help="Modem profile for frame size and billing (default: iridium-9603)."
+    )
+    est.add_argument(
+        "--direction",
+        default="mo",
+        choices=["mo", "mt"],
+        help="mo: crew message to shore; mt: reply from shore to a crew member (default: mo).",
+    )
+    est.set_defaults(func=cmd_estimate)
+    from .shore.dashboard_users import add_parser as add_users_parser
+
+    add_users_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO if args.command != "demo" else logging.WARNING,
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command not in ("demo", "sim") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

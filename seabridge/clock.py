@@ -72,6 +72,11 @@ class ManualClock:
                 still.append((due, fut))
         self._waiters = still
 
+    def next_due(self) -> float | None:
+        """When the earliest sleeper wakes, or None if nobody sleeps (virtual-time drivers use it)."""
+        self._waiters = [(d, fut) for d, fut in self._waiters if not fut.done()]
+        return min((d for d, _ in self._waiters), default=None)
+
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)

@@ -52,6 +52,7 @@ def register_vessel(
     public_key: str | Path,
     fleet: str = "default",
     profile: str = "iridium-9603",
+    network: str = "iridium-directip",
 ) -> None:
     from .shore.archive import Archive  # the shore's registry lives in its archive
 
@@ -59,7 +60,7 @@ def register_vessel(
     archive = Archive(archive_path)
     try:
         archive.register_vessel(
-            validate_modem_id(modem_id), name, bytes(read_public(public_key)), fleet, profile
+            validate_modem_id(modem_id), name, bytes(read_public(public_key)), fleet, profile, network
         )
     finally:
         archive.close()

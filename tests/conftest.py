@@ -216,3 +216,37 @@ def any_broker(request: pytest.FixtureRequest) -> BrokerUnderTest:
     kind: str = request.param
     broker = request.getfixturevalue("mosquitto" if kind == "mosquitto" else "embedded_broker")
     return BrokerUnderTest(kind=kind, url=broker.url, broker=broker)
+
+
+# =====================================================================================================
+# PostgreSQL: a fresh schema per test in the local server's database (env SEABRIDGE_TEST_PG, default
+# postgresql://postgres@127.0.0.1:5432/test; .ci/run starts the server). Skipped locally when the
+# server does not answer, FAILS when env CI is set.
+#
+#   pg_url      function-scoped; a postgresql:// URL whose search_path is a new, empty schema
+#               (dropped afterwards), so tests never see each other's tables.
+# =====================================================================================================
+
+PG_DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    base = os.environ.get("SEABRIDGE_TEST_PG", PG_DEFAULT_URL)
+    try:
+        import psycopg
+
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # any failure to reach the server decides skip/fail below
+        message = f"PostgreSQL not reachable at {base}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    schema = f"t_{secrets.token_hex(6)}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()

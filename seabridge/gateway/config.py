@@ -33,10 +33,64 @@ class CaptiveSection:
 @dataclass
 class LinkSection:
     resend_after_s: float = 1800.0  # resend a unit the shore has not acknowledged after this long
-    mailbox_check_s: float = 3600.0  # open a session at least this often to collect replies and acks
+    # open a session at least this often to collect replies and acks (0 = never)
+    mailbox_check_s: float = 3600.0
     answer_ring_alerts: bool = True  # open a session (SBDIXA) when the network rings
     idle_poll_s: float = 1.0  # how often the daemon looks at its queue when nothing wakes it
     message_lifetime_s: float = 30 * 86400.0  # a crew message not delivered by then expires
+    fill_target: float = 0.9  # open a session for a frame at least this full (fraction of the MO limit)
+    sos_retry_max_s: float = 30.0  # while an SOS waits, never back off longer than this after a failure
+
+
+@dataclass
+class LatencySection:
+    """How long the oldest waiting record of each class may wait for a fuller frame (seconds)."""
+
+    distress_s: float = 0.0
+    control_s: float = 600.0
+    crew_s: float = 300.0
+    catch_s: float = 3600.0
+    telemetry_s: float = 4 * 3600.0
+
+
+@dataclass
+class BudgetSection:
+    unit: str = "currency"  # "bytes" (billed bytes), "units" (billing units) or "currency" (profile's)
+    day_limit: float = 0.0  # per UTC day, in ``unit``; 0 = no daily budget
+    month_limit: float = 0.0  # per UTC month, in ``unit``; 0 = no monthly budget
+
+
+@dataclass
+class AllowanceSection:
+    day_bytes: int = 0  # per crew member per UTC day, item bytes; 0 = unlimited
+    month_bytes: int = 0  # per crew member per UTC month, item bytes; 0 = unlimited
+    guaranteed_day_bytes: int = 0  # per member per day, sent even with the vessel budget spent
+
+
+@dataclass
+class WindowSpec:
+    cron: str = "0 22 * * *"  # start times, a five-field crontab expression in UTC
+    duration_s: float = 8 * 3600.0  # length of each occurrence
+
+
+@dataclass
+class WindowsSection:
+    quiet: list[WindowSpec] = field(default_factory=list)  # no sessions except SOS
+    cheap: list[WindowSpec] = field(default_factory=list)  # send whatever is due, however full
+
+
+@dataclass
+class TelemetrySection:
+    interval_s: float = 3600.0  # queue a telemetry record this often; 0 = never
+    gps_port: str = ""  # serial device of an NMEA 0183 GPS; empty = none
+    gps_baud: int = 4800  # NMEA 0183 standard rate
+    position_max_age_s: float = 3600.0  # ignore fixes older than this
+
+
+@dataclass
+class MetricsSection:
+    listen: str = "127.0.0.1:9108"  # host:port for /metrics and /health; empty = off
+    stale_after_s: float = 6 * 3600.0  # /health reports unhealthy after this long without a good session
 
 
 @dataclass
@@ -46,3 +100,9 @@ class GatewayConfig:
     modem: ModemSection = field(default_factory=ModemSection)
     captive: CaptiveSection = field(default_factory=CaptiveSection)
     link: LinkSection = field(default_factory=LinkSection)
+    latency: LatencySection = field(default_factory=LatencySection)
+    budget: BudgetSection = field(default_factory=BudgetSection)
+    allowance: AllowanceSection = field(default_factory=AllowanceSection)
+    windows: WindowsSection = field(default_factory=WindowsSection)
+    telemetry: TelemetrySection = field(default_factory=TelemetrySection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nacl.public import PublicKey
@@ -17,30 +18,39 @@ from seabridge.clock import Clock
 from seabridge.wire.crypto import CrewEpoch
 from seabridge.wire.records import HOTLINE, CrewContent, CrewMessage, Epoch, Kind, Sos, to_wire_time
 
+from .fairness import AllowanceState
+from .i18n import to_unicode
 from .store import GatewayStore, InboxEntry, MessageStatus
 
 MAX_TEXT_CHARS = 1000
 MAX_HANDLE_CHARS = 32
 MAX_CONTACT_CHARS = 64
+SOS_CANCEL_PREFIX = "CANCELLED: false alarm, cancels SOS record"
+PERSONAL_ALERT_TEXT = "[personal safety alert] Please contact me quietly."
 
 
 class CrewInputError(ValueError):
-    """A person's input was refused; the message names the field and is safe to show."""
+    """A person's input was refused; the message names the field and is safe to show.
 
-    def __init__(self, field: str, message: str) -> None:
+    ``problem`` is the catalogue key of the translated explanation, ``values`` its placeholders."""
+
+    def __init__(self, field: str, message: str, problem: str = "", **values: object) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.problem = problem or "problem_empty"
+        self.values = values
 
 
 def clean_text(value: str, field: str, max_chars: int, allow_newlines: bool = False) -> str:
-    value = unicodedata.normalize("NFC", value).strip()
+    """NFC-normalised, trimmed text with Zawgyi-encoded Burmese converted to Unicode."""
+    value = unicodedata.normalize("NFC", to_unicode(value)).strip()
     if not value:
-        raise CrewInputError(field, "must not be empty")
+        raise CrewInputError(field, "must not be empty", "problem_empty")
     if len(value) > max_chars:
-        raise CrewInputError(field, f"at most {max_chars} characters")
+        raise CrewInputError(field, f"at most {max_chars} characters", "problem_too_long")
     for ch in value:
-        if unicodedata.category(ch) == "Cc" and not (allow_newlines and ch in "\n\t"):
-            raise CrewInputError(field, "contains control characters")
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and not (allow_newlines and ch in "\n\t"):
+            raise CrewInputError(field, "contains control characters", "problem_control")
     return value
 
 
@@ -50,17 +60,27 @@ class CrewDesk:
     crew_public: PublicKey
     clock: Clock
     message_lifetime_s: float = 30 * 86400
+    # A member's remaining allowance for the page (the daemon sets it from its allowance policy).
+    allowance: Callable[[int], AllowanceState] | None = None
 
     def __post_init__(self) -> None:
         self._epoch: CrewEpoch | None = None
         self._epoch_announced = False
         self._lock = threading.Lock()
 
+    @staticmethod
+    def check_handle(handle: str) -> str:
+        return clean_text(handle, "handle", MAX_HANDLE_CHARS)
+
+    @staticmethod
+    def check_pin(pin: str) -> str:
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+            raise CrewInputError("pin", "4 to 12 digits", "problem_pin_format")
+        return pin
+
     def login(self, handle: str, pin: str) -> int | None:
-        handle = clean_text(handle, "handle", MAX_HANDLE_CHARS)
-        if not (pin.isdigit() and 4 <= len(pin) <= 12):
-            raise CrewInputError("pin", "4 to 12 digits")
-        return self.store.claim_or_login(handle, pin, self.clock.now())
+        handle = self.check_handle(handle)
+        return self.store.claim_or_login(handle, self.check_pin(pin), self.clock.now())
 
     def _current_epoch(self) -> CrewEpoch:
         with self._lock:
@@ -80,7 +100,7 @@ class CrewDesk:
         text = clean_text(text, "text", MAX_TEXT_CHARS, allow_newlines=True)
         handle = self.store.member_handle(member)
         if handle is None:
-            raise CrewInputError("member", "unknown member")
+            raise CrewInputError("session", "unknown member", "problem_expired")
         epoch = self._current_epoch()
         now = self.clock.now()
         content = CrewContent(to=to, text=text, handle=handle).encode()
@@ -98,6 +118,43 @@ class CrewDesk:
         lon = None if longitude is None else round(longitude * 1e5)
         record = Sos(to_wire_time(now), lat, lon, note[:200])
         return self.store.accept(Kind.SOS, lambda _rid: record.body(), now)
+
+    def cancel_sos(self, rid: int) -> str:
+        """Cancel a distress alert: withdrawn if still queued ("withdrawn"), else a follow-up distress
+        record saying it was a false alarm is queued ("cancel-sent"); "unknown" if ``rid`` is no SOS."""
+        now = self.clock.now()
+        with self.store._tx() as db:
+            row = db.execute(
+                "SELECT state FROM records WHERE rid = ? AND kind = ?", (rid, int(Kind.SOS))
+            ).fetchone()
+            if row is None:
+                return "unknown"
+            if row[0] == "queued":
+                db.execute(
+                    "UPDATE records SET state = 'expired', state_reason = 'cancelled by the sender' WHERE rid = ?",
+                    (rid,),
+                )
+                return "withdrawn"
+        record = Sos(to_wire_time(now), None, None, f"{SOS_CANCEL_PREFIX} {rid}")
+        self.store.accept(Kind.SOS, lambda _rid: record.body(), now)
+        return "cancel-sent"
+
+    def personal_alert(self, member: int) -> int:
+        """The covert personal-safety alert: an ordinary sealed crew message to the hotline, the same
+        class and a similar size as any other, so nobody on board can tell it from a normal message."""
+        return self.send(member, HOTLINE, PERSONAL_ALERT_TEXT)
+
+    def queue_position(self, rid: int) -> int | None:
+        """How many records go before ``rid`` (None once it has left the queue)."""
+        with self.store._tx() as db:
+            row = db.execute("SELECT class, state FROM records WHERE rid = ?", (rid,)).fetchone()
+            if row is None or row[1] != "queued":
+                return None
+            ahead = db.execute(
+                "SELECT COUNT(*) FROM records WHERE state = 'queued' AND (class < ? OR (class = ? AND rid < ?))",
+                (row[0], row[0], rid),
+            ).fetchone()[0]
+        return int(ahead)
 
     def messages(self, member: int) -> list[MessageStatus]:
         return self.store.member_messages(member)

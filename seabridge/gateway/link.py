@@ -18,7 +18,7 @@ from seabridge.wire.items import AckItem, FragmentItem, RecordItem, encode_ack_i
 from seabridge.wire.records import CrewReply, Kind, from_wire_time
 from seabridge.wire.units import Unit, pack_units
 
-from .store import GatewayStore
+from .store import GatewayStore, QueuedUnit
 
 log = logging.getLogger("seabridge.gateway.link")
 
@@ -30,10 +30,25 @@ class OutgoingFrame:
     units: list[Unit]
     acks: list[int]
     highest_class: int | None  # class of the most urgent unit carried, None for an ack-only frame
+    queued: list[QueuedUnit] = field(default_factory=list)
 
     @property
     def fill(self) -> float:
         return len(self.data)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """The frame the link would build now, before a counter is spent on it."""
+
+    queued: list[QueuedUnit]
+    acks: list[int]
+    size: int  # bytes the sealed frame will have
+    classes: frozenset[int]
+
+    @property
+    def empty(self) -> bool:
+        return not self.queued and not self.acks
 
 
 @dataclass
@@ -54,6 +69,38 @@ class VesselLink:
 
     def has_traffic(self, now: float) -> bool:
         return bool(self.store.pending_units(now, self.resend_after_s)) or bool(self.store.acks_owed())
+
+    def plan(self, ordered: list[QueuedUnit], max_bytes: int | None = None) -> FramePlan:
+        """Pack ``ordered`` (already eligible, most urgent first) plus the acks owed into one frame's
+        worth, at most ``max_bytes`` sealed if given; nothing is reserved or written."""
+        counter = self.store.peek_counter()
+        limit_room = frame_capacity(self.mo_limit, counter)
+        room = limit_room
+        if max_bytes is not None:
+            room = max(0, limit_room - max(0, self.mo_limit - max_bytes))
+        acks = self.store.acks_owed()
+        if acks:
+            ack_item = encode_ack_item(set(acks))
+            if len(ack_item) < room:
+                room -= len(ack_item)
+            else:
+                acks = []
+        chosen_units = set(pack_units([q.unit for q in ordered], room)) if room > 0 else set()
+        chosen = [q for q in ordered if q.unit in chosen_units]
+        used = limit_room - room + sum(q.size for q in chosen)
+        size = self.mo_limit - limit_room + used if (chosen or acks) else 0
+        return FramePlan(chosen, acks, size, frozenset(q.cls for q in chosen))
+
+    def seal(self, plan: FramePlan) -> OutgoingFrame:
+        """Spend a counter on ``plan`` and seal it."""
+        counter = self.store.next_counter()
+        items: list[bytes] = []
+        if plan.acks:
+            items.append(encode_ack_item(set(plan.acks)))
+        items.extend(q.unit.item for q in plan.queued)
+        data = seal_frame(self.key, Direction.MO, counter, items, self.mo_limit)
+        top = min(plan.classes, default=None)
+        return OutgoingFrame(counter, data, [q.unit for q in plan.queued], plan.acks, top, plan.queued)
 
     def build_frame(self, now: float) -> OutgoingFrame | None:
         """The fullest frame the link allows, most urgent units first; None when nothing is due."""
@@ -78,8 +125,12 @@ class VesselLink:
         top = min((classes[u] for u in chosen), default=None)
         return OutgoingFrame(counter, data, chosen, acks, top)
 
-    def frame_sent(self, frame: OutgoingFrame, now: float) -> None:
-        self.store.frame_sent(frame.counter, frame.units, len(frame.data), frame.acks, now)
+    def frame_sent(
+        self, frame: OutgoingFrame, now: float, periods: tuple[str, ...] = (), billing_units: int = 0
+    ) -> None:
+        self.store.frame_sent(
+            frame.counter, frame.units, len(frame.data), frame.acks, now, periods, billing_units
+        )
 
     def receive(self, data: bytes, now: float) -> IncomingResult:
         """Handle one frame from the shore. Never raises on bad input: it is counted and logged."""

@@ -85,6 +85,18 @@ CREATE TABLE IF NOT EXISTS rx_fragments (
     PRIMARY KEY (rid, idx)
 );
 CREATE TABLE IF NOT EXISTS acks_owed (counter INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS spend (
+    period TEXT PRIMARY KEY,            -- 'd:YYYY-MM-DD' or 'm:YYYY-MM' (UTC)
+    bytes INTEGER NOT NULL DEFAULT 0,   -- bytes on the air (frame sizes)
+    units INTEGER NOT NULL DEFAULT 0,   -- billing units charged by the profile's billing model
+    sessions INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS member_usage (
+    period TEXT NOT NULL,
+    member INTEGER NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,   -- item bytes of this member's records sent for the first time
+    PRIMARY KEY (period, member)
+);
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     member INTEGER NOT NULL,
@@ -101,6 +113,20 @@ CREATE TABLE IF NOT EXISTS inbox (
 class QueuedUnit:
     unit: Unit
     cls: int
+    member: int | None = None
+    created: float = 0.0
+    first_send: bool = True  # never sent before (a resend is not charged to the member again)
+
+    @property
+    def size(self) -> int:
+        return len(self.unit.item)
+
+
+@dataclass(frozen=True)
+class Spend:
+    bytes: int = 0
+    units: int = 0
+    sessions: int = 0
 
 
 @dataclass(frozen=True)
@@ -168,6 +194,11 @@ class GatewayStore:
             reserved = int(self._meta("mo_counter_reserved") or 0)
         # Everything below the last reservation may have been used: start past it.
         return reserved, reserved
+
+    def peek_counter(self) -> int:
+        """The counter ``next_counter`` will hand out next (nothing reserved)."""
+        with self._lock:
+            return self._counter_next
 
     def next_counter(self) -> int:
         with self._lock:
@@ -257,18 +288,32 @@ class GatewayStore:
             )
         return rid
 
-    def pending_units(self, now: float, resend_after_s: float) -> list[QueuedUnit]:
+    def pending_units(
+        self, now: float, resend_after_s: float, per_queue: int | None = None
+    ) -> list[QueuedUnit]:
         """Units to send, highest class first then oldest first; a unit sent but not acknowledged
-        becomes due again ``resend_after_s`` after its last send."""
+        becomes due again ``resend_after_s`` after its last send. With ``per_queue``, only the oldest
+        that many units of each (class, member) queue: enough to fill a frame, without reading a
+        whole backlog for every frame."""
+        due = """SELECT u.rid, u.idx, u.count, u.item, r.class, r.member, r.created, u.last_sent
+                 FROM units u JOIN records r ON r.rid = u.rid
+                 WHERE u.acked = 0 AND r.state IN ('queued', 'sent')
+                   AND (u.last_sent IS NULL OR u.last_sent <= ?)"""
         with self._lock:
-            rows = self._db.execute(
-                """SELECT u.rid, u.idx, u.count, u.item, r.class FROM units u JOIN records r ON r.rid = u.rid
-                   WHERE u.acked = 0 AND r.state IN ('queued', 'sent')
-                     AND (u.last_sent IS NULL OR u.last_sent <= ?)
-                   ORDER BY r.class, u.rid, u.idx""",
-                (now - resend_after_s,),
-            ).fetchall()
-        return [QueuedUnit(Unit(r[0], r[1], r[2], bytes(r[3])), r[4]) for r in rows]
+            if per_queue is None:
+                rows = self._db.execute(
+                    due + " ORDER BY r.class, u.rid, u.idx", (now - resend_after_s,)
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    f"""SELECT rid, idx, count, item, class, member, created, last_sent FROM (
+                          SELECT d.*, ROW_NUMBER() OVER (
+                              PARTITION BY d.class, d.member ORDER BY d.rid, d.idx) AS n
+                          FROM ({due}) d)
+                        WHERE n <= ? ORDER BY class, rid, idx""",
+                    (now - resend_after_s, per_queue),
+                ).fetchall()
+        return [QueuedUnit(Unit(r[0], r[1], r[2], bytes(r[3])), r[4], r[5], r[6], r[7] is None) for r in rows]
 
     def expire(self, now: float) -> list[int]:
         """Give up on records whose lifetime ended; the reason is kept for the sender to see."""
@@ -288,10 +333,33 @@ class GatewayStore:
     # --- frames out and acknowledgements in -------------------------------------------------------
 
     def frame_sent(
-        self, counter: int, units: list[Unit], size: int, acks_sent: list[int], now: float
+        self,
+        counter: int,
+        units: list[Unit],
+        size: int,
+        acks_sent: list[int],
+        now: float,
+        periods: tuple[str, ...] = (),
+        billing_units: int = 0,
     ) -> None:
-        """The modem handed the frame to the network: remember what it carried."""
+        """The modem handed the frame to the network: remember what it carried, and charge its cost
+        (``billing_units``) and each member's first-send bytes to ``periods`` in the same transaction."""
         with self._tx() as db:
+            if periods:
+                self._charge(db, periods, size, billing_units)
+                for unit in units:
+                    row = db.execute(
+                        "SELECT r.member, u.last_sent FROM units u JOIN records r ON r.rid = u.rid "
+                        "WHERE u.rid = ? AND u.idx = ?",
+                        (unit.rid, unit.index),
+                    ).fetchone()
+                    if row is not None and row[0] is not None and row[1] is None:
+                        for period in periods:
+                            db.execute(
+                                "INSERT INTO member_usage (period, member, bytes) VALUES (?, ?, ?) "
+                                "ON CONFLICT (period, member) DO UPDATE SET bytes = bytes + excluded.bytes",
+                                (period, row[0], len(unit.item)),
+                            )
             db.execute(
                 "INSERT OR REPLACE INTO frames (counter, sent_at, size) VALUES (?, ?, ?)",
                 (counter, now, size),
@@ -309,6 +377,71 @@ class GatewayStore:
                 [(now, rid) for rid in {u.rid for u in units}],
             )
             db.executemany("DELETE FROM acks_owed WHERE counter = ?", [(c,) for c in acks_sent])
+
+    @staticmethod
+    def _charge(
+        db: sqlite3.Connection, periods: tuple[str, ...], nbytes: int, billing_units: int, sessions: int = 1
+    ) -> None:
+        for period in periods:
+            db.execute(
+                "INSERT INTO spend (period, bytes, units, sessions) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (period) DO UPDATE SET bytes = bytes + excluded.bytes, "
+                "units = units + excluded.units, sessions = sessions + excluded.sessions",
+                (period, nbytes, billing_units, sessions),
+            )
+
+    def charge_session(
+        self, periods: tuple[str, ...], nbytes: int, billing_units: int, sessions: int = 1
+    ) -> None:
+        """Charge airtime that carried no frame of ours: a mailbox check, or a frame received."""
+        with self._tx() as db:
+            self._charge(db, periods, nbytes, billing_units, sessions)
+
+    def spend(self, period: str) -> Spend:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT bytes, units, sessions FROM spend WHERE period = ?", (period,)
+            ).fetchone()
+        return Spend(*row) if row else Spend()
+
+    def member_usage(self, member: int, period: str) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT bytes FROM member_usage WHERE period = ? AND member = ?", (period, member)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def usage_by_member(self, period: str) -> dict[int, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT member, bytes FROM member_usage WHERE period = ?", (period,)
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def meta_flag(self, key: str) -> bool:
+        """True if ``key`` was set before; sets it durably now (used for once-per-period alerts)."""
+        with self._tx() as db:
+            if self._meta(key) is not None:
+                return True
+            self._set_meta(db, key, 1)
+        return False
+
+    def queue_depth(self) -> dict[int, tuple[int, int]]:
+        """Per priority class: (records not yet delivered, unacknowledged unit bytes)."""
+        with self._lock:
+            rows = self._db.execute(
+                """SELECT r.class, COUNT(DISTINCT r.rid), COALESCE(SUM(LENGTH(u.item)), 0)
+                   FROM records r JOIN units u ON u.rid = r.rid
+                   WHERE r.state IN ('queued', 'sent') AND u.acked = 0 GROUP BY r.class"""
+            ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def oldest_waiting(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(created) FROM records WHERE state IN ('queued', 'sent')"
+            ).fetchone()
+        return row[0] if row else None
 
     def frames_acked(self, counters: set[int] | frozenset[int], now: float) -> list[int]:
         """The shore acknowledged these frames; return record ids now fully delivered."""
@@ -425,3 +558,15 @@ class GatewayStore:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM records GROUP BY state").fetchall()
         return {r[0]: r[1] for r in rows}
+
+    # --- extension hook (additive; used by gateway.accounts) ---------------------------------------
+
+    def add_schema(
+        self, sql: str, functions: dict[str, tuple[int, Callable[..., Any]]] | None = None
+    ) -> None:
+        """Create a component's own tables (idempotent SQL) and register SQL functions its temporary
+        triggers call, on this store's connection."""
+        with self._lock:
+            for name, (nargs, fn) in (functions or {}).items():
+                self._db.create_function(name, nargs, fn)
+            self._db.executescript(sql)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +65,10 @@ def vessel_topic(vessel: Vessel, *parts: str) -> str:
     return "/".join((TOPIC_ROOT, slug(vessel.fleet), slug(vessel.name), *parts))
 
 
+class _Duplicate(Exception):
+    """Internal: the delivery was processed before (rolls the claim transaction back)."""
+
+
 @dataclass
 class MtFrame:
     imei: str
@@ -82,12 +85,15 @@ class Relay:
         shore_secret: PrivateKey,
         crew_secret: PrivateKey,
         resend_after_s: float = 1800.0,
+        max_fragment_bytes: int = 64 * 1024,
     ) -> None:
         self.archive = archive
         self.shore_secret = shore_secret
         self.crew_secret = crew_secret
         self.resend_after_s = resend_after_s
+        self.max_fragment_bytes = max_fragment_bytes
         self.rejections: Counter[str] = Counter()
+        self.frames_in: Counter[str] = Counter()
         self.accepted = 0
         self._keys: dict[bytes, bytes] = {}
 
@@ -106,27 +112,31 @@ class Relay:
     # --- MO ---------------------------------------------------------------------------------------
 
     def handle_mo(self, imei: str, momsn: int, payload: bytes | None, network: str, now: float) -> str:
-        """Process one MO delivery. Returns its outcome: ``accepted``, ``duplicate`` or a rejection reason.
-        Never raises on bad input."""
+        """Process one MO delivery. Returns its outcome: ``accepted``, ``duplicate``, ``empty`` or a
+        rejection reason. Never raises on bad input.
+
+        The frame log entry, the replay window, the records and their outbox events are written in one
+        transaction under the vessel's lock, so a worker that dies half way leaves nothing behind and
+        any other worker can process the same delivery again.
+        """
+        self.frames_in[network] += 1
         vessel = self.archive.vessel(imei)
-        if vessel is None:
-            return self._reject("unknown-vessel", f"IMEI {imei!r} is not registered")
-        if vessel.revoked:
-            return self._reject("revoked-vessel", f"vessel {vessel.name} is revoked")
-        if not payload:
-            return "empty"  # a mailbox check or failed session: nothing to do
-        if not self.archive.log_frame(imei, momsn, network, payload, "received", now):
-            self.rejections["duplicate-delivery"] += 1
-            return "duplicate"
+        refused = self._precheck(vessel, imei, payload)
+        if refused is not None or vessel is None or not payload:
+            return refused or "empty"
         try:
             head, items = open_frame(self._link_key(vessel), payload, Direction.MO)
         except RemoteWireError as exc:
-            self.archive.set_frame_outcome(imei, momsn, payload, exc.reason)
+            if not self.archive.log_frame(imei, momsn, network, payload, exc.reason, now):
+                self.rejections["duplicate-delivery"] += 1
+                return "duplicate"
             return self._reject(exc.reason, f"{vessel.name} MOMSN {momsn}: {exc}")
         carries_records = any(isinstance(i, RecordItem | FragmentItem) for i in items)
-        outcome = "accepted"
         try:
             with self.archive.tx() as db:
+                Archive.lock_vessel(db, imei)
+                if not Archive.claim_frame(db, imei, momsn, network, payload, now):
+                    raise _Duplicate
                 window = Archive.window(db, imei)
                 window.record(head.counter)
                 Archive.save_window(db, imei, window, now)
@@ -139,6 +149,7 @@ class Relay:
                     vessel_topic(vessel, "state", "link"),
                     _json(
                         {
+                            "msg_id": f"{slug(vessel.name)}:link:{head.counter}",
                             "vessel": vessel.name,
                             "last_contact": now,
                             "network": network,
@@ -150,19 +161,64 @@ class Relay:
                     now,
                     retain=True,
                 )
+                Archive.frame_outcome(db, imei, momsn, payload, "accepted")
+        except _Duplicate:
+            self.rejections["duplicate-delivery"] += 1
+            return "duplicate"
         except RemoteWireError as exc:
             outcome = self._reject(exc.reason, f"{vessel.name} frame {head.counter}: {exc}")
-            if exc.reason == "replay":
-                # The vessel may have missed our ack: owe it again so it stops resending.
-                with self.archive.tx() as db:
-                    if carries_records:
-                        Archive.owe_ack(db, imei, head.counter)
-        self.archive.set_frame_outcome(imei, momsn, payload, outcome)
-        if outcome == "accepted":
-            self.accepted += 1
-        return outcome
+            with self.archive.tx() as db:
+                Archive.lock_vessel(db, imei)
+                Archive.claim_frame(db, imei, momsn, network, payload, now)
+                Archive.frame_outcome(db, imei, momsn, payload, outcome)
+                if exc.reason == "replay" and carries_records:
+                    # The vessel may have missed our ack: owe it again so it stops resending.
+                    Archive.owe_ack(db, imei, head.counter)
+            return outcome
+        self.accepted += 1
+        return "accepted"
 
-    def _apply(self, db: sqlite3.Connection, vessel: Vessel, item: Any, now: float) -> None:
+    def precheck(self, imei: str, payload: bytes | None, network: str) -> str | None:
+        """The checks an ingest endpoint can make without the vessel's replay state (scale-out ingest):
+        None if the delivery should be queued for the workers, else the outcome (rejection or empty)."""
+        self.frames_in[network] += 1
+        vessel = self.archive.vessel(imei)
+        refused = self._precheck(vessel, imei, payload)
+        if refused is None and not payload:
+            return "empty"
+        return refused
+
+    def _precheck(self, vessel: Vessel | None, imei: str, payload: bytes | None) -> str | None:
+        if vessel is None:
+            return self._reject("unknown-vessel", f"IMEI {imei!r} is not registered")
+        if vessel.revoked:
+            return self._reject("revoked-vessel", f"vessel {vessel.name} is revoked")
+        if not payload:
+            return None  # a mailbox check or failed session: nothing to do
+        limit = self._mo_limit(vessel)
+        if len(payload) > limit:
+            return self._reject("oversize-frame", f"{vessel.name}: {len(payload)} B > {limit} B")
+        return None
+
+    def check_silence(self, now: float, silent_after_s: float) -> list[Vessel]:
+        """Raise one alert per vessel silent for longer than ``silent_after_s`` (cleared by contact)."""
+        silent = self.archive.silent_vessels(now, silent_after_s)
+        if silent:
+            with self.archive.tx() as db:
+                for vessel in silent:
+                    alert = {
+                        "msg_id": f"{slug(vessel.name)}:silent:{int(vessel.last_contact or 0)}",
+                        "vessel": vessel.name,
+                        "alert": "silent",
+                        "last_contact": vessel.last_contact,
+                        "silent_s": now - (vessel.last_contact or now),
+                        "at": now,
+                    }
+                    Archive.add_event(db, vessel_topic(vessel, "evt", "alert"), _json(alert), now)
+                    log.warning("vessel %s silent for %.0f s", vessel.name, alert["silent_s"])
+        return silent
+
+    def _apply(self, db: Any, vessel: Vessel, item: Any, now: float) -> None:
         if isinstance(item, AckItem):
             for rid, client_id in Archive.mt_frames_acked(db, vessel.imei, item.counters, now):
                 Archive.add_event(
@@ -183,6 +239,9 @@ class Relay:
         elif isinstance(item, FragmentItem):
             if Archive.record_delivered(db, vessel.imei, item.rid):
                 return
+            if Archive.fragment_bytes(db, vessel.imei) + len(item.chunk) > self.max_fragment_bytes:
+                self._reject("fragment-cap", f"{vessel.name} record {item.rid}: partial records over cap")
+                return
             chunks = Archive.add_fragment(db, vessel.imei, item.rid, item.index, item.count, item.chunk, now)
             try:
                 joined = join_fragments(item.count, chunks)
@@ -194,7 +253,7 @@ class Relay:
                 Archive.drop_fragments(db, vessel.imei, item.rid)
                 self._deliver(db, vessel, RecordItem(item.rid, joined.kind, joined.body), now)
 
-    def _deliver(self, db: sqlite3.Connection, vessel: Vessel, item: RecordItem, now: float) -> None:
+    def _deliver(self, db: Any, vessel: Vessel, item: RecordItem, now: float) -> None:
         if not Archive.add_record(db, vessel.imei, item.rid, item.kind, dumps(item.body), now):
             return  # already delivered once
         try:
@@ -202,7 +261,7 @@ class Relay:
         except RemoteWireError as exc:
             self._reject(exc.reason, f"{vessel.name} record {item.rid} kind {item.kind}: {exc}")
 
-    def _publish_record(self, db: sqlite3.Connection, vessel: Vessel, item: RecordItem, now: float) -> None:
+    def _publish_record(self, db: Any, vessel: Vessel, item: RecordItem, now: float) -> None:
         msg_id = f"{slug(vessel.name)}:{item.rid}"
         if item.kind == Kind.EPOCH:
             epoch = Epoch.from_body(item.body)
@@ -245,9 +304,7 @@ class Relay:
             )
             self._mark(db, vessel, item.rid, now)
 
-    def _publish_crew(
-        self, db: sqlite3.Connection, vessel: Vessel, rid: int, msg: CrewMessage, now: float
-    ) -> None:
+    def _publish_crew(self, db: Any, vessel: Vessel, rid: int, msg: CrewMessage, now: float) -> None:
         row = db.execute(
             "SELECT public_key FROM epochs WHERE imei = ? AND number = ?", (vessel.imei, msg.epoch)
         ).fetchone()
@@ -275,7 +332,7 @@ class Relay:
         self._mark(db, vessel, rid, now)
 
     @staticmethod
-    def _mark(db: sqlite3.Connection, vessel: Vessel, rid: int, now: float) -> None:
+    def _mark(db: Any, vessel: Vessel, rid: int, now: float) -> None:
         db.execute("UPDATE records SET published = ? WHERE imei = ? AND rid = ?", (now, vessel.imei, rid))
 
     # --- MT ---------------------------------------------------------------------------------------
@@ -294,6 +351,9 @@ class Relay:
             now,
             lambda rid: cut_record(rid, int(Kind.CREW_REPLY), reply.body(), capacity),
         )
+
+    def _mo_limit(self, vessel: Vessel) -> int:
+        return load_profile(vessel.profile).mo_max_bytes
 
     def _mt_limit(self, vessel: Vessel) -> int:
         return load_profile(vessel.profile).mt_max_bytes

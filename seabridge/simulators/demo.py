@@ -24,11 +24,14 @@ import httpx
 
 from seabridge.clock import SystemClock
 from seabridge.firmware_profiles import load_profile
+from seabridge.gateway.accounts import Accounts
 from seabridge.gateway.config import GatewayConfig
 from seabridge.gateway.daemon import GatewayDaemon
 from seabridge.gateway.modem.serial_link import IridiumModem
 from seabridge.keys import create_shore_keys, create_vessel_key, register_vessel
 from seabridge.shore.config import ShoreConfig
+from seabridge.shore.dashboard_auth import Role
+from seabridge.shore.dashboard_users import ensure_users
 from seabridge.shore.mqtt import MqttClient
 from seabridge.shore.relay import TOPIC_ROOT, slug
 from seabridge.shore.service import ShoreService
@@ -86,6 +89,7 @@ class Demo:
         self.link_model: LinkModel | None = None
         self.shore: ShoreService | None = None
         self.gateway: GatewayDaemon | None = None
+        self.dashboard_logins: dict[str, str] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -104,6 +108,12 @@ class Demo:
             keys / "vessel.pub",
             DEMO_FLEET,
             PROFILE,
+        )
+        # Dashboard logins: fresh passwords at every start, printed with the endpoints.
+        self.dashboard_logins = dict(
+            ensure_users(
+                data / "shore" / "archive.sqlite3", [("admin", Role.ADMINISTRATOR), ("hotline", Role.HOTLINE)]
+            )
         )
         return data
 
@@ -136,6 +146,8 @@ class Demo:
         shore_cfg.directip.mo_listen = f"127.0.0.1:{mo_port}"
         shore_cfg.directip.mt_host, shore_cfg.directip.mt_port = network.mt_address
         shore_cfg.dashboard.listen = f"127.0.0.1:{0 if self.fast else free_port(8090)}"
+        shore_cfg.webhook.listen = "127.0.0.1:0"
+        shore_cfg.metrics.listen = "127.0.0.1:0"
         shore_cfg.link.mt_poll_s = 2.0
         shore_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         self.shore = ShoreService(shore_cfg, clock, base_dir=data)
@@ -152,6 +164,8 @@ class Demo:
         gw_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         gw_cfg.link.mailbox_check_s = 10.0 if self.fast else 120.0
         gw_cfg.link.idle_poll_s = 0.2
+        gw_cfg.latency.crew_s = 0.0 if self.fast else 30.0  # a demo shows messages crossing at once
+        gw_cfg.metrics.listen = "127.0.0.1:0"
         self.gateway = GatewayDaemon(
             gw_cfg,
             clock,
@@ -175,14 +189,19 @@ class Demo:
             async with asyncio.TaskGroup() as tg:
                 shore_task = tg.create_task(self.shore.run(on_ready=ready(shore_ready)))
                 await _first(shore_ready.wait(), shore_task)
+                shore_endpoints = dict(endpoints)
                 gateway_task = tg.create_task(self.gateway.run(on_ready=ready(gateway_ready)))
                 await _first(gateway_ready.wait(), gateway_task)
                 mt_host, mt_port = network.mt_address
                 lines = {
                     "dashboard": endpoints["dashboard"],
                     "captive-page": endpoints["captive-page"],
+                    "captive-api": endpoints["captive-api"],
                     "broker": endpoints["broker"],
                     "directip-mo": endpoints["directip-mo"],
+                    "webhook": shore_endpoints["webhook"],
+                    "metrics": shore_endpoints["metrics"],
+                    "health": shore_endpoints["health"],
                     "directip-mt": f"{mt_host}:{mt_port}",
                     "pty": pty.path,
                     "data": str(data),
@@ -190,6 +209,8 @@ class Demo:
                 self.endpoints.update(lines)
                 for name, address in lines.items():
                     print_line(f"{name}: {address}")
+                for user, password in self.dashboard_logins.items():
+                    print_line(f"dashboard-login: {user}:{password}")
                 self.ready.set()
                 if self.smoke:
                     code = await self._smoke(endpoints, print_line)
@@ -241,10 +262,16 @@ class Demo:
             if r.status_code != 303:
                 print_line(f"smoke: login failed with HTTP {r.status_code}")
                 return 1
-            member = self.gateway.store.session_member(
-                r.cookies.get("sb_session") or web.cookies["sb_session"]
-            )
+            token = r.cookies.get("sb_session") or web.cookies["sb_session"]
+            r = await web.post("/consent", data={"s": token, "agree": "1"})
+            if r.status_code != 303:
+                print_line(f"smoke: consent failed with HTTP {r.status_code}")
+                return 1
+            member = self.gateway.store.session_member(token.split(".")[0])
             assert member is not None
+            accounts = Accounts(self.gateway.store, SystemClock())
+            session = accounts.session(token)
+            assert session is not None
             for text in crew_texts:
                 r = await web.post("/send", data={"to": "hotline", "text": text})
                 if r.status_code != 303:
@@ -258,7 +285,7 @@ class Demo:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         while loop.time() < deadline and not self._stop.is_set():
-            inbox = Counter(e.text for e in self.gateway.store.inbox(member))
+            inbox = Counter(e.text for e in accounts.inbox(session))
             with lock:
                 crew_done = all(seen[t] >= 1 for t in crew_texts)
             states = [m.state for m in self.gateway.store.member_messages(member)]
@@ -270,7 +297,7 @@ class Demo:
                 break
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)  # let late duplicates, if any, show up
-        inbox = Counter(e.text for e in self.gateway.store.inbox(member))
+        inbox = Counter(e.text for e in accounts.inbox(session))
         watcher.stop()
         with lock:
             arrived = [seen[t] for t in crew_texts] + [inbox[t] for t in reply_texts]

@@ -528,7 +528,7 @@ class IridiumModemEmulator:
         return True
 
     def _cmd_sbdwb(self, arg: str, now: float) -> bool:
-        if not arg.startswith("=") or not arg[1:].strip().isdigit():
+        if not arg.startswith("=") or not _decimal(arg[1:].strip()):
             raise _CommandError
         size = int(arg[1:])
         if not 1 <= size <= self.profile.limits.mo_max_bytes:
@@ -663,7 +663,7 @@ class IridiumModemEmulator:
     def _cmd_sbdst(self, arg: str, now: float) -> bool:
         if arg == "?":
             self._info(f"+SBDST:{int(self.session_timeout_s)}")
-        elif arg.startswith("=") and arg[1:].isdigit():
+        elif arg.startswith("=") and _decimal(arg[1:]):
             self.session_timeout_s = float(int(arg[1:]))
         else:
             raise _CommandError
@@ -816,6 +816,11 @@ def _int_list(arg: str, low: int, high: int) -> list[int]:
     if not arg.startswith("="):
         raise _CommandError
     parts = arg[1:].split(",")
-    if not low <= len(parts) <= high or not all(p.strip().isdigit() for p in parts):
+    if not low <= len(parts) <= high or not all(_decimal(p.strip()) for p in parts):
         raise _CommandError
     return [int(p) for p in parts]
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts characters such as ``¹`` that ``int`` refuses)."""
+    return text.isascii() and text.isdigit()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: Iridium MO status codes a session can end with (see ``AT+SBDIX``); 0 is success.
 MO_SUCCESS = 0
@@ -146,8 +146,10 @@ class LinkModel:
     """Time-varying signal and session outcomes for one modem under one link profile.
 
     ``duration_scale`` multiplies every session duration (``0.01`` turns a 20 s session into
-    0.2 s for fast tests). Queries should come with non-decreasing ``now``; an earlier ``now``
-    is answered with the current state.
+    0.2 s for fast tests). ``time_scale`` compresses the weather itself: the signal step and the
+    dropout durations are multiplied by it (and dropouts come ``1/time_scale`` times as often), so
+    a storm keeps its statistics while its hours pass in seconds. Queries should come with
+    non-decreasing ``now``; an earlier ``now`` is answered with the current state.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class LinkModel:
         profile: str | LinkProfile = "open-sea",
         *,
         duration_scale: float = 1.0,
+        time_scale: float = 1.0,
     ) -> None:
         if isinstance(profile, str):
             try:
@@ -165,6 +168,15 @@ class LinkModel:
                 raise ValueError(f"unknown link profile {profile!r}; known: {known}") from None
         if duration_scale < 0:
             raise ValueError("duration_scale must not be negative")
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        if time_scale != 1.0:
+            profile = replace(
+                profile,
+                signal_step_s=profile.signal_step_s * time_scale,
+                dropouts_per_hour=profile.dropouts_per_hour / time_scale,
+                dropout_mean_s=profile.dropout_mean_s * time_scale,
+            )
         self.profile = profile
         self.duration_scale = duration_scale
         self._rng = rng

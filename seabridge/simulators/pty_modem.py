@@ -7,7 +7,8 @@ emulator with the clock's time, writes the emulator's output back, and calls ``t
 emulator's ``next_wakeup``. ``PtyModem.in_thread`` runs the same thing on its own event loop in a
 background thread, for blocking third-party drivers.
 
-It must not interpret a single byte: all modem behaviour lives in ``iridium_modem``.
+It must not interpret a single byte: all modem behaviour lives in the emulator
+(``iridium_modem``, ``idp_modem``).
 """
 
 from __future__ import annotations
@@ -21,18 +22,31 @@ import os
 import threading
 import tty
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from seabridge.clock import Clock
-from seabridge.simulators.iridium_modem import IridiumModemEmulator
 
 T = TypeVar("T")
+
+
+class ByteModem(Protocol):
+    """What ``PtyModem`` needs of an emulator (``IridiumModemEmulator``, ``IdpModemEmulator``)."""
+
+    on_output: Callable[[], None] | None
+
+    def feed(self, data: bytes, now: float) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+    def read_output(self) -> bytes: ...
+
+    def next_wakeup(self) -> float | None: ...
 
 
 class PtyModem:
     """An emulated modem on a pty. ``await start()``, connect a driver to ``path``, ``await stop()``."""
 
-    def __init__(self, emulator: IridiumModemEmulator, clock: Clock) -> None:
+    def __init__(self, emulator: ByteModem, clock: Clock) -> None:
         self.emulator = emulator
         self.clock = clock
         self._master: int | None = None
@@ -96,7 +110,7 @@ class PtyModem:
 
     @classmethod
     @contextlib.contextmanager
-    def in_thread(cls, emulator: IridiumModemEmulator, clock: Clock) -> Iterator[PtyModem]:
+    def in_thread(cls, emulator: ByteModem, clock: Clock) -> Iterator[PtyModem]:
         """Serve ``emulator`` on a pty from a background thread's event loop for the ``with`` block."""
         pty = cls(emulator, clock)
         loop = asyncio.new_event_loop()

@@ -37,12 +37,14 @@ class Kind(IntEnum):
     CATCH = 4
     TELEMETRY = 5
     NOTICE = 6  # shore to vessel control/notice text
+    ALERT = 7  # vessel to shore operational alert (budget 80 % / 100 %): control class
 
 
 KIND_CLASS: dict[Kind, PriorityClass] = {
     Kind.SOS: PriorityClass.DISTRESS,
     Kind.EPOCH: PriorityClass.CONTROL,
     Kind.NOTICE: PriorityClass.CONTROL,
+    Kind.ALERT: PriorityClass.CONTROL,
     Kind.CREW_MESSAGE: PriorityClass.CREW,
     Kind.CREW_REPLY: PriorityClass.CREW,
     Kind.CATCH: PriorityClass.CATCH,
@@ -182,3 +184,103 @@ class Sos:
             raise MalformedError("sos position must be two integers")
         note = decode_text(_field(b, 3, bytes, "note")) if 3 in b else ""
         return cls(_field(b, 0, int, "created"), lat, lon, note)
+
+
+# --- telemetry and alerts from the gateway ----------------------------------------------------------
+
+POSITION_SOURCES = ("gps", "idp-gnss", "iridium")
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """A compact state report: position, queue depth, budget state and link statistics."""
+
+    created: int  # wire time
+    latitude_e5: int | None = None
+    longitude_e5: int | None = None
+    fix_source: int | None = None  # index into POSITION_SOURCES
+    fix_age_s: int | None = None
+    queue: tuple[tuple[int, int, int], ...] = ()  # (class, records, bytes) per class with a backlog
+    budget_day_permille: int = 0
+    budget_month_permille: int = 0
+    link: tuple[int, ...] = ()  # sessions, failed sessions, frames sent, bytes sent, frames received
+
+    def body(self) -> dict[int, Any]:
+        out: dict[int, Any] = {0: self.created}
+        if self.latitude_e5 is not None and self.longitude_e5 is not None:
+            out[1] = self.latitude_e5
+            out[2] = self.longitude_e5
+            if self.fix_source is not None:
+                out[3] = self.fix_source
+            if self.fix_age_s is not None:
+                out[4] = self.fix_age_s
+        if self.queue:
+            out[5] = [list(q) for q in self.queue]
+        out[6] = self.budget_day_permille
+        out[7] = self.budget_month_permille
+        if self.link:
+            out[8] = list(self.link)
+        return out
+
+    @classmethod
+    def from_body(cls, body: Any) -> Telemetry:
+        b = _map(body, "telemetry")
+        lat, lon = b.get(1), b.get(2)
+        if (lat is None) != (lon is None) or any(v is not None and type(v) is not int for v in (lat, lon)):
+            raise MalformedError("telemetry position must be two integers")
+        queue = b.get(5, [])
+        if not isinstance(queue, list) or not all(
+            isinstance(q, list) and len(q) == 3 and all(type(v) is int and v >= 0 for v in q) for q in queue
+        ):
+            raise MalformedError("telemetry queue must be a list of [class, records, bytes]")
+        link = b.get(8, [])
+        if not isinstance(link, list) or not all(type(v) is int and v >= 0 for v in link):
+            raise MalformedError("telemetry link statistics must be non-negative integers")
+        return cls(
+            _field(b, 0, int, "created"),
+            lat,
+            lon,
+            _field(b, 3, int, "fix_source") if 3 in b else None,
+            _field(b, 4, int, "fix_age_s") if 4 in b else None,
+            tuple(tuple(q) for q in queue),  # type: ignore[misc]
+            _field(b, 6, int, "budget_day_permille") if 6 in b else 0,
+            _field(b, 7, int, "budget_month_permille") if 7 in b else 0,
+            tuple(link),
+        )
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An operational alert, e.g. ``budget`` / ``day`` / 800 permille used."""
+
+    created: int  # wire time
+    topic: str  # "budget"
+    period: str  # "day" or "month"
+    level_permille: int  # 800 or 1000
+    used: float
+    limit: float
+    unit: str  # "bytes", "units" or a currency code
+
+    def body(self) -> dict[int, Any]:
+        return {
+            0: self.created,
+            1: self.topic,
+            2: self.period,
+            3: self.level_permille,
+            4: self.used,
+            5: self.limit,
+            6: self.unit,
+        }
+
+    @classmethod
+    def from_body(cls, body: Any) -> Alert:
+        b = _map(body, "alert")
+        return cls(
+            _field(b, 0, int, "created"),
+            _field(b, 1, str, "topic"),
+            _field(b, 2, str, "period"),
+            _field(b, 3, int, "level_permille"),
+            float(_field(b, 4, (int, float), "used")),
+            float(_field(b, 5, (int, float), "limit")),
+            _field(b, 6, str, "unit"),
+        )

@@ -606,7 +606,7 @@ class IridiumSbd:
             return _Tok.ERROR
         if upper == "READY":
             return _Tok.READY
-        if len(token) == 1 and token.isdigit():
+        if len(token) == 1 and "0" <= token <= "9":
             return _Tok.DIGIT
         if upper.startswith("AT"):
             cur = self._cur

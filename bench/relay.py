@@ -1,0 +1,182 @@
+"""Relay pipeline throughput with 1, 2 and 4 scale-out workers, measured in one run.
+
+Records a set of sealed MO frames from many vessels once, then for each worker count: a fresh
+PostgreSQL schema, a real Mosquitto, N ``seabridge shore run`` processes in the ``worker`` role on the
+MQTT 5 shared subscription, and the recorded frames published on ``seabridge/v1/_relay/frames/...``
+exactly as the ingest role publishes them. The clock runs from the first publish until every frame
+is accepted in the archive (decrypted, replay-checked, records stored, outbox events written).
+Prints frames/s per worker count and the scaling ratio against one worker.
+
+Needs /usr/sbin/mosquitto and PostgreSQL (env SEABRIDGE_BENCH_PG, default
+postgresql://postgres@127.0.0.1:5432/test). ``python -m bench relay`` or ``python bench/relay.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from nacl.public import PrivateKey
+
+from seabridge.firmware_profiles import load_profile
+from seabridge.keyfiles import write_keypair
+from seabridge.shore.archive import Archive
+from seabridge.shore.mqtt import MqttClient
+from seabridge.shore.service import FRAMES_TOPIC
+from seabridge.wire.crypto import link_key
+from seabridge.wire.frame import Direction, seal_frame
+from seabridge.wire.items import encode_record_item
+from seabridge.wire.records import Kind
+
+VESSELS = 64
+FRAMES = int(os.environ.get("SEABRIDGE_BENCH_FRAMES", "2000"))
+WORKER_COUNTS = (1, 2, 4)
+PG_URL = os.environ.get("SEABRIDGE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+NETWORK = "iridium-directip"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    conf = workdir / "mosquitto.conf"
+    lines = ["user root"] if os.geteuid() == 0 else []
+    lines += [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 100000"]
+    conf.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen(
+        ["/usr/sbin/mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"mqtt://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("mosquitto did not start")
+
+
+def record_frames(shore_public: object) -> tuple[list[tuple[str, str, bytes]], list[dict]]:
+    """Vessel registrations and ``FRAMES`` sealed frames (each with two catch records), round-robin
+    over ``VESSELS`` vessels: what the networks would deliver."""
+    limit = load_profile("iridium-9603").mo_max_bytes
+    vessels = []
+    for i in range(VESSELS):
+        secret = PrivateKey.generate()
+        vessels.append((f"30023402{i:07d}", f"bench-{i}", secret, link_key(secret, shore_public)))  # type: ignore[arg-type]
+    frames = []
+    for n in range(FRAMES):
+        imei, _name, _secret, key = vessels[n % VESSELS]
+        counter = n // VESSELS
+        items = [
+            encode_record_item(2 * counter + 1, int(Kind.CATCH), {0: counter, 1: "SKJ", 2: 100 + n % 50}),
+            encode_record_item(2 * counter + 2, int(Kind.CATCH), {0: counter, 1: "YFT", 2: 40 + n % 30}),
+        ]
+        data = seal_frame(key, Direction.MO, counter, items, limit)
+        frames.append(
+            {"imei": imei, "momsn": counter + 1, "network": NETWORK, "received": 0.0, "data": data.hex()}
+        )
+    return [(imei, name, bytes(secret.public_key)) for imei, name, secret, _k in vessels], frames
+
+
+def _worker(conf_dir: Path, keys: Path, pg_url: str, broker: str, n: int) -> subprocess.Popen[str]:
+    conf = conf_dir / f"worker{n}.toml"
+    conf.write_text(
+        f'[keys]\nshore_secret = "{keys / "shore.key"}"\ncrew_secret = "{keys / "crew.key"}"\n'
+        f'[archive]\nurl = "{pg_url}"\n[broker]\nurl = "{broker}"\n[metrics]\nlisten = ""\n'
+        f'[scale]\nrole = "worker"\nworker_id = "bench{n}"\n[alerts]\nsilent_after_s = 0.0\n'
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "seabridge.cli", "shore", "run", "--config", str(conf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def run_once(workers: int, vessels: list, frames: list[dict], keys: Path, broker: str, tmp: Path) -> float:
+    admin = psycopg.connect(PG_URL, autocommit=True)
+    schema = f"bench_{secrets.token_hex(4)}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    archive = Archive(url)
+    for imei, name, public in vessels:
+        archive.register_vessel(imei, name, public)
+    procs = [_worker(tmp, keys, url, broker, n) for n in range(workers)]
+    try:
+        for p in procs:  # ready once it printed its endpoints
+            assert p.stdout is not None
+            p.stdout.readline()
+        time.sleep(1.0)  # shared subscriptions in place
+        client = MqttClient(broker, f"bench-feed-{workers}")
+        client.start()
+        client.wait_connected(10)
+        started = time.perf_counter()
+        for frame in frames:
+            client.publish(f"{FRAMES_TOPIC}/{NETWORK}", json.dumps(frame).encode())
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = archive.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'accepted'")[0][0]
+            if done >= len(frames):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        client.stop()
+        records = archive.query("SELECT COUNT(*) FROM records")[0][0]
+        if records != 2 * len(frames):
+            raise RuntimeError(f"{records} records stored, expected {2 * len(frames)}")
+        return len(frames) / elapsed
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        archive.close()
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        keys = tmp / "keys"
+        shore = write_keypair(keys / "shore.key")
+        write_keypair(keys / "crew.key")
+        vessels, frames = record_frames(shore.public_key)
+        broker_proc, broker = _mosquitto(tmp)
+        try:
+            rates: dict[int, float] = {}
+            for workers in WORKER_COUNTS:
+                rates[workers] = run_once(workers, vessels, frames, keys, broker, tmp)
+                print(
+                    f"{workers} worker(s): {rates[workers]:8.1f} frames/s ({len(frames)} frames, {VESSELS} vessels)"
+                )
+            base = rates[WORKER_COUNTS[0]]
+            ratios = ", ".join(f"{w}: {rates[w] / base:.2f}x" for w in WORKER_COUNTS)
+            print(
+                f"scaling vs 1 worker: {ratios} (on {os.cpu_count()} CPUs, PostgreSQL and Mosquitto on the same box)"
+            )
+        finally:
+            broker_proc.terminate()
+            broker_proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The archive on PostgreSQL: migrations from empty and idempotent re-runs, the same pipeline
+behaviour as on SQLite (exactly-once records, replay rejection, fragments), concurrent workers on
+one vessel, retention per record class, and the SQLite archive migrating forward."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from relay_kit import ShoreKeys, VesselSender, make_relay
+
+from seabridge.shore.archive import MIGRATIONS, Archive, pg_sql
+from seabridge.shore.relay import Relay
+from seabridge.wire.records import Kind
+
+NET = "iridium-directip"
+
+
+def test_sqlite_dialect_is_rewritten_for_postgresql() -> None:
+    assert pg_sql("SELECT a FROM t WHERE b = ? AND c = ?") == "SELECT a FROM t WHERE b = %s AND c = %s"
+    assert (
+        pg_sql("INSERT OR IGNORE INTO t (a) VALUES (?)")
+        == "INSERT INTO t (a) VALUES (%s) ON CONFLICT DO NOTHING"
+    )
+    assert pg_sql("SELECT '100%'") == "SELECT '100%%'"
+
+
+def test_migrations_run_once_and_record_the_schema_version(pg_url: str) -> None:
+    archive = Archive(pg_url)
+    assert archive.dialect == "postgresql"
+    assert archive.schema_version == len(MIGRATIONS)
+    archive.close()
+    again = Archive(pg_url)
+    assert again.migrate() == len(MIGRATIONS)
+    again.close()
+
+
+def test_an_old_sqlite_archive_is_migrated_forward(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        db.execute(statement.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB", real="REAL"))
+    db.execute("INSERT INTO vessels (imei, name, public_key) VALUES ('1', 'Old', x'00')")
+    db.commit()
+    db.close()
+    archive = Archive(path)
+    assert archive.schema_version == len(MIGRATIONS)
+    assert archive.vessel("1").network == "iridium-directip"
+    archive.close()
+
+
+@pytest.fixture
+def pg(tmp_path: Path, pg_url: str):
+    keys = ShoreKeys(tmp_path / "keys")
+    archive, relay = make_relay(tmp_path, keys, pg_url)
+    vessel = VesselSender(keys, "300234010000011", "Pg Vessel")
+    vessel.register(archive)
+    yield archive, relay, vessel, keys, pg_url
+    archive.close()
+
+
+def test_the_pipeline_on_postgresql_delivers_once_and_rejects_replays(pg) -> None:
+    archive, relay, v, _keys, _url = pg
+    frame = v.frame([v.epoch_item(), v.crew_item("hola"), v.catch_item(1)])
+    assert relay.handle_mo(v.imei, 1, frame, NET, 10.0) == "accepted"
+    assert relay.handle_mo(v.imei, 1, frame, NET, 11.0) == "duplicate"
+    assert relay.handle_mo(v.imei, 2, frame, NET, 12.0) == "replay"
+    assert archive.query("SELECT COUNT(*) FROM records")[0][0] == 3
+    topics = [t for (t,) in archive.query("SELECT topic FROM events ORDER BY id")]
+    assert sum(t.endswith("/up/crew") for t in topics) == 1
+    assert archive.acks_owed(v.imei) == [0]
+    parts = v.fragments(int(Kind.CATCH), {0: 2, 1: "z" * 500}, 3)
+    for i, part in enumerate(parts):
+        assert relay.handle_mo(v.imei, 10 + i, v.frame([part]), NET, 13.0) == "accepted"
+    assert archive.query("SELECT COUNT(*) FROM records")[0][0] == 4
+    pending = archive.pending_events()
+    assert pending and pending[0].created == 10.0
+    archive.event_published(pending[0].id, 20.0)
+    assert archive.depths()["events"] == len(pending) - 1
+
+
+def test_two_workers_racing_on_one_vessel_deliver_every_record_exactly_once(pg) -> None:
+    archive, _relay, v, keys, url = pg
+    frames = [(v.next_momsn(), v.frame([v.catch_item(i)])) for i in range(40)]
+    relays = [Relay(Archive(url), keys.link, keys.crew) for _ in range(2)]
+    outcomes: list[str] = []
+
+    def work(relay: Relay) -> None:
+        for momsn, frame in frames:  # both workers get every frame, as after a redelivery
+            outcomes.append(relay.handle_mo(v.imei, momsn, frame, NET, 1.0))
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in relays]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcomes.count("accepted") == 40 and outcomes.count("duplicate") == 40
+    assert archive.query("SELECT COUNT(*) FROM records")[0][0] == 40
+    catch = archive.query("SELECT COUNT(*) FROM events WHERE topic LIKE ?", ("%/up/catch",))[0][0]
+    assert catch == 40
+    for r in relays:
+        r.archive.close()
+
+
+def test_mt_counters_reserved_by_two_processes_never_collide(pg) -> None:
+    archive, _relay, v, _keys, url = pg
+    other = Archive(url)
+    seen = [archive.next_mt_counter(v.imei) for _ in range(70)] + [
+        other.next_mt_counter(v.imei) for _ in range(70)
+    ]
+    assert len(seen) == len(set(seen))
+    other.close()
+
+
+def test_retention_deletes_each_record_class_after_its_own_age(pg) -> None:
+    archive, relay, v, _keys, _url = pg
+    relay.handle_mo(
+        v.imei, 1, v.frame([v.epoch_item(), v.crew_item("old news"), v.catch_item(1)]), NET, 1000.0
+    )
+    archive.query("UPDATE records SET published = 1000")
+    deleted = archive.prune(
+        now=1000.0 + 86400 * 2, keep_s={int(Kind.CREW_MESSAGE): 86400.0}, frames_keep_s=None
+    )
+    assert deleted["records"] == 1
+    kinds = sorted(k for (k,) in archive.query("SELECT kind FROM records"))
+    assert kinds == [int(Kind.EPOCH), int(Kind.CATCH)]
+    deleted = archive.prune(now=1000.0 + 86400 * 2, keep_s={}, frames_keep_s=86400.0)
+    assert deleted["frames_in"] == 1
+
+
+def test_marks_and_seen_ids_persist_across_connections(pg) -> None:
+    archive, _relay, _v, _keys, url = pg
+    with archive.tx() as db:
+        Archive.set_mark(db, "idp:x", "2026-11-25 10:00:00", 1.0)
+        assert Archive.first_sight(db, "idp:x", "77", 1.0)
+        assert not Archive.first_sight(db, "idp:x", "77", 1.0)
+    other = Archive(url)
+    assert other.get_mark("idp:x") == "2026-11-25 10:00:00"
+    other.close()
+
+
+def test_a_dead_connection_is_reported_unhealthy(pg_url: str) -> None:
+    archive = Archive(pg_url)
+    assert archive.ping()
+    archive._pg.close()
+    assert not archive.ping()
+    with pytest.raises(psycopg.Error):
+        archive.query("SELECT 1")

@@ -1,0 +1,97 @@
+"""The cost estimate equals what the real sealing, cutting and framing produce."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from nacl.public import PrivateKey
+
+from seabridge import cli
+from seabridge.estimate import (
+    TYPICAL_COUNTER,
+    TYPICAL_CREATED,
+    TYPICAL_HANDLE,
+    TYPICAL_MEMBER,
+    TYPICAL_RID,
+    estimate,
+)
+from seabridge.firmware_profiles import load_profile
+from seabridge.wire.codec import CODEC_DEFLATE, CODEC_RAW
+from seabridge.wire.crypto import CrewEpoch, open_crew
+from seabridge.wire.frame import Direction, frame_capacity, open_frame, seal_frame
+from seabridge.wire.items import RecordItem
+from seabridge.wire.records import HOTLINE, CrewContent, CrewMessage, CrewReply, Kind
+from seabridge.wire.units import cut_record
+
+MESSAGES = [
+    "ကျွန်တော် နေကောင်းပါတယ်။ ဒီနေ့ ပင်လယ် ငြိမ်ပါတယ်။",
+    "ខ្ញុំសុខសប្បាយ ថ្ងៃនេះសមុទ្រស្ងប់។",
+    "ไต๋ก๋งไม่จ่ายค่าแรงมา 4 เดือนแล้ว",
+    "They keep our passports and we cannot go home.",
+    "x",
+]
+
+
+@pytest.mark.parametrize("text", MESSAGES)
+def test_estimate_matches_a_real_sealed_frame(text: str) -> None:
+    profile = load_profile("iridium-9603")
+    crew = PrivateKey.generate()
+    epoch = CrewEpoch.start(3, crew.public_key)
+    content = CrewContent(HOTLINE, text, TYPICAL_HANDLE)
+    sealed = epoch.seal(TYPICAL_RID, content.encode())
+    body = CrewMessage(TYPICAL_MEMBER, 3, sealed, TYPICAL_CREATED).body()
+    capacity = frame_capacity(profile.mo_max_bytes, TYPICAL_COUNTER)
+    units = cut_record(TYPICAL_RID, int(Kind.CREW_MESSAGE), body, capacity)
+    assert len(units) == 1
+    link_key = bytes(range(32))
+    frame = seal_frame(link_key, Direction.MO, TYPICAL_COUNTER, [units[0].item], profile.mo_max_bytes)
+
+    got = estimate(text)
+    assert got["record_bytes"] == len(units[0].item)
+    assert got["frame_bytes"] == len(frame)
+    assert got["credits"] == profile.billing.units(len(frame))
+
+    _, items = open_frame(link_key, frame, Direction.MO)
+    record = items[0]
+    assert isinstance(record, RecordItem)
+    opened = open_crew(crew, 3, epoch.public_bytes, TYPICAL_RID, CrewMessage.from_body(record.body).sealed)
+    assert CrewContent.decode(opened).text == text
+
+
+def test_trained_codec_makes_burmese_cheaper_than_raw_utf8() -> None:
+    text = MESSAGES[0]
+    assert estimate(text)["record_bytes"] < estimate(text, allowed=[CODEC_RAW])["record_bytes"] - 40
+
+
+def test_reply_estimate_uses_the_mt_limit_and_only_announced_codecs() -> None:
+    profile = load_profile("iridium-9603")
+    text = "ดีใจที่ได้ข่าว " * 30
+    got = estimate(text, direction="mt", allowed=[CODEC_RAW, CODEC_DEFLATE])
+    assert got["codec"] in (CODEC_RAW, CODEC_DEFLATE)
+    reply = CrewReply(TYPICAL_MEMBER, text, HOTLINE, TYPICAL_CREATED).body()
+    assert reply  # the reply body is what the shore queues
+    assert got["frame_bytes"] <= got["frames"] * profile.mt_max_bytes
+
+
+def test_long_message_spreads_over_several_frames_and_credits_add_up() -> None:
+    profile = load_profile("iridium-9603")
+    text = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(900))  # incompressible CJK
+    got = estimate(text)
+    assert got["frames"] > 1
+    assert got["credits"] >= got["frames"] * profile.billing.units(1)
+    assert got["frame_bytes"] > got["record_bytes"]
+
+
+def test_cli_prints_one_json_object_per_input_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(MESSAGES) + "\n"))
+    assert cli.main(["estimate", "--lang", "my"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(MESSAGES)
+    for line, text in zip(lines, MESSAGES, strict=True):
+        obj = json.loads(line)
+        assert obj["record_bytes"] == estimate(text, "my")["record_bytes"]
+        assert {"record_bytes", "frame_bytes", "credits"} <= obj.keys()

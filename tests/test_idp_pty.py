@@ -1,0 +1,134 @@
+"""The gateway's IDP adapter (``IdpModem``) against the emulator on a real pty: calls, rings, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from seabridge.clock import ScaledClock
+from seabridge.firmware_profiles import load_profile
+from seabridge.gateway.modem import IdpModem, ModemError, open_modem
+from seabridge.simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
+from seabridge.simulators.link_model import LinkModel
+from seabridge.simulators.pty_modem import PtyModem
+
+pytestmark = pytest.mark.timeout(30)
+
+PROFILE = load_profile("inmarsat-idp")
+SIN = int(PROFILE.limits.sin or 0)
+SPEED = 20.0
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.clock = ScaledClock(SPEED)
+        self.network = IdpLoopbackNetwork()
+        self.emulator = IdpModemEmulator(PROFILE, LinkModel(random.Random(3), "perfect"), self.network)
+        self.network.attach(self.emulator)
+
+
+def run(scenario: Callable[[Rig, PtyModem, IdpModem], Awaitable[None]]) -> None:
+    async def main() -> None:
+        rig = Rig()
+        async with PtyModem(rig.emulator, rig.clock) as pty:
+            modem = open_modem(pty.path, PROFILE, rig.clock)
+            assert isinstance(modem, IdpModem)
+            modem.poll_interval_s = 0.5
+            try:
+                await modem.open()
+                await scenario(rig, pty, modem)
+            finally:
+                await modem.close()
+
+    asyncio.run(main())
+
+
+def test_open_learns_the_mobile_id_signal_and_network_time() -> None:
+    async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
+        assert modem.mobile_id == rig.emulator.mobile_id == modem.imei
+        assert rig.emulator.settings.crc  # CRC mode on the wire
+        assert await modem.signal() == 5
+        when = await modem.network_time()
+        assert when is not None and abs(when - rig.clock.now()) < 2
+
+    run(scenario)
+
+
+def test_messages_are_sent_in_order_and_replies_come_back_without_their_sin() -> None:
+    async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
+        for i in range(3):
+            report = await modem.session(b"frame %d" % i)
+            assert report.mo_sent and report.mo_status == 6 and report.error is None
+        assert [r.raw for r in rig.network.returns] == [bytes([SIN]) + b"frame %d" % i for i in range(3)]
+        pty.call(rig.network.queue_forward, rig.emulator.mobile_id, bytes([SIN]) + b"reply", rig.clock.now())
+        pty.call(rig.network.queue_forward, rig.emulator.mobile_id, bytes([0, 72]), rig.clock.now())
+        await asyncio.wait_for(modem.ring_event.wait(), 10)
+        while len(rig.emulator.forwards) < 2:  # both have reached the modem
+            await asyncio.sleep(0.01)
+        report = await modem.session(None, answer_ring=True)
+        assert report.mt_messages == [b"reply"]
+        assert all(f.state == 3 for f in rig.emulator.forwards)  # the foreign SIN was marked, not returned
+
+    run(scenario)
+
+
+def test_a_message_that_fails_in_the_modem_is_reported_not_sent() -> None:
+    async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
+        rig.emulator.link.forced_signal = 0
+        rig.emulator.tx_lifetime_s = 1.0
+        report = await modem.session(b"doomed")
+        assert not report.mo_sent and report.mo_status == 7
+        assert rig.network.returns == []
+
+    run(scenario)
+
+
+def test_recovers_after_the_modem_power_cycles_mid_call() -> None:
+    async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
+        pty.call(rig.emulator.power_off)
+        report = await modem.session(b"lost in the dark")
+        assert not report.mo_sent and report.error is not None
+        pty.call(rig.emulator.power_on)
+        rig.emulator.settings.echo = False  # came back with other settings
+        report = await modem.session(b"after the reset")
+        assert report.mo_sent, report.error
+        assert rig.network.returns[-1].raw == bytes([SIN]) + b"after the reset"
+
+    run(scenario)
+
+
+def test_open_raises_modem_error_when_nothing_answers() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.emulator.power_off()
+        async with PtyModem(rig.emulator, rig.clock) as pty:
+            modem = IdpModem(pty.path, PROFILE, rig.clock, background_poll=False)
+            with pytest.raises(ModemError):
+                await modem.open()
+            await modem.close()
+
+    asyncio.run(main())
+
+
+def test_a_lost_submit_answer_is_resolved_by_asking_the_modem_and_sends_once() -> None:
+    async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
+        emulator = rig.emulator
+        original = emulator.read_output
+        swallow = [True]
+
+        def lossy() -> bytes:
+            out = original()
+            if swallow[0] and b"%MGRT" in out:
+                swallow[0] = False
+                return b""  # the whole answer vanishes on the wire
+            return out
+
+        emulator.read_output = lossy  # type: ignore[method-assign]
+        report = await modem.session(b"only once")
+        assert report.mo_sent, report.error
+        assert [r.raw for r in rig.network.returns] == [bytes([SIN]) + b"only once"]
+
+    run(scenario)
