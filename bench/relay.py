@@ -72,7 +72,7 @@ def _mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 def record_frames(shore_public: object) -> tuple[list[tuple[str, str, bytes]], list[dict]]:
     """Vessel registrations and ``FRAMES`` sealed frames (each with two catch records), round-robin
     over ``VESSELS`` vessels: what the networks would deliver."""
-    limit = load_profile("iridium-9603").mo_max_bytes
+    limit = load_profile("iridium-9603").mo_frame_limit
     vessels = []
     for i in range(VESSELS):
         secret = PrivateKey.generate()

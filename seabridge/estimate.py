@@ -80,12 +80,12 @@ def estimate(
         sealed = _epoch().seal(TYPICAL_RID, plain)
         body = CrewMessage(TYPICAL_MEMBER, TYPICAL_EPOCH, sealed, TYPICAL_CREATED).body()
         kind = Kind.CREW_MESSAGE
-        limit = prof.mo_max_bytes
+        limit = prof.mo_frame_limit
     else:
         body = CrewReply(TYPICAL_MEMBER, text, to, TYPICAL_CREATED).body()
         body[1] = coded
         kind = Kind.CREW_REPLY
-        limit = prof.mt_max_bytes
+        limit = prof.mt_frame_limit
     overhead = frame_overhead(TYPICAL_COUNTER)
     units = cut_record(TYPICAL_RID, int(kind), body, frame_capacity(limit, TYPICAL_COUNTER))
     frame_sizes = [len(u.item) + overhead for u in units]

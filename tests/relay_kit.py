@@ -67,7 +67,7 @@ class VesselSender:
         self.profile = profile
         self.network = network
         self.key = link_key(self.secret, shore.link.public_key)
-        self.limit = load_profile(profile).mo_max_bytes
+        self.limit = load_profile(profile).mo_frame_limit
         self.counter = 0
         self.momsn = 0
         self.rid = 0

@@ -421,3 +421,13 @@ def test_malformed_events_in_the_outbox_never_break_a_page(dash: Dashboard) -> N
             assert web.get(path).status_code == 200, (name, path)
     desk, _ = dash.login("desk")
     assert _read_stream(dash.url, desk.cookies, 0, 1.0, page="hotline")
+
+
+def test_login_only_redirects_within_the_dashboard(dash: Dashboard) -> None:
+    for target, expected in (("/catch", "/catch"), ("//evil.example/", "/"), ("/\\evil.example", "/")):
+        web = dash.client()
+        token = re.search(r'name="csrf" value="([^"]+)"', web.get("/login").text).group(1)  # type: ignore[union-attr]
+        r = web.post(
+            "/login", data={"csrf": token, "username": "admin", "password": PASSWORD, "next": target}
+        )
+        assert r.headers["location"] == expected

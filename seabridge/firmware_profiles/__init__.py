@@ -25,6 +25,7 @@ class Limits:
     text_command_max_chars: int
     mt_queue_max: int
     sin: int | None = None
+    frame_prefix_bytes: int = 0  # bytes of each message the network's own header takes (IDP: the SIN byte)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,16 @@ class ModemProfile:
     @property
     def mt_max_bytes(self) -> int:
         return self.limits.mt_max_bytes
+
+    @property
+    def mo_frame_limit(self) -> int:
+        """Largest Seabridge frame in one mobile-originated message."""
+        return self.limits.mo_max_bytes - self.limits.frame_prefix_bytes
+
+    @property
+    def mt_frame_limit(self) -> int:
+        """Largest Seabridge frame in one mobile-terminated message."""
+        return self.limits.mt_max_bytes - self.limits.frame_prefix_bytes
 
 
 def _build(data: dict[str, Any], origin: str) -> ModemProfile:

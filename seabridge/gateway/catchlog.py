@@ -7,18 +7,10 @@ refused request changes nothing), the captain role's login (PIN hashed with scry
 repeated wrong PINs, opaque bearer tokens stored only as hashes), its own tables (created through
 ``GatewayStore.add_schema``), and turning each accepted event into a compact ``Kind.CATCH`` record.
 
-Compact records: trip start, haul, ETP interaction and trip end use the shared schema in
-``seabridge.wire.catch`` (integer keys, code-table indexes, scaled integers, deltas against the trip
-start). Three event shapes that schema does not have yet are encoded here in the same style, with
-event types after the shared ones:
-
-- ``DISCARD`` (4): ``{0: 4, 1: trip, 2: seq, 3: minutes since departure, 10: species index, 14: kg,
-  15: reason index}`` (reasons: ``codelists/discard_reasons.csv``).
-- ``REST`` (5): ``{0: 5, 1: trip, 2: seq, 3: day number since the departure day * 1440, 16: [[crew
-  number, rest half-hours], ...]}``. Crew are numbered on the trip, never named.
-- corrections and deletions follow FLUX purpose codes: a correction is the full event again under the
-  same ``(trip, seq)`` with ``17: 5``; a deletion is ``{0: type, 1: trip, 2: seq, 17: 3}``. An
-  original carries no key 17 (purpose 9).
+Compact records: every event (trip start and end, haul, ETP interaction, discard, crew rest hours)
+and every correction or deletion uses the shared schema in ``seabridge.wire.catch`` (integer keys,
+code-table indexes, scaled integers, deltas against the trip start; FLUX purpose codes in key 17), so
+the shore decodes exactly what the captain entered.
 
 It must not talk to the network or the modem; time comes from the injected clock.
 """
@@ -60,21 +52,19 @@ LOCK_BASE_S = 30.0
 LOCK_MAX_S = 3600.0
 SESSION_IDLE_S = 24 * 3600.0
 
-PURPOSE_ORIGINAL = 9
-PURPOSE_REPLACE = 5
-PURPOSE_DELETE = 3
-EVENT_DISCARD = 4
-EVENT_REST = 5
+PURPOSE_ORIGINAL = int(wire.Purpose.ORIGINAL)
+PURPOSE_REPLACE = int(wire.Purpose.REPLACE)
+PURPOSE_DELETE = int(wire.Purpose.DELETE)
 
 FATES = {"kept": "ONBOARD", "discarded": "DISCARDED", "released": "RELEASED"}
 EVENT_TYPES = ("trip_start", "haul", "etp", "discard", "rest", "trip_end")
 WIRE_TYPE = {
-    "trip_start": 0,
-    "haul": 1,
-    "etp": 2,
-    "trip_end": 3,
-    "discard": EVENT_DISCARD,
-    "rest": EVENT_REST,
+    "trip_start": int(wire.EventType.TRIP_START),
+    "haul": int(wire.EventType.HAUL),
+    "etp": int(wire.EventType.ETP),
+    "trip_end": int(wire.EventType.TRIP_END),
+    "discard": int(wire.EventType.DISCARD),
+    "rest": int(wire.EventType.REST),
 }
 
 SCHEMA = """
@@ -167,12 +157,13 @@ def _species_names() -> dict[str, dict[str, str]]:
 
 @cache
 def discard_reasons() -> tuple[str, ...]:
-    return tuple(r[0] for r in _csv_rows("seabridge.gateway.codelists", "discard_reasons.csv"))
+    return tuple(wire.table("discard_reasons").codes)
 
 
 @cache
 def _discard_labels() -> dict[str, str]:
-    return {r[0]: r[1] for r in _csv_rows("seabridge.gateway.codelists", "discard_reasons.csv")}
+    reasons = wire.table("discard_reasons")
+    return dict(zip(reasons.codes, reasons.labels, strict=True))
 
 
 CODELISTS = ("species", "gear", "fao_areas", "ports", "etp_conditions", "etp_fates", "discard_reasons")
@@ -448,20 +439,21 @@ def _minutes(at: float, start: dict[str, Any], field: str) -> int:
 def encode_event(
     trip: int, seq: int, etype: str, data: dict[str, Any], start: dict[str, Any], purpose: int
 ) -> dict[int, Any]:
-    """The compact CBOR map for one event (see the module docstring)."""
+    """The compact CBOR map for one event, in the shared schema of ``seabridge.wire.catch``."""
     if purpose == PURPOSE_DELETE:
-        return {0: WIRE_TYPE[etype], 1: trip, 2: seq, 17: PURPOSE_DELETE}
+        return wire.encode_catch(wire.Deletion(trip, seq, WIRE_TYPE[etype]))
     ts = _trip_start(trip, start)
+    event: wire.CatchEvent
     try:
         if etype == "trip_start":
-            body = wire.encode_catch(ts)
+            event = ts
         elif etype == "haul":
             _minutes(data["start"], start, "start")
             lines = tuple(
                 wire.CatchLine(line["species"], line["kg"], FATES[line["fate"]], "WHL", line["local_name"])
                 for line in data["lines"]
             )
-            haul = wire.Haul(
+            event = wire.Haul(
                 trip,
                 seq,
                 data["start"],
@@ -472,10 +464,9 @@ def encode_event(
                 data["gear"],
                 data["area"],
             )
-            body = wire.encode_catch(haul, ts)
         elif etype == "etp":
             _minutes(data["time"], start, "time")
-            etp = wire.EtpInteraction(
+            event = wire.EtpInteraction(
                 trip,
                 seq,
                 data["time"],
@@ -486,37 +477,24 @@ def encode_event(
                 data["condition"],
                 data["fate"],
             )
-            body = wire.encode_catch(etp, ts)
         elif etype == "trip_end":
             _minutes(data["arrived"], start, "arrived")
-            body = wire.encode_catch(wire.TripEnd(trip, seq, data["arrived"], data["port"]), ts)
+            event = wire.TripEnd(trip, seq, data["arrived"], data["port"])
         elif etype == "discard":
-            body = {
-                0: EVENT_DISCARD,
-                1: trip,
-                2: seq,
-                3: _minutes(data["time"], start, "time"),
-                10: wire.table("species").index(data["species"]),
-                14: data["kg"],
-                15: discard_reasons().index(data["reason"]),
-            }
+            _minutes(data["time"], start, "time")
+            event = wire.Discard(trip, seq, data["time"], data["species"], data["kg"], data["reason"])
         else:  # rest
             departed_day = math.floor(start["departed"] / 86400) * 86400
             day_number = int((data["day_ts"] - departed_day) // 86400)
             if not 0 <= day_number <= MAX_TRIP_DAYS:
                 raise CatchInputError("day", "problem_trip_time", "must be a day of the trip")
-            body = {
-                0: EVENT_REST,
-                1: trip,
-                2: seq,
-                3: day_number * 1440,
-                16: [[row["crew"], int(row["rest_hours"] * 2)] for row in data["crew"]],
-            }
+            event = wire.RestDay(
+                trip, seq, day_number, tuple((row["crew"], row["rest_hours"]) for row in data["crew"])
+            )
+        wire_purpose = wire.Purpose.REPLACE if purpose == PURPOSE_REPLACE else wire.Purpose.ORIGINAL
+        return wire.encode_catch(event, None if etype == "trip_start" else ts, wire_purpose)
     except LocalWireError as exc:
         raise CatchInputError("event", "problem_code", str(exc)) from None
-    if purpose == PURPOSE_REPLACE:
-        body[17] = PURPOSE_REPLACE
-    return body
 
 
 # --- the log ----------------------------------------------------------------------------------------

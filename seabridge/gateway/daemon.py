@@ -125,7 +125,7 @@ class GatewayDaemon:
         secret = read_secret(resolve(base_dir, config.keys.vessel_secret))
         shore_public = read_public(_maybe_path(base_dir, config.keys.shore_public))
         crew_public = read_public(_maybe_path(base_dir, config.keys.crew_public))
-        mo_limit = self.profile.mo_max_bytes
+        mo_limit = self.profile.mo_frame_limit
         # Units are cut for the smallest frame the counter range will see (largest counter varint).
         self.store = GatewayStore(data_dir / "gateway.sqlite3", frame_capacity(mo_limit, 2**35 - 1))
         self.link = VesselLink(

@@ -278,7 +278,7 @@ def create_app(
         now = clock.now()
         user, outcome = await run_in_threadpool(data.authenticate, name, password, now)
         nxt = form.get("next", "/")
-        if not nxt.startswith("/") or nxt.startswith("//"):
+        if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or len(nxt) > 300:
             nxt = "/"
         if user is None:
             await run_in_threadpool(

@@ -353,10 +353,10 @@ class Relay:
         )
 
     def _mo_limit(self, vessel: Vessel) -> int:
-        return load_profile(vessel.profile).mo_max_bytes
+        return load_profile(vessel.profile).mo_frame_limit  # without the network's prefix (IDP SIN)
 
     def _mt_limit(self, vessel: Vessel) -> int:
-        return load_profile(vessel.profile).mt_max_bytes
+        return load_profile(vessel.profile).mt_frame_limit
 
     def _unit_capacity(self, vessel: Vessel) -> int:
         return frame_capacity(self._mt_limit(vessel), 2**35 - 1)

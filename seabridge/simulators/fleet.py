@@ -460,7 +460,7 @@ class FleetSimulation:
             else 0,
             "currency": self.profile.billing.currency,
             "mo_frame_fill": round(
-                sum(s.mo_bytes for s in stats) / (mo_frames * self.profile.mo_max_bytes), 3
+                sum(s.mo_bytes for s in stats) / (mo_frames * self.profile.mo_frame_limit), 3
             )
             if mo_frames
             else None,

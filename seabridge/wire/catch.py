@@ -48,6 +48,7 @@ TABLE_ROWS: dict[int, dict[str, int]] = {
         "presentations": 3,
         "etp_conditions": 7,
         "etp_fates": 5,
+        "discard_reasons": 8,
     }
 }
 
@@ -95,6 +96,16 @@ class EventType(IntEnum):
     HAUL = 1
     ETP = 2
     TRIP_END = 3
+    DISCARD = 4
+    REST = 5
+
+
+class Purpose(IntEnum):
+    """FLUX report purpose codes (key 17; absent means an original report)."""
+
+    ORIGINAL = 9
+    REPLACE = 5
+    DELETE = 3
 
 
 # --- events (the Python side, with codes as strings and times as Unix seconds) ---------------------
@@ -155,7 +166,39 @@ class TripEnd:
     port: str
 
 
-CatchEvent = TripStart | Haul | EtpInteraction | TripEnd
+@dataclass(frozen=True)
+class Discard:
+    """Catch thrown back, with the reason (discard_reasons code table)."""
+
+    trip: int
+    seq: int
+    time: float
+    species: str
+    kg: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RestDay:
+    """Rest hours of each crew member (numbered on the trip, never named) on one day of the trip."""
+
+    trip: int
+    seq: int
+    day: int  # day number since the departure day (0 = the departure day, UTC)
+    rest_hours: tuple[tuple[int, float], ...]  # (crew number, hours, kept to the half hour)
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """FLUX-style deletion of an earlier report (trip, seq) of type event_type."""
+
+    trip: int
+    seq: int
+    event_type: int
+
+
+CatchEvent = TripStart | Haul | EtpInteraction | TripEnd | Discard | RestDay | Deletion
+MAX_CREW = 64
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -206,8 +249,24 @@ def _encode_line(line: CatchLine, version: int) -> list[Any]:
     return out
 
 
-def encode_catch(event: CatchEvent, trip: TripStart | None = None) -> dict[int, Any]:
-    """The CBOR map of one catch event; every event but the trip start needs its ``trip`` start."""
+def encode_catch(
+    event: CatchEvent, trip: TripStart | None = None, purpose: Purpose = Purpose.ORIGINAL
+) -> dict[int, Any]:
+    """The CBOR map of one catch event; every event but the trip start needs its ``trip`` start.
+    ``purpose`` REPLACE marks a correction: the whole event again under the same ``(trip, seq)``."""
+    if isinstance(event, Deletion):
+        if event.event_type not in set(EventType):
+            raise LocalWireError(f"unknown event type {event.event_type}")
+        return {0: int(event.event_type), 1: event.trip, 2: event.seq, 17: int(Purpose.DELETE)}
+    body = _encode_event(event, trip)
+    if purpose == Purpose.REPLACE:
+        body[17] = int(Purpose.REPLACE)
+    elif purpose != Purpose.ORIGINAL:
+        raise LocalWireError("use a Deletion event to delete a report")
+    return body
+
+
+def _encode_event(event: CatchEvent, trip: TripStart | None) -> dict[int, Any]:
     if isinstance(event, TripStart):
         v = event.codelist_version
         return {
@@ -256,6 +315,28 @@ def encode_catch(event: CatchEvent, trip: TripStart | None = None) -> dict[int, 
             12: table("etp_conditions").index(event.condition, v),
             13: table("etp_fates").index(event.fate, v),
         }
+    if isinstance(event, Discard):
+        if not 0 <= event.kg <= MAX_KG:
+            raise LocalWireError("discarded weight out of range")
+        return {
+            0: int(EventType.DISCARD),
+            1: event.trip,
+            2: event.seq,
+            3: _minutes(event.time, trip),
+            10: table("species").index(event.species, v),
+            14: event.kg,
+            15: table("discard_reasons").index(event.reason, v),
+        }
+    if isinstance(event, RestDay):
+        if not 0 <= event.day * 1440 <= MAX_TRIP_MINUTES or len(event.rest_hours) > MAX_CREW:
+            raise LocalWireError("rest day outside the trip or too many crew")
+        rows = []
+        for crew, hours in event.rest_hours:
+            if not (0 <= crew < 10_000 and 0 <= hours <= 24):
+                raise LocalWireError("rest hours must be 0 to 24 for crew numbers 0 to 9999")
+            rows.append([crew, round(hours * 2)])
+        return {0: int(EventType.REST), 1: event.trip, 2: event.seq, 3: event.day * 1440, 16: rows}
+    assert isinstance(event, TripEnd)
     return {
         0: int(EventType.TRIP_END),
         1: event.trip,
@@ -304,12 +385,24 @@ def _position(body: dict[int, Any], trip: TripStart) -> tuple[float, float]:
     )
 
 
+def catch_purpose(body: Any) -> Purpose:
+    """The FLUX purpose of an encoded catch event (original, replacement or deletion)."""
+    raw = body.get(17, int(Purpose.ORIGINAL)) if isinstance(body, dict) else None
+    try:
+        return Purpose(raw)
+    except ValueError:
+        raise MalformedError(f"unknown report purpose {raw!r}") from None
+
+
 def decode_catch(body: Any, trips: dict[int, TripStart] | None = None) -> CatchEvent:
-    """One catch event from its CBOR map; ``trips`` holds the trip starts seen so far by trip id."""
+    """One catch event from its CBOR map; ``trips`` holds the trip starts seen so far by trip id.
+    The report's purpose (original or correction) is read with ``catch_purpose``."""
     if not isinstance(body, dict) or not all(type(k) is int for k in body):
         raise MalformedError("catch body must be a map with integer keys")
     etype = _int(body, 0, "event type", 0, max(EventType))
     trip_id = _int(body, 1, "trip")
+    if catch_purpose(body) == Purpose.DELETE:
+        return Deletion(trip_id, _int(body, 2, "sequence", 0, 2**20), etype)
     if etype == EventType.TRIP_START:
         v = _int(body, 2, "code-list version", 1, 2**16)
         if v not in TABLE_ROWS:
@@ -360,4 +453,32 @@ def decode_catch(body: Any, trips: dict[int, TripStart] | None = None) -> CatchE
             condition=table("etp_conditions").code(body.get(12), v),
             fate=table("etp_fates").code(body.get(13), v),
         )
+    if etype == EventType.DISCARD:
+        return Discard(
+            trip=trip_id,
+            seq=seq,
+            time=at,
+            species=table("species").code(body.get(10), v),
+            kg=_int(body, 14, "discarded weight", 0, MAX_KG),
+            reason=table("discard_reasons").code(body.get(15), v),
+        )
+    if etype == EventType.REST:
+        rows = body.get(16)
+        if not isinstance(rows, list) or len(rows) > MAX_CREW:
+            raise MalformedError(f"rest hours must be a list of at most {MAX_CREW} rows")
+        rest: list[tuple[int, float]] = []
+        for row in rows:
+            if (
+                not isinstance(row, list)
+                or len(row) != 2
+                or type(row[0]) is not int
+                or type(row[1]) is not int
+                or not 0 <= row[0] < 10_000
+                or not 0 <= row[1] <= 48
+            ):
+                raise MalformedError("a rest row is [crew number, half hours 0..48]")
+            rest.append((row[0], row[1] / 2))
+        if minutes % 1440:
+            raise MalformedError("a rest day starts at a whole day")
+        return RestDay(trip=trip_id, seq=seq, day=minutes // 1440, rest_hours=tuple(rest))
     return TripEnd(trip=trip_id, seq=seq, arrived=at, port=table("ports").code(body.get(4), v))
