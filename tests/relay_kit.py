@@ -21,6 +21,7 @@ from seabridge.shore.config import ShoreConfig
 from seabridge.shore.mqtt import MqttClient
 from seabridge.shore.relay import Relay
 from seabridge.shore.service import ShoreService
+from seabridge.wire.catch import TripStart, encode_catch
 from seabridge.wire.crypto import CrewEpoch, link_key
 from seabridge.wire.frame import Direction, seal_frame
 from seabridge.wire.items import encode_fragment_item, encode_record_item, encode_record_payload
@@ -108,8 +109,10 @@ class VesselSender:
         body = CrewMessage(member, self.epoch.number, sealed, to_wire_time(1.7e9)).body()
         return encode_record_item(rid, int(Kind.CREW_MESSAGE), body)
 
-    def catch_item(self, haul: int) -> bytes:
-        return encode_record_item(self.next_rid(), int(Kind.CATCH), {0: haul, 1: "SKJ", 2: 120})
+    def catch_item(self, trip: int) -> bytes:
+        """A real compact catch record: the start of trip ``trip`` (decodes on its own ashore)."""
+        start = TripStart(trip, 1.7e9 + trip * 60, "THSGK", "OTB", "71", 9.5, 99.25)
+        return encode_record_item(self.next_rid(), int(Kind.CATCH), encode_catch(start))
 
     def fragments(self, kind: int, body: object, pieces: int) -> list[bytes]:
         rid = self.next_rid()

@@ -99,7 +99,7 @@ def test_two_workers_racing_on_one_vessel_deliver_every_record_exactly_once(pg) 
         t.join(60)
     assert outcomes.count("accepted") == 40 and outcomes.count("duplicate") == 40
     assert archive.query("SELECT COUNT(*) FROM records")[0][0] == 40
-    catch = archive.query("SELECT COUNT(*) FROM events WHERE topic LIKE ?", ("%/up/catch",))[0][0]
+    catch = archive.query("SELECT COUNT(*) FROM events WHERE topic LIKE ?", ("%/up/catch/trip-start",))[0][0]
     assert catch == 40
     for r in relays:
         r.archive.close()

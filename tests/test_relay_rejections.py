@@ -43,7 +43,7 @@ def test_a_good_frame_is_accepted_and_its_records_published_once(setup) -> None:
     assert relay.handle_mo(v.imei, 1, frame, NET, 101.0) == "duplicate"
     crew = _events(archive, "/up/crew")
     assert [m["text"] for m in crew] == ["hello shore"]
-    assert len(_events(archive, "/up/catch")) == 1
+    assert len(_events(archive, "/up/catch/trip-start")) == 1
     assert relay.rejections["duplicate-delivery"] == 1
     assert relay.frames_in[NET] == 2
 
@@ -91,7 +91,7 @@ def test_a_replayed_frame_under_a_new_momsn_is_rejected_and_the_ack_owed_again(s
     assert relay.handle_mo(v.imei, 2, frame, NET, 2.0) == "replay"
     assert relay.rejections["replay"] == 1
     assert archive.acks_owed(v.imei) == [0]
-    assert len(_events(archive, "/up/catch")) == 1
+    assert len(_events(archive, "/up/catch/trip-start")) == 1
 
 
 def test_an_old_counter_below_the_window_is_a_replay(setup) -> None:
@@ -120,13 +120,13 @@ def test_a_decompression_bomb_is_refused_and_the_relay_carries_on(setup) -> None
 
 def test_fragments_reassemble_once_and_partial_records_are_capped(setup) -> None:
     archive, relay, v = setup
-    parts = v.fragments(int(Kind.CATCH), {0: 7, 1: "x" * 600}, 3)
+    parts = v.fragments(int(Kind.NOTICE), {0: 7, 1: "x" * 600}, 3)
     for i, part in enumerate(reversed(parts)):
         assert relay.handle_mo(v.imei, 10 + i, v.frame([part]), NET, 1.0) == "accepted"
-    assert len(_events(archive, "/up/catch")) == 1
+    assert len(_events(archive, "/up/notice")) == 1
     assert archive.query("SELECT COUNT(*) FROM fragments")[0][0] == 0
     relay.max_fragment_bytes = 300
-    big = v.fragments(int(Kind.CATCH), {0: 8, 1: "y" * 900}, 4)
+    big = v.fragments(int(Kind.NOTICE), {0: 8, 1: "y" * 900}, 4)
     relay.handle_mo(v.imei, 20, v.frame([big[0]]), NET, 2.0)
     relay.handle_mo(v.imei, 21, v.frame([big[1]]), NET, 2.0)
     assert relay.rejections["fragment-cap"] >= 1
@@ -165,5 +165,5 @@ def test_reordered_and_duplicated_deliveries_publish_each_record_exactly_once(se
         momsn, frame = frames[i]
         relay.handle_mo(v.imei, momsn, frame, NET, 1.0)
     assert archive.query("SELECT COUNT(*) FROM records")[0][0] == base + 6
-    ids = [e["msg_id"] for e in _events(archive, "/up/catch")]
+    ids = [e["msg_id"] for e in _events(archive, "/up/catch/trip-start")]
     assert len(ids) == len(set(ids))

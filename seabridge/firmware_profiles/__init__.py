@@ -6,6 +6,7 @@ Code asks ``load_profile(name)`` and never writes such numbers as literals.
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from dataclasses import dataclass
@@ -145,7 +146,19 @@ def profile_names() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path) -> ModemProfile:
-    """Load a shipped profile by name (``iridium-9603``) or any profile file by path."""
+    """Load a shipped profile by name (``iridium-9603``) or any profile file by path.
+    Shipped profiles are read once and cached (profiles are immutable)."""
+    if isinstance(name_or_path, str) and not name_or_path.endswith(".toml"):
+        return _shipped_profile(name_or_path)
+    return _read_profile(name_or_path)
+
+
+@functools.cache
+def _shipped_profile(name: str) -> ModemProfile:
+    return _read_profile(name)
+
+
+def _read_profile(name_or_path: str | Path) -> ModemProfile:
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
         raw = path.read_bytes()

@@ -51,6 +51,7 @@ EPCIS_CONTEXT = [
 ]
 
 BIZ_STEPS = {
+    "trip-end": ("OBSERVE", "urn:gdst:bizStep:landing"),
     "haul": ("ADD", "urn:gdst:bizStep:fishingEvent"),
     "landing": ("OBSERVE", "urn:gdst:bizStep:landing"),
     "transship": ("OBSERVE", "urn:gdst:bizStep:transshipment"),
@@ -103,6 +104,7 @@ class CatchRecord:
     area: str = ""
     catch: list[Species] = field(default_factory=list)
     etp: list[Etp] = field(default_factory=list)
+    purpose: str = "original"  # FLUX purpose: original | replace | delete
 
 
 @dataclass
@@ -165,6 +167,7 @@ def parse_catch(event: Event) -> CatchRecord | None:
         longitude=lon,
         gear=str(b.get("gear", ""))[:16],
         area=str(b.get("area", ""))[:16],
+        purpose=str(b.get("purpose", "original"))[:16],
     )
     catch = b.get("catch")
     for item in catch if isinstance(catch, list) else []:
@@ -193,12 +196,32 @@ def parse_catch(event: Event) -> CatchRecord | None:
     return record
 
 
-def trips(events: list[Event]) -> list[Trip]:
-    out: dict[str, Trip] = {}
+def _apply_corrections(events: list[Event]) -> list[CatchRecord]:
+    """Records in order with FLUX corrections applied: a replacement takes the place of the report
+    with the same trip, event number and type; a deletion removes it."""
+    current: dict[tuple[str, str, str], CatchRecord] = {}
+    order: list[tuple[str, str, str]] = []
     for event in events:
         record = parse_catch(event)
         if record is None:
             continue
+        key = (
+            (record.trip, record.haul, record.type)
+            if record.haul
+            else (record.trip, record.msg_id, record.type)
+        )
+        if record.purpose == "delete":
+            current.pop(key, None)
+            continue
+        if key not in current:
+            order.append(key)
+        current[key] = record
+    return [current[k] for k in order if k in current]
+
+
+def trips(events: list[Event]) -> list[Trip]:
+    out: dict[str, Trip] = {}
+    for record in _apply_corrections(events):
         trip = out.get(record.trip)
         if trip is None:
             trip = out[record.trip] = Trip(record.vessel, record.trip, record.at, record.at)

@@ -24,6 +24,7 @@ from typing import Any
 from nacl.public import PrivateKey, PublicKey
 
 from seabridge.firmware_profiles import load_profile
+from seabridge.wire.catch import TripStart, TripUnknownError
 from seabridge.wire.crypto import link_key, open_crew
 from seabridge.wire.errors import RemoteWireError
 from seabridge.wire.frame import Direction, frame_capacity, open_frame, seal_frame
@@ -50,6 +51,7 @@ from seabridge.wire.records import (
 from seabridge.wire.units import Unit, cut_record, pack_units
 
 from .archive import Archive, Vessel
+from .catch_events import named, needs_trip, trip_start_of
 
 log = logging.getLogger("seabridge.shore.relay")
 
@@ -93,6 +95,7 @@ class Relay:
         self.resend_after_s = resend_after_s
         self.max_fragment_bytes = max_fragment_bytes
         self.rejections: Counter[str] = Counter()
+        self._trips: dict[tuple[str, int], TripStart] = {}
         self.frames_in: Counter[str] = Counter()
         self.accepted = 0
         self._keys: dict[bytes, bytes] = {}
@@ -290,6 +293,18 @@ class Relay:
                 db, vessel_topic(vessel, "state", "sos"), _json({**event, "state": "open"}), now, retain=True
             )
             self._mark(db, vessel, item.rid, now)
+        elif item.kind == Kind.CATCH:
+            self._publish_catch(db, vessel, item.rid, item.body, now)
+            start = trip_start_of(item.body)
+            if start is not None:
+                # Events of this trip that arrived before its start can be decoded now.
+                for rid, body in db.execute(
+                    "SELECT rid, body FROM records WHERE imei = ? AND kind = ? AND published IS NULL",
+                    (vessel.imei, int(Kind.CATCH)),
+                ).fetchall():
+                    pending = loads_one(bytes(body))
+                    if needs_trip(pending) == start.trip:
+                        self._publish_catch(db, vessel, rid, pending, now)
         else:
             name = (
                 Kind(item.kind).name.lower() if item.kind in Kind._value2member_map_ else f"kind-{item.kind}"
@@ -303,6 +318,47 @@ class Relay:
                 now,
             )
             self._mark(db, vessel, item.rid, now)
+
+    def _trip_starts(self, db: Any, vessel: Vessel, trip: int) -> dict[int, TripStart]:
+        key = (vessel.imei, trip)
+        start = self._trips.get(key)
+        if start is None:
+            for (body,) in db.execute(
+                "SELECT body FROM records WHERE imei = ? AND kind = ? ORDER BY rid DESC",
+                (vessel.imei, int(Kind.CATCH)),
+            ).fetchall():
+                try:
+                    found = trip_start_of(loads_one(bytes(body)))
+                except RemoteWireError:
+                    continue
+                if found is not None and found.trip == trip:
+                    start = self._trips[key] = found
+                    break
+        return {trip: start} if start is not None else {}
+
+    def _publish_catch(self, db: Any, vessel: Vessel, rid: int, body: Any, now: float) -> None:
+        trip = needs_trip(body)
+        trips = self._trip_starts(db, vessel, trip) if trip is not None else {}
+        trip_id = body.get(1) if isinstance(body, dict) else None
+        try:
+            name, event = named(body, trips, f"{slug(vessel.name)}/{trip_id}")
+        except TripUnknownError:
+            log.info("catch record %d of %s waits for the start of trip %s", rid, vessel.name, trip)
+            return
+        Archive.add_event(
+            db,
+            vessel_topic(vessel, "up", "catch", name),
+            _json(
+                {
+                    "msg_id": f"{slug(vessel.name)}:{rid}",
+                    "vessel": vessel.name,
+                    "received": now,
+                    "body": event,
+                }
+            ),
+            now,
+        )
+        self._mark(db, vessel, rid, now)
 
     def _publish_crew(self, db: Any, vessel: Vessel, rid: int, msg: CrewMessage, now: float) -> None:
         row = db.execute(
