@@ -19,6 +19,7 @@ from seabridge.shore.relay import Relay
 from seabridge.wire.crypto import link_key
 from seabridge.wire.frame import frame_capacity
 from seabridge.wire.items import loads_one
+from seabridge.wire.records import Kind
 
 IMEI = "300234010000001"
 PROFILE = "iridium-9603"
@@ -54,8 +55,12 @@ class ShoreView:
     archive: Archive
 
     def records(self) -> list[tuple[int, int, object]]:
-        """(rid, kind, body) of every record the shore has, in arrival order."""
-        rows = self.archive.query("SELECT rid, kind, body FROM records WHERE imei = ? ORDER BY id", (IMEI,))
+        """(rid, kind, body) of every record the shore has, in arrival order, leaving out the gateway's
+        capability announcement (sent once at start, not what these tests are about)."""
+        rows = self.archive.query(
+            "SELECT rid, kind, body FROM records WHERE imei = ? AND kind != ? ORDER BY id",
+            (IMEI, int(Kind.CAPABILITIES)),
+        )
         return [(r[0], r[1], loads_one(bytes(r[2]))) for r in rows]
 
 
@@ -121,7 +126,7 @@ class LoopbackModem:
         return Report(True, 0, mts)
 
 
-def make_daemon(folder: Path, clock, modem: bool = True, **sections):  # type: ignore[no-untyped-def]
+def make_daemon(folder: Path, clock, modem: bool = True, announce: bool = False, **sections):  # type: ignore[no-untyped-def]
     """A GatewayDaemon on ``folder`` (keys made there) with a LoopbackModem to a real relay.
 
     ``sections`` maps ``"section.option"`` names to values, e.g. ``{"budget.day_limit": 3}``."""
@@ -145,4 +150,13 @@ def make_daemon(folder: Path, clock, modem: bool = True, **sections):  # type: i
     archive, relay = open_shore(folder, 1800.0)
     lm = LoopbackModem(relay, clock) if modem else None
     daemon = GatewayDaemon(cfg, clock, random.Random(7), modem=lm, base_dir=folder)
+    if not announce:
+        # Take the start-up capability announcement out of the queue: these tests reason about an
+        # otherwise empty queue (tests/test_codec_negotiation.py covers the announcement).
+        with daemon.store._tx() as db:
+            db.execute(
+                "DELETE FROM units WHERE rid IN (SELECT rid FROM records WHERE kind = ?)",
+                (int(Kind.CAPABILITIES),),
+            )
+            db.execute("DELETE FROM records WHERE kind = ?", (int(Kind.CAPABILITIES),))
     return daemon, lm, ShoreRecords(archive)

@@ -21,13 +21,15 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from seabridge import VERSION
 from seabridge.clock import Clock
 from seabridge.config import ConfigError, resolve
 from seabridge.firmware_profiles import ModemProfile, load_profile
 from seabridge.keyfiles import read_public, read_secret
+from seabridge.wire.codec import codec_mask, supported_codecs
 from seabridge.wire.crypto import link_key
 from seabridge.wire.frame import frame_capacity
-from seabridge.wire.records import Kind, PriorityClass
+from seabridge.wire.records import Capabilities, Kind, PriorityClass
 
 from .budget import Budget, BudgetState, periods
 from .captive import create_app
@@ -134,6 +136,15 @@ class GatewayDaemon:
         self.desk = CrewDesk(self.store, crew_public, clock, config.link.message_lifetime_s)
         # The captive page shows a member's remaining allowance: ``desk.allowance(member)``.
         self.desk.allowance = self.allowance  # type: ignore[attr-defined]
+        # Tell the shore which codecs (model versions) this build decodes, whenever that changes.
+        mask = codec_mask(supported_codecs())
+        self.store.accept_if_changed(
+            "announced_codecs",
+            str(mask),
+            Kind.CAPABILITIES,
+            Capabilities(mask, f"seabridge {VERSION}").body(),
+            clock.now(),
+        )
         self.modem = modem
         self.stats = LinkStats()
         self.budget = Budget(

@@ -418,6 +418,17 @@ class GatewayStore:
             ).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    def accept_if_changed(self, key: str, value: str, kind: Kind, body: Any, now: float) -> int | None:
+        """Queue a record when ``value`` differs from the one stored under ``key`` (then store it), in
+        one transaction: announcements go out once per change, even across crashes."""
+        with self._lock:
+            if self._meta(key) == value:
+                return None
+            rid = self.accept(kind, lambda _rid: body, now)
+            with self._tx() as db:
+                self._set_meta(db, key, value)
+            return rid
+
     def meta_flag(self, key: str) -> bool:
         """True if ``key`` was set before; sets it durably now (used for once-per-period alerts)."""
         with self._tx() as db:

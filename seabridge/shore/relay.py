@@ -25,6 +25,7 @@ from nacl.public import PrivateKey, PublicKey
 
 from seabridge.firmware_profiles import load_profile
 from seabridge.wire.catch import TripStart, TripUnknownError
+from seabridge.wire.codec import CODEC_DEFLATE, CODEC_RAW, codecs_from_mask
 from seabridge.wire.crypto import link_key, open_crew
 from seabridge.wire.errors import RemoteWireError
 from seabridge.wire.frame import Direction, frame_capacity, open_frame, seal_frame
@@ -39,6 +40,7 @@ from seabridge.wire.items import (
 )
 from seabridge.wire.records import (
     KIND_CLASS,
+    Capabilities,
     CrewContent,
     CrewMessage,
     CrewReply,
@@ -55,6 +57,7 @@ from .catch_events import named, needs_trip, trip_start_of
 
 log = logging.getLogger("seabridge.shore.relay")
 
+BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
 TOPIC_ROOT = "seabridge/v1"
 _SLUG = re.compile(r"[^a-z0-9-]+")
 
@@ -293,6 +296,24 @@ class Relay:
                 db, vessel_topic(vessel, "state", "sos"), _json({**event, "state": "open"}), now, retain=True
             )
             self._mark(db, vessel, item.rid, now)
+        elif item.kind == Kind.CAPABILITIES:
+            caps = Capabilities.from_body(item.body)
+            Archive.set_mark(db, f"codecs:{vessel.imei}", str(caps.codecs_mask), now)
+            Archive.add_event(
+                db,
+                vessel_topic(vessel, "state", "capabilities"),
+                _json(
+                    {
+                        "vessel": vessel.name,
+                        "codecs": sorted(codecs_from_mask(caps.codecs_mask)),
+                        "software": caps.software,
+                        "at": now,
+                    }
+                ),
+                now,
+                retain=True,
+            )
+            self._mark(db, vessel, item.rid, now)
         elif item.kind == Kind.CATCH:
             self._publish_catch(db, vessel, item.rid, item.body, now)
             start = trip_start_of(item.body)
@@ -393,19 +414,27 @@ class Relay:
 
     # --- MT ---------------------------------------------------------------------------------------
 
+    def vessel_codecs(self, vessel: Vessel) -> frozenset[int]:
+        """Codecs the vessel announced; before any announcement, the ones every gateway has."""
+        mark = self.archive.get_mark(f"codecs:{vessel.imei}")
+        if mark is None or not mark.isdigit():
+            return BASELINE_CODECS
+        return codecs_from_mask(int(mark)) | BASELINE_CODECS
+
     def accept_reply(
         self, vessel: Vessel, member: int, text: str, sender: str, client_id: str | None, now: float
     ) -> tuple[int, bool]:
         """Queue a reply for one crew member of ``vessel``; idempotent per ``client_id``."""
         reply = CrewReply(member, text, sender, to_wire_time(now))
         capacity = self._unit_capacity(vessel)
+        allowed = self.vessel_codecs(vessel)
         return self.archive.mt_accept(
             vessel.imei,
             client_id,
             int(Kind.CREW_REPLY),
             int(KIND_CLASS[Kind.CREW_REPLY]),
             now,
-            lambda rid: cut_record(rid, int(Kind.CREW_REPLY), reply.body(), capacity),
+            lambda rid: cut_record(rid, int(Kind.CREW_REPLY), reply.body(allowed), capacity),
         )
 
     def _mo_limit(self, vessel: Vessel) -> int:

@@ -7,6 +7,7 @@ them to four bytes for decades.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -38,6 +39,7 @@ class Kind(IntEnum):
     TELEMETRY = 5
     NOTICE = 6  # shore to vessel control/notice text
     ALERT = 7  # vessel to shore operational alert (budget 80 % / 100 %): control class
+    CAPABILITIES = 8  # vessel to shore: the codecs (model versions) this gateway can decode
 
 
 KIND_CLASS: dict[Kind, PriorityClass] = {
@@ -45,6 +47,7 @@ KIND_CLASS: dict[Kind, PriorityClass] = {
     Kind.EPOCH: PriorityClass.CONTROL,
     Kind.NOTICE: PriorityClass.CONTROL,
     Kind.ALERT: PriorityClass.CONTROL,
+    Kind.CAPABILITIES: PriorityClass.CONTROL,
     Kind.CREW_MESSAGE: PriorityClass.CREW,
     Kind.CREW_REPLY: PriorityClass.CREW,
     Kind.CATCH: PriorityClass.CATCH,
@@ -146,8 +149,9 @@ class CrewReply:
     sender: str  # "hotline" or a family relay label
     created: int
 
-    def body(self) -> dict[int, Any]:
-        return {0: self.member, 1: encode_text(self.text), 2: self.sender, 3: self.created}
+    def body(self, allowed: Iterable[int] | None = None) -> dict[int, Any]:
+        """``allowed``: the codecs the receiving gateway announced (see ``Capabilities``)."""
+        return {0: self.member, 1: encode_text(self.text, allowed), 2: self.sender, 3: self.created}
 
     @classmethod
     def from_body(cls, body: Any) -> CrewReply:
@@ -284,3 +288,26 @@ class Alert:
             float(_field(b, 5, (int, float), "limit")),
             _field(b, 6, str, "unit"),
         )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a gateway can decode, announced when it starts with a set different from the last one.
+    The shore encodes traffic to that vessel only with these codecs (raw and DEFLATE always work)."""
+
+    codecs_mask: int  # bit n set = codec n (``codec.codec_mask``)
+    software: str = ""
+
+    def body(self) -> dict[int, Any]:
+        out: dict[int, Any] = {0: self.codecs_mask}
+        if self.software:
+            out[1] = self.software[:32]
+        return out
+
+    @classmethod
+    def from_body(cls, body: Any) -> Capabilities:
+        b = _map(body, "capabilities")
+        software = b.get(1, "")
+        if not isinstance(software, str) or len(software) > 32:
+            raise MalformedError("software must be short text")
+        return cls(_field(b, 0, int, "codecs_mask"), software)
