@@ -13,6 +13,7 @@ from relay_kit import ShoreKeys, VesselSender, bomb_text, make_relay
 
 from seabridge.shore.archive import Archive
 from seabridge.shore.relay import Relay
+from seabridge.wire.frame import parse_header
 from seabridge.wire.records import Kind
 
 NET = "iridium-directip"
@@ -127,11 +128,20 @@ def test_fragments_reassemble_once_and_partial_records_are_capped(setup) -> None
     assert archive.query("SELECT COUNT(*) FROM fragments")[0][0] == 0
     relay.max_fragment_bytes = 300
     big = v.fragments(int(Kind.NOTICE), {0: 8, 1: "y" * 900}, 4)
-    relay.handle_mo(v.imei, 20, v.frame([big[0]]), NET, 2.0)
-    relay.handle_mo(v.imei, 21, v.frame([big[1]]), NET, 2.0)
-    assert relay.rejections["fragment-cap"] >= 1
+    assert relay.handle_mo(v.imei, 20, v.frame([big[0]]), NET, 2.0) == "accepted"
+    # Over the cap: the frame is refused whole and not acknowledged, so the vessel sends it again.
+    capped = v.frame([big[1]])
+    counter = parse_header(capped).counter
+    assert relay.handle_mo(v.imei, 21, capped, NET, 2.0) == "fragment-cap"
+    assert relay.rejections["fragment-cap"] == 1
+    assert counter not in archive.acks_owed(v.imei)
     assert archive.expire_fragments(older_than=10.0) >= 1
     assert archive.query("SELECT COUNT(*) FROM fragments")[0][0] == 0
+    # Once stale partials are gone, the resent fragments are taken.
+    relay.max_fragment_bytes = 64 * 1024
+    for i, part in enumerate(big):
+        assert relay.handle_mo(v.imei, 30 + i, v.frame([part]), NET, 20.0) == "accepted"
+    assert len(_events(archive, "/up/notice")) == 2
 
 
 def test_a_silent_vessel_raises_one_alert_until_heard_again(setup) -> None:

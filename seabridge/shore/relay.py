@@ -57,6 +57,13 @@ from .catch_events import named, needs_trip, trip_start_of
 
 log = logging.getLogger("seabridge.shore.relay")
 
+
+class FragmentCapError(RemoteWireError):
+    """The vessel's partial records would exceed the memory cap."""
+
+    reason = "fragment-cap"
+
+
 BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
 TOPIC_ROOT = "seabridge/v1"
 _SLUG = re.compile(r"[^a-z0-9-]+")
@@ -246,8 +253,9 @@ class Relay:
             if Archive.record_delivered(db, vessel.imei, item.rid):
                 return
             if Archive.fragment_bytes(db, vessel.imei) + len(item.chunk) > self.max_fragment_bytes:
-                self._reject("fragment-cap", f"{vessel.name} record {item.rid}: partial records over cap")
-                return
+                # Refuse the whole frame, unacknowledged: the vessel resends it once stale partial
+                # records have expired, so nothing is lost to the cap.
+                raise FragmentCapError(f"record {item.rid}: partial records of this vessel over the cap")
             chunks = Archive.add_fragment(db, vessel.imei, item.rid, item.index, item.count, item.chunk, now)
             try:
                 joined = join_fragments(item.count, chunks)
