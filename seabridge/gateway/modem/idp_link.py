@@ -27,10 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
-from collections.abc import Callable
-
-import serial
 
 from seabridge.clock import Clock
 from seabridge.firmware_profiles import ModemProfile
@@ -40,7 +36,6 @@ from .inmarsat_idp import (
     TX_COMPLETE,
     TX_FAILED,
     CommandError,
-    Event,
     ForwardList,
     ForwardMarked,
     ForwardMessage,
@@ -54,13 +49,19 @@ from .inmarsat_idp import (
     SignalQuality,
     Timeout,
 )
-from .serial_link import POLL_INTERVAL_S, ModemError, SessionReport
+from .port import DriverPort, ModemError
+from .serial_link import SessionReport
 
 _NAME_SPACE = 10**8  # 8-digit message names
 
 
-class IdpModem:
+class IdpModem(DriverPort):
     """An IDP modem on a serial port, for the gateway daemon. One call runs at a time."""
+
+    read_size = 65536
+    protocol_error = RemoteProtocolError
+    timeout_event = Timeout
+    error_event = CommandError
 
     def __init__(
         self,
@@ -75,8 +76,9 @@ class IdpModem:
     ) -> None:
         if profile.limits.sin is None:
             raise ValueError(f"profile {profile.name} has no limits.sin")
-        self.port = port
-        self.profile = profile
+        super().__init__(
+            port, profile, clock, log or logging.getLogger(__name__), InmarsatIdp(profile, use_crc=use_crc)
+        )
         self.sin = int(profile.limits.sin)
         self.mobile_id: str | None = None
         self.ring_event = asyncio.Event()
@@ -84,21 +86,14 @@ class IdpModem:
         if not interval or interval <= 0:
             raise ValueError(f"profile {profile.name} has no timings.poll_interval_s")
         self.poll_interval_s = float(interval)
-        self._clock = clock
-        self._log = log or logging.getLogger(__name__)
-        self._driver = InmarsatIdp(profile, use_crc=use_crc)
-        self._serial: serial.SerialBase | None = None
-        self._fd: int | None = None
-        self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._events: deque[Event | RemoteProtocolError] = deque()
-        self._fault: BaseException | None = None
-        self._ready = False
         self._seq: int | None = None
         self._unread: list[str] = []  # forward names whose %MGFG answer was damaged
         self._held_mt: list[bytes] = []
         self._background = background_poll
         self._poller: asyncio.Task[None] | None = None
+
+    def _error_text(self, event: object) -> str:
+        return f"{event.command} answered ERROR (reason {event.reason})"  # type: ignore[attr-defined]
 
     # -- public API -------------------------------------------------------------------------
 
@@ -287,146 +282,3 @@ class IdpModem:
         self.mobile_id = event.mobile_id
         self._ready = True
         self._log.info("IDP modem ready: mobile ID %s, CRC %s", event.mobile_id, event.crc)
-
-    # -- port -------------------------------------------------------------------------------
-
-    def _open_port(self) -> None:
-        settings = self.profile.serial
-        try:
-            port = serial.serial_for_url(
-                self.port,
-                baudrate=settings.baud,
-                bytesize=settings.data_bits,
-                parity=settings.parity,
-                stopbits=settings.stop_bits,
-                rtscts=settings.flow_control == "rtscts",
-                timeout=0,
-            )
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise ModemError(f"cannot open {self.port}: {exc}") from exc
-        self._serial = port
-        self._fault = None
-        self._ready = False
-        fileno = getattr(port, "fileno", None)
-        self._fd = fileno() if callable(fileno) else None
-        if self._fd is not None:
-            asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
-
-    def _close_port(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._fd)
-            self._fd = None
-        if self._serial is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                self._serial.close()
-            self._serial = None
-        self._ready = False
-
-    def _discard_input(self) -> None:
-        if self._serial is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                self._serial.reset_input_buffer()
-
-    def _on_readable(self) -> None:
-        assert self._serial is not None
-        try:
-            data = self._serial.read(65536)
-        except (serial.SerialException, OSError) as exc:
-            self._fault = exc
-            if self._fd is not None:
-                asyncio.get_running_loop().remove_reader(self._fd)
-                self._fd = None
-            self._wake.set()
-            return
-        if data:
-            self._driver.receive_data(data, self._clock.now())
-            self._pump()
-
-    def _pump(self) -> None:
-        while True:
-            try:
-                event = self._driver.next_event()
-            except RemoteProtocolError as exc:
-                self._events.append(exc)
-                continue
-            if event is None:
-                break
-            self._events.append(event)
-        with contextlib.suppress(ModemError):
-            self._flush()
-        self._wake.set()
-
-    def _flush(self) -> None:
-        out = self._driver.data_to_send()
-        if not out:
-            return
-        if self._serial is None:
-            raise ModemError("port is closed")
-        try:
-            self._serial.write(out)
-        except (serial.SerialException, OSError) as exc:
-            self._fault = exc
-            raise ModemError(f"write to {self.port} failed: {exc}") from exc
-
-    # -- running one operation --------------------------------------------------------------
-
-    async def _expect(self, start: Callable[[float], None], *kinds: type[Event]) -> Event:
-        try:
-            event = await self._run(start)
-        except RemoteProtocolError as exc:
-            raise ModemError(f"modem protocol error: {exc}") from exc
-        if isinstance(event, kinds):
-            return event
-        if isinstance(event, Timeout):
-            self._ready = False
-            raise ModemError(f"no answer to {event.command}")
-        if isinstance(event, CommandError):
-            raise ModemError(f"{event.command} answered ERROR (reason {event.reason})")
-        raise ModemError(f"unexpected answer {event}")
-
-    async def _run(self, start: Callable[[float], None]) -> Event:
-        self._events.clear()
-        start(self._clock.now())
-        self._flush()
-        while True:
-            if self._fd is None and self._serial is not None and self._fault is None:
-                self._poll_port()
-            if self._events:
-                event = self._events.popleft()
-                if isinstance(event, RemoteProtocolError):
-                    raise event
-                return event
-            if self._fault is not None:
-                self._driver.reset()
-                raise ModemError(f"port {self.port} failed: {self._fault}")
-            wakeup = self._driver.next_wakeup()
-            delay = None if wakeup is None else max(0.0, wakeup - self._clock.now())
-            if self._fd is None:
-                delay = POLL_INTERVAL_S if delay is None else min(delay, POLL_INTERVAL_S)
-            self._wake.clear()
-            await self._wait(delay)
-            self._driver.tick(self._clock.now())
-            self._pump()
-
-    def _poll_port(self) -> None:
-        assert self._serial is not None
-        try:
-            data = self._serial.read(65536)
-        except (serial.SerialException, OSError) as exc:
-            self._fault = exc
-            return
-        if data:
-            self._driver.receive_data(data, self._clock.now())
-            self._pump()
-
-    async def _wait(self, delay: float | None) -> None:
-        waiter = asyncio.ensure_future(self._wake.wait())
-        tasks: set[asyncio.Future[object]] = {waiter}
-        if delay is not None:
-            tasks.add(asyncio.ensure_future(self._clock.sleep(delay)))
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()

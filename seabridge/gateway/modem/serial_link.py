@@ -13,13 +13,8 @@ modem bytes itself (the driver does), and must not know what a payload means.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import serial
 
 from seabridge.clock import Clock
 from seabridge.firmware_profiles import ModemProfile
@@ -27,7 +22,6 @@ from seabridge.firmware_profiles import ModemProfile
 from .iridium_sbd import (
     BuffersCleared,
     CommandError,
-    Event,
     IridiumSbd,
     MessageReceived,
     MessageWritten,
@@ -40,13 +34,9 @@ from .iridium_sbd import (
     Timeout,
     WriteFailed,
 )
+from .port import DriverPort, ModemError
 
 #: How often to look at a port that cannot be watched with ``add_reader`` (``loop://`` and friends).
-POLL_INTERVAL_S = 0.01
-
-
-class ModemError(Exception):
-    """The modem did not answer, answered ERROR, or the port failed."""
 
 
 @dataclass
@@ -71,8 +61,12 @@ class SessionReport:
     sessions: int = 0
 
 
-class IridiumModem:
+class IridiumModem(DriverPort):
     """An Iridium SBD modem on a serial port, for the gateway daemon. One call runs at a time."""
+
+    protocol_error = RemoteProtocolError
+    timeout_event = Timeout
+    error_event = CommandError
 
     def __init__(
         self,
@@ -83,25 +77,21 @@ class IridiumModem:
         *,
         max_sessions_per_call: int | None = None,
     ) -> None:
-        self.port = port
-        self.profile = profile
+        super().__init__(port, profile, clock, log or logging.getLogger(__name__), IridiumSbd(profile))
         self.imei: str | None = None
         self.ring_event = asyncio.Event()
-        self._clock = clock
-        self._log = log or logging.getLogger(__name__)
         # An MT queue at the gateway never holds more than mt_queue_max messages, so draining it
         # takes at most that many follow-up sessions.
         self._max_sessions = max_sessions_per_call or profile.limits.mt_queue_max + 1
-        self._driver = IridiumSbd(profile)
-        self._serial: serial.SerialBase | None = None
-        self._fd: int | None = None
-        self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._events: deque[Event | RemoteProtocolError] = deque()
-        self._fault: BaseException | None = None
-        self._ready = False
         self._held_mt: list[bytes] = []
         self._last_read_mtmsn: int | None = None
+
+    def _unsolicited(self, event: object) -> bool:
+        if isinstance(event, RingAlert):
+            self._log.info("SBDRING: a mobile-terminated message is waiting")
+            self.ring_event.set()
+            return True
+        return False
 
     # -- public API -------------------------------------------------------------------------
 
@@ -237,160 +227,3 @@ class IridiumModem:
         if event.mt_flag and event.mtmsn != self._last_read_mtmsn:
             self._log.info("modem holds unread MT MTMSN %d from before; reading it", event.mtmsn)
             self._held_mt.append(await self._read_mt())
-
-    # -- port -------------------------------------------------------------------------------
-
-    def _open_port(self) -> None:
-        settings = self.profile.serial
-        try:
-            port = serial.serial_for_url(
-                self.port,
-                baudrate=settings.baud,
-                bytesize=settings.data_bits,
-                parity=settings.parity,
-                stopbits=settings.stop_bits,
-                rtscts=settings.flow_control == "rtscts",
-                timeout=0,
-            )
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise ModemError(f"cannot open {self.port}: {exc}") from exc
-        self._serial = port
-        self._fault = None
-        self._ready = False
-        fileno = getattr(port, "fileno", None)
-        self._fd = fileno() if callable(fileno) else None
-        if self._fd is not None:
-            asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
-
-    def _close_port(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._fd)
-            self._fd = None
-        if self._serial is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                self._serial.close()
-            self._serial = None
-        self._ready = False
-
-    def _discard_input(self) -> None:
-        """Drop stale bytes (a half answer from before a reset) before initialising."""
-        if self._serial is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                self._serial.reset_input_buffer()
-
-    def _on_readable(self) -> None:
-        assert self._serial is not None
-        try:
-            data = self._serial.read(4096)
-        except (serial.SerialException, OSError) as exc:
-            self._fault = exc
-            if self._fd is not None:
-                asyncio.get_running_loop().remove_reader(self._fd)
-                self._fd = None
-            self._wake.set()
-            return
-        if data:
-            self._driver.receive_data(data, self._clock.now())
-            self._pump()
-
-    def _pump(self) -> None:
-        """Move driver events to the waiting call; ring alerts go to ``ring_event`` at any time."""
-        while True:
-            try:
-                event = self._driver.next_event()
-            except RemoteProtocolError as exc:
-                self._events.append(exc)
-                continue
-            if event is None:
-                break
-            if isinstance(event, RingAlert):
-                self._log.info("SBDRING: a mobile-terminated message is waiting")
-                self.ring_event.set()
-            else:
-                self._events.append(event)
-        with contextlib.suppress(ModemError):  # recorded in self._fault; the waiting call raises it
-            self._flush()
-        self._wake.set()
-
-    def _flush(self) -> None:
-        out = self._driver.data_to_send()
-        if not out:
-            return
-        if self._serial is None:
-            raise ModemError("port is closed")
-        try:
-            self._serial.write(out)
-        except (serial.SerialException, OSError) as exc:
-            self._fault = exc
-            raise ModemError(f"write to {self.port} failed: {exc}") from exc
-
-    # -- running one operation --------------------------------------------------------------
-
-    async def _expect(
-        self,
-        start: Callable[[float], None],
-        *kinds: type[Event],
-        protocol_errors: bool = True,
-    ) -> Event:
-        """Run one driver operation; return its outcome if it is one of ``kinds``, else raise ModemError."""
-        try:
-            event = await self._run(start)
-        except RemoteProtocolError as exc:
-            if not protocol_errors:
-                raise
-            raise ModemError(f"modem protocol error: {exc}") from exc
-        if isinstance(event, kinds):
-            return event
-        if isinstance(event, Timeout):
-            self._ready = False
-            raise ModemError(f"no answer to {event.command}")
-        if isinstance(event, CommandError):
-            raise ModemError(f"{event.command} answered ERROR")
-        raise ModemError(f"unexpected answer {event}")
-
-    async def _run(self, start: Callable[[float], None]) -> Event:
-        self._events.clear()
-        start(self._clock.now())
-        self._flush()
-        while True:
-            if self._fd is None and self._serial is not None and self._fault is None:
-                self._poll_port()
-            if self._events:
-                event = self._events.popleft()
-                if isinstance(event, RemoteProtocolError):
-                    raise event
-                return event
-            if self._fault is not None:
-                self._driver.reset()
-                raise ModemError(f"port {self.port} failed: {self._fault}")
-            wakeup = self._driver.next_wakeup()
-            delay = None if wakeup is None else max(0.0, wakeup - self._clock.now())
-            if self._fd is None:
-                delay = POLL_INTERVAL_S if delay is None else min(delay, POLL_INTERVAL_S)
-            self._wake.clear()
-            await self._wait(delay)
-            self._driver.tick(self._clock.now())
-            self._pump()
-
-    def _poll_port(self) -> None:
-        assert self._serial is not None
-        try:
-            data = self._serial.read(4096)
-        except (serial.SerialException, OSError) as exc:
-            self._fault = exc
-            return
-        if data:
-            self._driver.receive_data(data, self._clock.now())
-            self._pump()
-
-    async def _wait(self, delay: float | None) -> None:
-        waiter = asyncio.ensure_future(self._wake.wait())
-        tasks: set[asyncio.Future[object]] = {waiter}
-        if delay is not None:
-            tasks.add(asyncio.ensure_future(self._clock.sleep(delay)))
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
