@@ -39,6 +39,7 @@ from seabridge.keyfiles import read_public, read_secret
 from seabridge.keys import create_shore_keys, create_vessel_key
 from seabridge.shore.archive import Archive
 from seabridge.shore.relay import Relay
+from seabridge.wire import catch
 from seabridge.wire.records import Kind, PriorityClass
 
 from .fleet_report import percentile, write_report
@@ -244,6 +245,9 @@ class FleetSimulation:
         self.clock = ManualClock()
         self.events = EventQueue(self.clock)
         self.profile = load_profile(cfg.profile)
+        self._trips: dict[str, catch.TripStart] = {}
+        self._haul_seq: dict[str, int] = {}
+        self._species = [c for c in catch.table("species").codes if c != "*"][:20]
 
     def _build(self) -> None:
         keys = self.workdir / "keys"
@@ -319,9 +323,28 @@ class FleetSimulation:
         daemon.wake()
 
     def _catch_log(self, daemon: GatewayDaemon) -> None:
-        species = self.rng.sample(range(40), k=self.rng.randint(1, 5))
-        body = {0: 1, 1: [[s, self.rng.randint(1, 5000)] for s in species]}
-        daemon.store.accept(Kind.CATCH, lambda _rid: body, self.clock.now())
+        """A haul in the shared compact catch schema (the trip starts with the vessel's first haul)."""
+        now = self.clock.now()
+        trip = self._trips.get(daemon.config.vessel.name)
+        if trip is None:
+            trip = catch.TripStart(
+                1, now, "THSGK", "OTB", "71", 9.0 + self.rng.random(), 99.5 + self.rng.random()
+            )
+            self._trips[daemon.config.vessel.name] = trip
+            daemon.store.accept(Kind.CATCH, lambda _rid: catch.encode_catch(trip), now)
+            self._haul_seq[daemon.config.vessel.name] = 0
+        self._haul_seq[daemon.config.vessel.name] += 1
+        species = self.rng.sample(self._species, k=self.rng.randint(1, 5))
+        haul = catch.Haul(
+            trip.trip,
+            self._haul_seq[daemon.config.vessel.name],
+            now,
+            self.rng.randint(60, 240),
+            trip.latitude + self.rng.uniform(-0.5, 0.5),
+            trip.longitude + self.rng.uniform(-0.5, 0.5),
+            tuple(catch.CatchLine(code, self.rng.randint(1, 5000)) for code in species),
+        )
+        daemon.store.accept(Kind.CATCH, lambda _rid: catch.encode_catch(haul, trip), now)
         daemon.wake()
 
     def _hotline_desk(self) -> None:
