@@ -190,6 +190,9 @@ def test_message_sent_into_a_link_outage_arrives_once_when_the_link_returns(
                 assert watcher.texts() == ["before the storm"], "nothing can cross a dead link"
                 assert demo.gateway.stats.failures >= 1
                 assert "stay safe" not in _inbox(demo, web)
+                page = (await web.get("/")).text
+                assert page.count('class="state">queued<') == 2  # the crew member sees them waiting
+                assert "expected to go by" in page
 
                 demo.link_model.forced_signal = None
                 expected = ["before the storm", "during the storm 1", "during the storm 2"]

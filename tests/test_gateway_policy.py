@@ -10,6 +10,7 @@ from pathlib import Path
 from gateway_world import make_daemon
 
 from seabridge.clock import ManualClock
+from seabridge.gateway.budget import periods
 from seabridge.wire.items import loads_one
 from seabridge.wire.records import Alert, CrewMessage, Kind, PriorityClass, to_wire_time
 
@@ -295,3 +296,19 @@ def test_priority_classes_fill_a_frame_highest_first(tmp_path: Path) -> None:
     assert set(crew) <= {q.unit.rid for q in queued}
     kinds = [loads_one(q.unit.item)[2] for q in queued]
     assert kinds[0] == Kind.SOS
+
+
+def test_the_expected_send_time_follows_the_crew_latency_bound_and_the_budget(tmp_path: Path) -> None:
+    clock = ManualClock()
+    daemon, _modem, _shore = make_daemon(
+        tmp_path, clock, **{"latency.crew_s": 300.0, "link.mailbox_check_s": 0, "budget.day_limit": 100.0}
+    )
+    _crew(daemon, 1)
+    _step(daemon)
+    created = clock.now()
+    assert daemon.expected_send(created) == created + 300
+    clock.advance(400)  # past the bound: it goes as soon as possible
+    assert daemon.expected_send(created) == clock.now()
+    daemon.store.charge_session(periods(clock.now()), 5000, 10_000)
+    _step(daemon)
+    assert daemon.expected_send(created) is None  # the day's budget is spent

@@ -21,6 +21,7 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -298,9 +299,16 @@ def create_app(
         def gather() -> dict[str, Any]:
             messages = desk.messages(session.member)
             positions = {m.rid: desk.queue_position(m.rid) for m in messages if m.state == "queued"}
+            expected_send = getattr(desk, "expected_send", None)
+            expected = {
+                m.rid: _hhmm(expected_send(m.created)) if expected_send is not None else ""
+                for m in messages
+                if m.state == "queued"
+            }
             return {
                 "messages": messages,
                 "positions": positions,
+                "expected": expected,
                 "inbox": accounts.inbox(session),
                 "allowance": allowance_of(session.member),
             }
@@ -570,3 +578,10 @@ def create_app(
     app.state.accounts = accounts
     app.state.desk = desk
     return app
+
+
+def _hhmm(at: float | None) -> str | None:
+    """``HH:MM`` (UTC) of an expected send time; None when the budget holds the message back."""
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M")

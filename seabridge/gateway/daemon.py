@@ -136,6 +136,7 @@ class GatewayDaemon:
         self.desk = CrewDesk(self.store, crew_public, clock, config.link.message_lifetime_s)
         # The captive page shows a member's remaining allowance: ``desk.allowance(member)``.
         self.desk.allowance = self.allowance  # type: ignore[attr-defined]
+        self.desk.expected_send = self.expected_send  # type: ignore[attr-defined]
         # Tell the shore which codecs (model versions) this build decodes, whenever that changes.
         mask = codec_mask(supported_codecs())
         self.store.accept_if_changed(
@@ -278,6 +279,22 @@ class GatewayDaemon:
         self._wake.clear()
 
     # --- what the captive page and the metrics endpoint ask -----------------------------------------
+
+    def expected_send(self, created: float) -> float | None:
+        """When a crew message accepted at ``created`` is expected to leave at the latest: when its class
+        latency bound runs out (a fuller frame or other traffic may take it sooner), pushed past a retry
+        back-off and a quiet window. None when the budget holds crew traffic back."""
+        now = self.clock.now()
+        if self.last_turn is not None and self.last_turn.budget.exhausted:
+            return None
+        policy = self.scheduler.policy
+        due = created + policy.latency_s.get(int(PriorityClass.CREW), 0.0)
+        due = max(due, now, self.retry.next_try)
+        for window in policy.quiet_windows:
+            end = window.active_until(due)
+            if end is not None:
+                due = end
+        return due
 
     def allowance(self, member: int) -> AllowanceState:
         """A crew member's used and remaining allowance today and this month."""
