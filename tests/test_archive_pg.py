@@ -142,10 +142,17 @@ def test_marks_and_seen_ids_persist_across_connections(pg) -> None:
     other.close()
 
 
-def test_a_dead_connection_is_reported_unhealthy(pg_url: str) -> None:
-    archive = Archive(pg_url)
-    assert archive.ping()
-    archive._pg.close()
-    assert not archive.ping()
-    with pytest.raises(psycopg.Error):
+def test_the_archive_connects_again_after_postgresql_drops_it(pg) -> None:
+    archive, relay, v, _keys, pg_url = pg
+    assert relay.handle_mo(v.imei, 1, v.frame([v.catch_item(1)]), NET, 100.0) == "accepted"
+    pid = archive.query("SELECT pg_backend_pid()")[0][0]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    # The call that meets the dead connection fails (and the network retries it) ...
+    with pytest.raises(psycopg.OperationalError):
         archive.query("SELECT 1")
+    # ... the next one works on a new connection (health recovers without a restart), and nothing
+    # was lost or doubled.
+    assert archive.ping()
+    assert relay.handle_mo(v.imei, 2, v.frame([v.catch_item(2)]), NET, 101.0) == "accepted"
+    assert archive.query("SELECT COUNT(*) FROM records")[0][0] == 2

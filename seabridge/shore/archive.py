@@ -16,6 +16,7 @@ share one PostgreSQL archive and any worker can process any frame.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -218,6 +219,9 @@ class QueuedFrame:
 _VESSEL_COLUMNS = "imei, name, fleet, public_key, profile, revoked, last_contact, network"
 
 
+log = logging.getLogger("seabridge.shore.archive")
+
+
 class Archive:
     """The archive. ``location`` is a SQLite file path or a ``postgresql://`` connection URL."""
 
@@ -252,10 +256,21 @@ class Archive:
             else:
                 self._db.close()
 
+    def _reconnect_if_lost(self) -> None:
+        """After the PostgreSQL server restarted or dropped us, the next call connects again (the call
+        that met the broken connection failed, and its transaction was rolled back)."""
+        if self.dialect == "postgresql" and (self._pg.closed or self._pg.broken):
+            import psycopg
+
+            log.warning("PostgreSQL connection lost; connecting again")
+            self._pg = psycopg.connect(self.location, autocommit=True)
+            self._db = PgDb(self._pg)
+
     @contextmanager
     def tx(self) -> Iterator[Any]:
         """One transaction; yields a connection with ``execute``/``executemany``."""
         with self._lock:
+            self._reconnect_if_lost()
             if self.dialect == "postgresql":
                 with self._pg.transaction():
                     yield self._db
@@ -270,6 +285,7 @@ class Archive:
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
+            self._reconnect_if_lost()
             cur = self._db.execute(sql, args)
             if cur.description is None:  # a statement without rows (PostgreSQL refuses fetchall)
                 return []
