@@ -89,7 +89,7 @@ def test_a_directip_delivery_reaches_mqtt_once_however_often_the_gateway_retries
     collector.wait_for("/state/link", 1)
     time.sleep(0.5)
     assert len(collector.matching("/up/crew")) == 1
-    assert len(collector.matching("/up/catch")) == 1
+    assert len(collector.matching("/up/catch/trip-start")) == 1
     text = _metrics(running)
     assert metric(text, "seabridge_frames_in_total", network="iridium-directip") == 3
     assert metric(text, "seabridge_rejections_total", reason="duplicate-delivery") == 2
@@ -137,9 +137,9 @@ def test_hostile_directip_input_is_counted_and_the_relay_keeps_serving(shore, ca
     with contextlib.suppress(EOFError, OSError, TimeoutError, ValueError):
         _send(running, data)
     # Still serving: a good delivery goes through.
-    before = len(collector.matching("/up/catch"))
+    before = len(collector.matching("/up/catch/trip-start"))
     assert _send(running, _mo(v, v.next_momsn(), v.frame([v.catch_item(9)])))
-    collector.wait_for("/up/catch", before + 1)
+    collector.wait_for("/up/catch/trip-start", before + 1)
 
 
 def test_hostile_directip_input_shows_up_in_metrics_by_reason(shore) -> None:
@@ -260,11 +260,11 @@ def test_records_archived_while_the_broker_is_down_are_published_after_a_relay_r
         assert first.service.archive.depths()["events"] >= 5
     finally:
         first.stop()
-    collector = Collector(mosquitto.url, "seabridge/v1/+/+/up/catch")
+    collector = Collector(mosquitto.url, "seabridge/v1/+/+/up/catch/#")
     second = RunningShore(shore_config(tmp_path, keys, broker_url=mosquitto.url))
     try:
-        found = collector.wait_for("/up/catch", 5)
-        assert sorted(m["body"]["0"] for m in found) == [0, 1, 2, 3, 4]
+        found = collector.wait_for("/up/catch/trip-start", 5)
+        assert sorted(m["body"]["trip"] for m in found) == [f"night-owl/{i}" for i in range(5)]
         deadline = time.monotonic() + 10
         while second.service.archive.depths()["events"] and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -90,7 +90,7 @@ def test_three_workers_one_killed_mid_stream_publish_every_record(
     cfg.scale.role = "ingest"
     cfg.scale.worker_id = "ingest"
     ingest = RunningShore(cfg)
-    collector = Collector(mosquitto.url, "seabridge/v1/+/+/up/catch")
+    collector = Collector(mosquitto.url, "seabridge/v1/+/+/up/catch/#")
     try:
         time.sleep(1.0)  # shared subscriptions in place
         host, port = ingest.address("directip-mo")
@@ -106,11 +106,11 @@ def test_three_workers_one_killed_mid_stream_publish_every_record(
         asyncio.run(feed())
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            ids = {m["msg_id"] for m in collector.matching("/up/catch")}
+            ids = {m["msg_id"] for m in collector.matching("/up/catch/trip-start")}
             if len(ids) == FRAMES:
                 break
             time.sleep(0.2)
-        counts = Counter(m["msg_id"] for m in collector.matching("/up/catch"))
+        counts = Counter(m["msg_id"] for m in collector.matching("/up/catch/trip-start"))
         assert len(counts) == FRAMES, f"{FRAMES - len(counts)} records never published"
         # Each record was processed exactly once (one row, one outbox event). On MQTT, a publisher
         # killed between the broker's PUBACK and its own bookkeeping repeats those few messages with
@@ -118,7 +118,7 @@ def test_three_workers_one_killed_mid_stream_publish_every_record(
         repeats = sum(n - 1 for n in counts.values())
         print(f"records {len(counts)}, repeats on MQTT after the failover: {repeats}")
         assert repeats <= 20, f"published more than once: {counts}"
-        assert registry.query("SELECT COUNT(*) FROM events WHERE topic LIKE '%/up/catch'")[0][0] == FRAMES
+        assert registry.query("SELECT COUNT(*) FROM events WHERE topic LIKE '%/up/catch/trip-start'")[0][0] == FRAMES
         assert registry.query("SELECT COUNT(*) FROM records")[0][0] == FRAMES
         assert registry.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'queued'")[0][0] == 0
         assert registry.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'accepted'")[0][0] == FRAMES

@@ -150,7 +150,7 @@ def test_a_signed_webhook_reaches_mqtt_once_however_often_it_is_retried(shore) -
     assert link["network"] == "rockblock"
     json_body = form(v.imei, 42, v.frame([v.catch_item(5)]))
     assert httpx.post(running.endpoints["webhook"], json=json_body, timeout=5).status_code == 200
-    collector.wait_for("/up/catch", 1)
+    collector.wait_for("/up/catch/trip-start", 1)
 
 
 def test_forged_oversized_and_flooding_requests_are_refused_and_counted(shore) -> None:
@@ -168,7 +168,7 @@ def test_forged_oversized_and_flooding_requests_are_refused_and_counted(shore) -
     assert metric(text, "seabridge_rejections_total", reason="bad-signature") >= 2
     assert metric(text, "seabridge_rejections_total", reason="oversize-request") == 1
     assert metric(text, "seabridge_rejections_total", reason="rate-limited") >= 1
-    assert collector.matching("/up/catch") == []
+    assert collector.matching("/up/catch/trip-start") == []
     time.sleep(1.2)  # the bucket refills: a genuine delivery is served again
     assert httpx.post(url, data=form(v.imei, 51, v.frame([v.catch_item(2)])), timeout=5).status_code == 200
-    collector.wait_for("/up/catch", 1)
+    collector.wait_for("/up/catch/trip-start", 1)

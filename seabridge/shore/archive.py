@@ -526,8 +526,12 @@ class Archive:
         return [PendingEvent(r[0], r[1], bytes(r[2]), bool(r[3]), float(r[4])) for r in rows]
 
     def event_published(self, event_id: int, now: float) -> None:
+        self.events_published([(event_id, now)])
+
+    def events_published(self, marks: list[tuple[int, float]]) -> None:
+        """Mark events the broker acknowledged, ``(event id, when)``, in one transaction."""
         with self.tx() as db:
-            db.execute("UPDATE events SET published = ? WHERE id = ?", (now, event_id))
+            db.executemany("UPDATE events SET published = ? WHERE id = ?", [(at, i) for i, at in marks])
 
     # --- alerts, marks, retention ------------------------------------------------------------------
 

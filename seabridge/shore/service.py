@@ -165,7 +165,9 @@ class ShoreService:
         self._events_wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[int] = set()
-        self._done: set[int] = set()
+        self._done: set[int] = set()  # acknowledged by the broker (their marks may not be written yet)
+        self._marked: set[int] = set()  # acknowledged and marked published in the archive
+        self._to_mark: list[tuple[int, float]] = []  # acknowledged, mark not yet written
         self._inflight_lock = threading.Lock()
         self.mt_failures = 0
 
@@ -333,9 +335,11 @@ class ShoreService:
                 except* _LostLead:
                     pass
                 finally:
+                    await asyncio.to_thread(self._flush_marks)
                     with self._inflight_lock:
                         self._inflight.clear()
                         self._done.clear()
+                        self._marked.clear()
             if not self._stopping.is_set():
                 await _wait_any(self.clock, min(2.0, cfg.scale.claim_after_s), self._stopping)
 
@@ -494,43 +498,68 @@ class ShoreService:
     async def _publisher(self) -> None:
         assert self.mqtt is not None
         expiry = self.config.broker.message_expiry_s or None
-        while not self._stopping.is_set():
-            # An event acknowledged while the query below runs may still come back from it, unmarked:
-            # remember acknowledged ids until a query that started after their marking has run.
-            with self._inflight_lock:
-                settled = set(self._done)
-            events = await asyncio.to_thread(self.archive.pending_events)
-            sent_any = False
-            for event in events:
+        try:
+            while not self._stopping.is_set():
+                # Write the marks of everything the broker acknowledged, in one transaction. An event
+                # acknowledged while the query below runs may still come back from it: ids stay in
+                # ``_done`` (never re-published) until a query that started after their mark has run.
+                await asyncio.to_thread(self._flush_marks)
                 with self._inflight_lock:
-                    if event.id in self._inflight or event.id in self._done:
-                        continue
-                    self._inflight.add(event.id)
-                sent_any = True
-                self.mqtt.publish(
-                    event.topic,
-                    event.payload,
-                    retain=event.retain,
-                    expiry_s=None if event.retain else expiry,
-                    content_type="application/json",
-                    on_done=self._published(event.id, event.created),
-                )
-            with self._inflight_lock:
-                self._done -= settled
-            self._events_wake.clear()
-            await _wait_any(self.clock, 1.0 if not sent_any else 0.2, self._events_wake, self._stopping)
+                    settled = set(self._marked)
+                events = await asyncio.to_thread(self.archive.pending_events)
+                sent_any = False
+                for event in events:
+                    with self._inflight_lock:
+                        if event.id in self._inflight or event.id in self._done:
+                            continue
+                        self._inflight.add(event.id)
+                    sent_any = True
+                    self.mqtt.publish(
+                        event.topic,
+                        event.payload,
+                        retain=event.retain,
+                        expiry_s=None if event.retain else expiry,
+                        content_type="application/json",
+                        on_done=self._published(event.id, event.created),
+                    )
+                with self._inflight_lock:
+                    self._done -= settled
+                    self._marked -= settled
+                self._events_wake.clear()
+                await _wait_any(self.clock, 1.0 if not sent_any else 0.2, self._events_wake, self._stopping)
+        finally:
+            await asyncio.to_thread(self._flush_marks)
+
+    def _flush_marks(self) -> None:
+        with self._inflight_lock:
+            batch, self._to_mark = self._to_mark, []
+        if not batch:
+            return
+        try:
+            self.archive.events_published(batch)
+        except Exception:
+            with self._inflight_lock:  # keep them for the next try; until then they are not re-sent
+                self._to_mark[:0] = batch
+            raise
+        with self._inflight_lock:
+            self._marked.update(event_id for event_id, _ in batch)
 
     def _published(self, event_id: int, created: float) -> Callable[[], None]:
         def done() -> None:
             now = self.clock.now()
-            self.archive.event_published(event_id, now)
             if created:
                 self.metrics.publish_latency.observe(max(0.0, now - created))
             with self._inflight_lock:
                 self._inflight.discard(event_id)
                 self._done.add(event_id)
+                self._to_mark.append((event_id, now))
+            self._events_wake_threadsafe()
 
         return done
+
+    def _events_wake_threadsafe(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._events_wake.set)
 
     # --- replies in -------------------------------------------------------------------------------
 
