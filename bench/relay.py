@@ -31,6 +31,7 @@ from seabridge.keyfiles import write_keypair
 from seabridge.shore.archive import Archive
 from seabridge.shore.mqtt import MqttClient
 from seabridge.shore.service import FRAMES_TOPIC
+from seabridge.wire import catch
 from seabridge.wire.crypto import link_key
 from seabridge.wire.frame import Direction, seal_frame
 from seabridge.wire.items import encode_record_item
@@ -70,7 +71,7 @@ def _mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def record_frames(shore_public: object) -> tuple[list[tuple[str, str, bytes]], list[dict]]:
-    """Vessel registrations and ``FRAMES`` sealed frames (each with two catch records), round-robin
+    """Vessel registrations and ``FRAMES`` sealed frames (each with a trip start and a haul), round-robin
     over ``VESSELS`` vessels: what the networks would deliver."""
     limit = load_profile("iridium-9603").mo_frame_limit
     vessels = []
@@ -81,9 +82,19 @@ def record_frames(shore_public: object) -> tuple[list[tuple[str, str, bytes]], l
     for n in range(FRAMES):
         imei, _name, _secret, key = vessels[n % VESSELS]
         counter = n // VESSELS
+        start = catch.TripStart(counter, 1.75e9 + n * 3600, "THSGK", "PS", "71", 9.5, 99.0)
+        haul = catch.Haul(
+            counter,
+            1,
+            start.departed + 7200,
+            120,
+            9.6,
+            99.1,
+            (catch.CatchLine("SKJ", 100 + n % 50), catch.CatchLine("YFT", 40 + n % 30)),
+        )
         items = [
-            encode_record_item(2 * counter + 1, int(Kind.CATCH), {0: counter, 1: "SKJ", 2: 100 + n % 50}),
-            encode_record_item(2 * counter + 2, int(Kind.CATCH), {0: counter, 1: "YFT", 2: 40 + n % 30}),
+            encode_record_item(2 * counter + 1, int(Kind.CATCH), catch.encode_catch(start)),
+            encode_record_item(2 * counter + 2, int(Kind.CATCH), catch.encode_catch(haul, start)),
         ]
         data = seal_frame(key, Direction.MO, counter, items, limit)
         frames.append(
