@@ -177,3 +177,22 @@ def test_reordered_and_duplicated_deliveries_publish_each_record_exactly_once(se
     assert archive.query("SELECT COUNT(*) FROM records")[0][0] == base + 6
     ids = [e["msg_id"] for e in _events(archive, "/up/catch/trip-start")]
     assert len(ids) == len(set(ids))
+
+
+def test_ack_only_frames_wait_to_acknowledge_several_mo_frames_but_replies_do_not(setup) -> None:
+    archive, relay, v = setup
+    relay.ack_delay_s = 300.0
+    first, second = v.frame([v.catch_item(1)]), v.frame([v.catch_item(2)])
+    assert relay.handle_mo(v.imei, 1, first, NET, 1000.0) == "accepted"
+    assert relay.build_mt(v.imei, 1100.0) is None  # held: nothing but an ack to send
+    assert relay.handle_mo(v.imei, 2, second, NET, 1200.0) == "accepted"
+    frame = relay.build_mt(v.imei, 1300.0)  # the oldest ack has waited long enough
+    assert frame is not None and frame.acks == sorted(
+        {parse_header(first).counter, parse_header(second).counter}
+    )
+    relay.mt_sent(frame, 1300.0)
+    # A reply does not wait, and carries whatever acks are owed.
+    assert relay.handle_mo(v.imei, 3, v.frame([v.catch_item(3)]), NET, 1400.0) == "accepted"
+    relay.accept_reply(archive.vessel(v.imei), 1, "we hear you", "hotline", "r1", 1401.0)
+    frame = relay.build_mt(v.imei, 1402.0)
+    assert frame is not None and frame.units and len(frame.acks) == 1

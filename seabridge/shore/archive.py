@@ -127,6 +127,10 @@ MIGRATIONS: list[list[str]] = [
             state TEXT NOT NULL DEFAULT 'submitted', at {real} NOT NULL, PRIMARY KEY (network, ref)
         )""",
     ],
+    [
+        # 4: when each ack became owed, so pure-ack MT frames can wait and carry several acks at once.
+        "ALTER TABLE acks_owed ADD COLUMN owed_at {real} NOT NULL DEFAULT 0",
+    ],
 ]
 
 _DIALECT = {
@@ -497,8 +501,10 @@ class Archive:
         )
 
     @staticmethod
-    def owe_ack(db: Any, imei: str, counter: int) -> None:
-        db.execute("INSERT OR IGNORE INTO acks_owed (imei, counter) VALUES (?, ?)", (imei, counter))
+    def owe_ack(db: Any, imei: str, counter: int, now: float = 0.0) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO acks_owed (imei, counter, owed_at) VALUES (?, ?, ?)", (imei, counter, now)
+        )
 
     @staticmethod
     def add_epoch(db: Any, imei: str, number: int, public_key: bytes) -> None:
@@ -707,6 +713,10 @@ class Archive:
             (imei, now - resend_after_s),
         )
         return [Unit(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    def oldest_ack_owed(self, imei: str) -> float | None:
+        rows = self.query("SELECT MIN(owed_at) FROM acks_owed WHERE imei = ?", (imei,))
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     def acks_owed(self, imei: str) -> list[int]:
         return [

@@ -109,7 +109,8 @@ class DashboardSection:
 class LinkSection:
     resend_after_s: float = 1800.0  # resend an MT unit the vessel has not acknowledged after this long
     mt_poll_s: float = 5.0  # how often the MT loop looks for traffic when nothing wakes it
-    ack_delay_s: float = 0.0  # wait this long after an MO frame before sending its ack, to batch acks
+    ack_delay_s: float = 300.0  # an ack-only MT frame waits this long (s) so one frame acks several MO
+    # frames; replies go at once and carry every ack owed. 0 = ack each MO frame at once
     fragment_timeout_s: float = 7 * 86400.0  # drop a partial record whose newest fragment is older
     fragment_max_bytes: int = 65536  # partial records kept per vessel, bytes
 

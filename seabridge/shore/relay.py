@@ -98,12 +98,14 @@ class Relay:
         crew_secret: PrivateKey,
         resend_after_s: float = 1800.0,
         max_fragment_bytes: int = 64 * 1024,
+        ack_delay_s: float = 0.0,
     ) -> None:
         self.archive = archive
         self.shore_secret = shore_secret
         self.crew_secret = crew_secret
         self.resend_after_s = resend_after_s
         self.max_fragment_bytes = max_fragment_bytes
+        self.ack_delay_s = ack_delay_s  # hold ack-only MT frames this long so one frame acks several
         self.rejections: Counter[str] = Counter()
         self._trips: dict[tuple[str, int], TripStart] = {}
         self.frames_in: Counter[str] = Counter()
@@ -154,7 +156,7 @@ class Relay:
                 window.record(head.counter)
                 Archive.save_window(db, imei, window, now)
                 if carries_records:
-                    Archive.owe_ack(db, imei, head.counter)
+                    Archive.owe_ack(db, imei, head.counter, now)
                 for item in items:
                     self._apply(db, vessel, item, now)
                 Archive.add_event(
@@ -186,7 +188,7 @@ class Relay:
                 Archive.frame_outcome(db, imei, momsn, payload, outcome)
                 if exc.reason == "replay" and carries_records:
                     # The vessel may have missed our ack: owe it again so it stops resending.
-                    Archive.owe_ack(db, imei, head.counter)
+                    Archive.owe_ack(db, imei, head.counter, now)
             return outcome
         self.accepted += 1
         return "accepted"
@@ -462,6 +464,11 @@ class Relay:
         acks = self.archive.acks_owed(imei)
         if not units and not acks:
             return None
+        if not units and self.ack_delay_s > 0:
+            # An ack-only frame costs the vessel a message and a mailbox session: let acks gather.
+            oldest = self.archive.oldest_ack_owed(imei)
+            if oldest is not None and now - oldest < self.ack_delay_s:
+                return None
         limit = self._mt_limit(vessel)
         counter = self.archive.next_mt_counter(imei)
         room = frame_capacity(limit, counter)

@@ -144,6 +144,7 @@ class ShoreService:
             read_secret(resolve(base_dir, config.keys.crew_secret)),
             config.link.resend_after_s,
             max_fragment_bytes=config.link.fragment_max_bytes,
+            ack_delay_s=config.link.ack_delay_s,
         )
         self.endpoints: dict[str, str] = {}
         self.mqtt: MqttClient | None = None
@@ -615,8 +616,6 @@ class ShoreService:
         while not self._stopping.is_set():
             self._mt_wake.clear()
             now = self.clock.now()
-            if cfg.link.ack_delay_s:
-                await self.clock.sleep(cfg.link.ack_delay_s)
             imeis = await asyncio.to_thread(self.archive.vessels_with_mt, now, cfg.link.resend_after_s)
             for imei in imeis:
                 if retry_at.get(imei, 0) > now:

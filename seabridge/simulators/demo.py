@@ -150,6 +150,8 @@ class Demo:
         shore_cfg.metrics.listen = "127.0.0.1:0"
         shore_cfg.link.mt_poll_s = 2.0
         shore_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
+        # Acks wait a little to share a frame; a person watching the demo still sees "delivered" soon.
+        shore_cfg.link.ack_delay_s = 0.0 if self.fast else 20.0
         self.shore = ShoreService(shore_cfg, clock, base_dir=data)
 
         gw_cfg = GatewayConfig()

@@ -87,6 +87,7 @@ class FleetConfig:
     catch_logs_per_day: float = 2.0
     sos_per_vessel_day: float = 0.002
     latency_s: float = 20.0  # network delay between the satellite and the shore (each way)
+    ack_delay_s: float = 300.0  # the relay holds ack-only MT frames this long (its default)
     daily_budget_bytes: float | None = None  # report budget adherence against this (None: the gateway's own)
 
 
@@ -254,7 +255,12 @@ class FleetSimulation:
         create_shore_keys(keys)
         self.archive = Archive(self.workdir / "shore.sqlite3")
         self.archive._db.execute("PRAGMA synchronous=OFF")  # simulation: durability is not measured
-        self.relay = Relay(self.archive, read_secret(keys / "shore.key"), read_secret(keys / "crew.key"))
+        self.relay = Relay(
+            self.archive,
+            read_secret(keys / "shore.key"),
+            read_secret(keys / "crew.key"),
+            ack_delay_s=self.cfg.ack_delay_s,
+        )
         self.network = SimNetwork(self.clock, self.events, self.relay, self.cfg, self.profile)
         self.daemons: dict[str, GatewayDaemon] = {}
         self.members: dict[str, list[int]] = {}
@@ -377,7 +383,7 @@ class FleetSimulation:
 
     async def _drive(self, end: float) -> None:
         loop = asyncio.get_running_loop()
-        last_desk = 0.0
+        last_desk = last_hotline = 0.0
         while self.clock.now() < end:
             # Let every runnable task run until all of them wait on the clock or an event.
             for _ in range(10_000):
@@ -386,10 +392,16 @@ class FleetSimulation:
                     break
             if self.events.run_due():
                 continue
-            if self.clock.now() - last_desk >= 600:
-                self._hotline_desk()
+            if self.clock.now() - last_desk >= 60:
+                # The relay's MT loop: held acks and unacknowledged replies go out when due.
+                for imei in self.archive.vessels_with_mt(self.clock.now(), self.relay.resend_after_s):
+                    self.network.flush_mt(imei)
+                if self.clock.now() - last_hotline >= 600:
+                    self._hotline_desk()
+                    last_hotline = self.clock.now()
                 last_desk = self.clock.now()
             candidates = [t for t in (self.clock.next_due(), self.events.next_time()) if t is not None]
+            candidates.append(last_desk + 60)
             target = min(candidates) if candidates else end
             target = min(max(target, self.clock.now()), end)
             if target == self.clock.now() and not self.events.run_due():
