@@ -19,7 +19,7 @@ smoke: $(STAMP)  ## headless self-test: a few messages each way, exit 0 only if 
 	$(BIN)/seabridge demo --smoke
 
 test: $(STAMP)  ## the whole test suite (needs /usr/sbin/mosquitto; .ci/run installs it)
-	$(BIN)/ruff check seabridge tests bench
+	$(BIN)/ruff check seabridge common wire gateway shore simulators firmware_profiles tests bench
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -29,7 +29,7 @@ from pathlib import Path
 import brotli
 import zstandard
 
-from seabridge.wire.codec import encode_text
+from wire.codec import encode_text
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 LANGS = ("my", "km", "th", "en")

@@ -12,11 +12,11 @@ import time
 from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.wire.crypto import link_key
-from seabridge.wire.frame import Direction, frame_overhead, open_frame, seal_frame
-from seabridge.wire.items import dumps, encode_record_item
-from seabridge.wire.units import cut_record, pack_units
+from firmware_profiles import load_profile
+from wire.crypto import link_key
+from wire.frame import Direction, frame_overhead, open_frame, seal_frame
+from wire.items import dumps, encode_record_item
+from wire.units import cut_record, pack_units
 
 
 def _rate(fn, seconds: float = 0.5) -> float:

@@ -24,14 +24,14 @@ from pathlib import Path
 
 from nacl.public import PrivateKey
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.budget import Budget, BudgetState
-from seabridge.gateway.link import VesselLink
-from seabridge.gateway.scheduler import Packer
-from seabridge.gateway.store import GatewayStore
-from seabridge.wire.crypto import link_key
-from seabridge.wire.frame import frame_capacity
-from seabridge.wire.records import CrewMessage, Kind, to_wire_time
+from firmware_profiles import load_profile
+from gateway.budget import Budget, BudgetState
+from gateway.link import VesselLink
+from gateway.scheduler import Packer
+from gateway.store import GatewayStore
+from wire.crypto import link_key
+from wire.frame import frame_capacity
+from wire.records import CrewMessage, Kind, to_wire_time
 
 NO_BUDGET = BudgetState(0.0, 0.0, 0.0, 0.0, "bytes")
 T0 = 1_735_689_600.0

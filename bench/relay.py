@@ -26,16 +26,16 @@ from pathlib import Path
 import psycopg
 from nacl.public import PrivateKey
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.keyfiles import write_keypair
-from seabridge.shore.archive import Archive
-from seabridge.shore.mqtt import MqttClient
-from seabridge.shore.service import FRAMES_TOPIC
-from seabridge.wire import catch
-from seabridge.wire.crypto import link_key
-from seabridge.wire.frame import Direction, seal_frame
-from seabridge.wire.items import encode_record_item
-from seabridge.wire.records import Kind
+from common.keyfiles import write_keypair
+from firmware_profiles import load_profile
+from shore.archive import Archive
+from shore.mqtt import MqttClient
+from shore.service import FRAMES_TOPIC
+from wire import catch
+from wire.crypto import link_key
+from wire.frame import Direction, seal_frame
+from wire.items import encode_record_item
+from wire.records import Kind
 
 VESSELS = 64
 FRAMES = int(os.environ.get("SEABRIDGE_BENCH_FRAMES", "2000"))

@@ -1,8 +1,5 @@
-"""Seabridge: satellite connectivity at sea for fishing vessels."""
+"""Seabridge's command line: ``seabridge`` and its subcommands (``seabridge.cli``)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from common import VERSION
 
-try:
-    VERSION = version("seabridge")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    VERSION = "0.0.0"
+__all__ = ["VERSION"]

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .clock import SystemClock
+from common.clock import SystemClock
 
 
 def _archive_location(value: str) -> Path | str:
@@ -38,11 +38,11 @@ def _run_until_signal(main: Any, stop: Any) -> int:
 
 
 def cmd_gateway_run(args: argparse.Namespace) -> int:
-    from .config import load_toml
-    from .firmware_profiles import load_profile
-    from .gateway.config import GatewayConfig
-    from .gateway.daemon import GatewayDaemon
-    from .gateway.modem import open_modem
+    from common.config import load_toml
+    from firmware_profiles import load_profile
+    from gateway.config import GatewayConfig
+    from gateway.daemon import GatewayDaemon
+    from gateway.modem import open_modem
 
     config = load_toml(GatewayConfig, args.config)
     base = args.config.parent if args.config else Path(".")
@@ -53,9 +53,9 @@ def cmd_gateway_run(args: argparse.Namespace) -> int:
 
 
 def cmd_shore_run(args: argparse.Namespace) -> int:
-    from .config import load_toml
-    from .shore.config import ShoreConfig
-    from .shore.service import ShoreService
+    from common.config import load_toml
+    from shore.config import ShoreConfig
+    from shore.service import ShoreService
 
     config = load_toml(ShoreConfig, args.config)
     base = args.config.parent if args.config else Path(".")
@@ -64,15 +64,15 @@ def cmd_shore_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .simulators.demo import Demo
+    from simulators.demo import Demo
 
     demo = Demo(args.data, link=args.link, smoke=args.smoke, messages=args.messages)
     return _run_until_signal(demo.run(print_line=lambda line: print(line, flush=True)), demo.stop)
 
 
 def cmd_sim_modem(args: argparse.Namespace) -> int:
-    from .firmware_profiles import profile_names
-    from .simulators.modem_service import run_modem_service
+    from firmware_profiles import profile_names
+    from simulators.modem_service import run_modem_service
 
     if args.list_profiles:
         for name in profile_names():
@@ -84,7 +84,7 @@ def cmd_sim_modem(args: argparse.Namespace) -> int:
 def cmd_sim_fleet(args: argparse.Namespace) -> int:
     import json
 
-    from .simulators.fleet import FleetConfig, run_fleet
+    from simulators.fleet import FleetConfig, run_fleet
 
     cfg = FleetConfig(vessels=args.vessels, crew=args.crew, days=args.days, seed=args.seed,
                       profile=args.profile, link=args.link, daily_budget_bytes=args.daily_budget_bytes)
@@ -98,7 +98,7 @@ def cmd_sim_fleet(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from . import keys
+    from shore import registry as keys
 
     if args.keys_command == "shore":
         made = keys.create_shore_keys(args.dir)
@@ -123,7 +123,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_estimate(args: argparse.Namespace) -> int:
     import json
 
-    from .estimate import estimate
+    from common.estimate import estimate
 
     for line in sys.stdin:
         text = line.rstrip("\r\n")
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="mo: crew message to shore; mt: reply from shore to a crew member (default: mo).",
     )
     est.set_defaults(func=cmd_estimate)
-    from .shore.dashboard_users import add_parser as add_users_parser
+    from shore.dashboard_users import add_parser as add_users_parser
 
     add_users_parser(sub)
     return parser

@@ -17,12 +17,12 @@ import httpx
 import uvicorn
 from nacl.public import PrivateKey
 
-from seabridge.clock import Clock, ManualClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.captive import CaptiveLimits, create_app
-from seabridge.gateway.crew import CrewDesk
-from seabridge.gateway.store import GatewayStore
-from seabridge.wire.frame import frame_capacity
+from common.clock import Clock, ManualClock
+from firmware_profiles import load_profile
+from gateway.captive import CaptiveLimits, create_app
+from gateway.crew import CrewDesk
+from gateway.store import GatewayStore
+from wire.frame import frame_capacity
 
 PROFILE = load_profile("iridium-9603")
 

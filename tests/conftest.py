@@ -23,7 +23,7 @@ import pytest
 #   mosquitto       session-scoped; MQTT 5 + $share; anonymous; persistence on; .restart() keeps port
 #                   and persistence. Skipped locally if /usr/sbin/mosquitto is missing, FAILS when
 #                   env CI is set. Override the binary with MOSQUITTO_PATH.
-#   embedded_broker function-scoped; seabridge.shore.broker.EmbeddedBroker on its own event loop in a
+#   embedded_broker function-scoped; shore.broker.EmbeddedBroker on its own event loop in a
 #                   background thread, so sync tests can use it; password auth, MQTT 3.1.1.
 #   any_broker      parametrized over both; yields .kind ("mosquitto" | "embedded") and .url.
 # =====================================================================================================
@@ -156,7 +156,7 @@ class EmbeddedBrokerThread:
     """An ``EmbeddedBroker`` served by its own event loop in a daemon thread."""
 
     def __init__(self, data_dir: Path) -> None:
-        from seabridge.shore.broker import EmbeddedBroker
+        from shore.broker import EmbeddedBroker
 
         self.loop = asyncio.new_event_loop()
         self.broker = EmbeddedBroker(

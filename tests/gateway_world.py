@@ -9,17 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.link import VesselLink
-from seabridge.gateway.store import GatewayStore
-from seabridge.keyfiles import read_public, read_secret
-from seabridge.keys import create_shore_keys, create_vessel_key
-from seabridge.shore.archive import Archive
-from seabridge.shore.relay import Relay
-from seabridge.wire.crypto import link_key
-from seabridge.wire.frame import frame_capacity
-from seabridge.wire.items import loads_one
-from seabridge.wire.records import Kind
+from common.keyfiles import read_public, read_secret
+from firmware_profiles import load_profile
+from gateway.link import VesselLink
+from gateway.store import GatewayStore
+from shore.archive import Archive
+from shore.registry import create_shore_keys, create_vessel_key
+from shore.relay import Relay
+from wire.crypto import link_key
+from wire.frame import frame_capacity
+from wire.items import loads_one
+from wire.records import Kind
 
 IMEI = "300234010000001"
 PROFILE = "iridium-9603"
@@ -132,8 +132,8 @@ def make_daemon(folder: Path, clock, modem: bool = True, announce: bool = False,
     ``sections`` maps ``"section.option"`` names to values, e.g. ``{"budget.day_limit": 3}``."""
     import random
 
-    from seabridge.gateway.config import GatewayConfig
-    from seabridge.gateway.daemon import GatewayDaemon
+    from gateway.config import GatewayConfig
+    from gateway.daemon import GatewayDaemon
 
     make_keys(folder)
     cfg = GatewayConfig()

@@ -13,19 +13,19 @@ from pathlib import Path
 
 from nacl.public import PrivateKey
 
-from seabridge.clock import Clock, SystemClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.keyfiles import write_keypair
-from seabridge.shore.archive import Archive
-from seabridge.shore.config import ShoreConfig
-from seabridge.shore.mqtt import MqttClient
-from seabridge.shore.relay import Relay
-from seabridge.shore.service import ShoreService
-from seabridge.wire.catch import TripStart, encode_catch
-from seabridge.wire.crypto import CrewEpoch, link_key
-from seabridge.wire.frame import Direction, seal_frame
-from seabridge.wire.items import encode_fragment_item, encode_record_item, encode_record_payload
-from seabridge.wire.records import CrewContent, CrewMessage, Epoch, Kind, to_wire_time
+from common.clock import Clock, SystemClock
+from common.keyfiles import write_keypair
+from firmware_profiles import load_profile
+from shore.archive import Archive
+from shore.config import ShoreConfig
+from shore.mqtt import MqttClient
+from shore.relay import Relay
+from shore.service import ShoreService
+from wire.catch import TripStart, encode_catch
+from wire.crypto import CrewEpoch, link_key
+from wire.frame import Direction, seal_frame
+from wire.items import encode_fragment_item, encode_record_item, encode_record_payload
+from wire.records import CrewContent, CrewMessage, Epoch, Kind, to_wire_time
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ShoreKeys:
         self.link_path = self.directory / "shore.key"
         self.crew_path = self.directory / "crew.key"
         if self.link_path.exists():
-            from seabridge.keyfiles import read_secret
+            from common.keyfiles import read_secret
 
             self.link, self.crew = read_secret(self.link_path), read_secret(self.crew_path)
         else:
@@ -102,7 +102,7 @@ class VesselSender:
         if raw_text is None:
             content = CrewContent("hotline", text, f"m{member}").encode()
         else:
-            from seabridge.wire.items import dumps
+            from wire.items import dumps
 
             content = dumps({0: "hotline", 1: raw_text, 2: f"m{member}"})
         sealed = self.epoch.seal(rid, content)

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
-from seabridge.shore.archive import MIGRATIONS, Archive, pg_sql
-from seabridge.shore.relay import Relay
-from seabridge.wire.records import Kind
+from shore.archive import MIGRATIONS, Archive, pg_sql
+from shore.relay import Relay
+from wire.records import Kind
 
 NET = "iridium-directip"
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from captive_support import page as captive_page
 
-from seabridge.gateway.captive import CaptiveLimits
-from seabridge.gateway.i18n import LANGUAGES, catalogue
-from seabridge.gateway.store import GatewayStore
-from seabridge.simulators.demo import Demo
-from seabridge.wire.records import Kind
+from gateway.captive import CaptiveLimits
+from gateway.i18n import LANGUAGES, catalogue
+from gateway.store import GatewayStore
+from simulators.demo import Demo
+from wire.records import Kind
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

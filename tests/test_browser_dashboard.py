@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from seabridge.clock import SystemClock
-from seabridge.shore.dashboard_auth import Role
-from seabridge.shore.dashboard_data import DashboardData
-from seabridge.simulators.demo import DEMO_FLEET, Demo
+from common.clock import SystemClock
+from shore.dashboard_auth import Role
+from shore.dashboard_data import DashboardData
+from simulators.demo import DEMO_FLEET, Demo
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -131,7 +131,7 @@ class Crew:
         gateway = self.system.demo.gateway
         assert gateway is not None
         try:
-            from seabridge.gateway.accounts import Accounts
+            from gateway.accounts import Accounts
         except ImportError:
             member = gateway.store.session_member(self.web.cookies["sb_session"].split(".")[0])
             return [e.text for e in gateway.store.inbox(member)]

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from captive_support import page, sign_in, token_of
 
-from seabridge.clock import ManualClock
-from seabridge.gateway.accounts import LOCK_AFTER_FAILURES
-from seabridge.gateway.captive import MAX_FORM_BYTES, CaptiveLimits, parse_form
-from seabridge.gateway.crew import CrewInputError
-from seabridge.gateway.store import GatewayStore
+from common.clock import ManualClock
+from gateway.accounts import LOCK_AFTER_FAILURES
+from gateway.captive import MAX_FORM_BYTES, CaptiveLimits, parse_form
+from gateway.crew import CrewInputError
+from gateway.store import GatewayStore
 
 GENEROUS = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
 

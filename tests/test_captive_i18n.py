@@ -13,17 +13,17 @@ import httpx
 import pytest
 from captive_support import page, sign_in
 
-from seabridge.gateway.captive import CaptiveLimits
-from seabridge.gateway.i18n import LANGUAGES, catalogue, is_zawgyi, pick_language, to_unicode
-from seabridge.wire.crypto import open_crew
-from seabridge.wire.items import RecordItem, decode_items
-from seabridge.wire.records import CrewContent, CrewMessage, Kind
+from gateway.captive import CaptiveLimits
+from gateway.i18n import LANGUAGES, catalogue, is_zawgyi, pick_language, to_unicode
+from wire.crypto import open_crew
+from wire.items import RecordItem, decode_items
+from wire.records import CrewContent, CrewMessage, Kind
 
 GENEROUS = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
 
 
 def _raw(lang: str) -> dict[str, str]:
-    return json.loads((resources.files("seabridge.gateway.i18n") / f"{lang}.json").read_text("utf-8"))
+    return json.loads((resources.files("gateway.i18n") / f"{lang}.json").read_text("utf-8"))
 
 
 def _fields(text: str) -> set[str]:
@@ -92,7 +92,7 @@ def test_the_language_choice_is_remembered_for_the_member(tmp_path: Path) -> Non
 
 
 def test_the_member_sees_the_remaining_allowance_the_daemon_reports(tmp_path: Path) -> None:
-    from seabridge.gateway.fairness import AllowancePolicy, allowance_state
+    from gateway.fairness import AllowancePolicy, allowance_state
 
     with page(tmp_path, GENEROUS) as (gw, url), httpx.Client(base_url=url) as web:
         gw.desk.allowance = lambda _member: allowance_state(AllowancePolicy(2000, 30000), 500, 9000)

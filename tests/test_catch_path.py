@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
-from seabridge.gateway.catchlog import PURPOSE_DELETE, PURPOSE_ORIGINAL, PURPOSE_REPLACE, encode_event
-from seabridge.shore.dashboard_catch import trip_csv, trips
-from seabridge.shore.dashboard_data import Event
-from seabridge.wire.items import encode_record_item
-from seabridge.wire.records import Kind
+from gateway.catchlog import PURPOSE_DELETE, PURPOSE_ORIGINAL, PURPOSE_REPLACE, encode_event
+from shore.dashboard_catch import trip_csv, trips
+from shore.dashboard_data import Event
+from wire.items import encode_record_item
+from wire.records import Kind
 
 NET = "iridium-directip"
 DEPART = 1_790_000_000.0

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seabridge.wire.catch import (
+from wire.catch import (
     TABLE_ROWS,
     CatchLine,
     EtpInteraction,
@@ -23,9 +23,9 @@ from seabridge.wire.catch import (
     encode_catch,
     table,
 )
-from seabridge.wire.errors import LocalWireError, MalformedError, RemoteWireError
-from seabridge.wire.items import dumps, encode_record_item
-from seabridge.wire.records import Kind
+from wire.errors import LocalWireError, MalformedError, RemoteWireError
+from wire.items import dumps, encode_record_item
+from wire.records import Kind
 
 DEPARTED = 1_780_000_020  # whole minute offsets below are exact
 START = TripStart(7, DEPARTED, "THSGK", "OTB", "71", 7.2061, 100.5953)
@@ -134,6 +134,6 @@ RELEASED = {
 def test_released_code_table_rows_never_change_and_name_their_source(name: str) -> None:
     rows = TABLE_ROWS[1][name]
     assert hashlib.sha256("\n".join(table(name).codes[:rows]).encode()).hexdigest()[:16] == RELEASED[name]
-    head = (resources.files("seabridge.wire.codes") / f"{name}.csv").read_text(encoding="utf-8")
+    head = (resources.files("wire.codes") / f"{name}.csv").read_text(encoding="utf-8")
     comments = "\n".join(line for line in head.splitlines() if line.startswith("#")).lower()
     assert "source" in comments and "licence" in comments

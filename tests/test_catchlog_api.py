@@ -11,12 +11,12 @@ import httpx
 import pytest
 from captive_support import page
 
-from seabridge.gateway.captive import CaptiveLimits
-from seabridge.gateway.catchlog import CatchLog
-from seabridge.gateway.i18n import catalogue
-from seabridge.wire import catch as wire
-from seabridge.wire.items import RecordItem, decode_items
-from seabridge.wire.records import Kind
+from gateway.captive import CaptiveLimits
+from gateway.catchlog import CatchLog
+from gateway.i18n import catalogue
+from wire import catch as wire
+from wire.items import RecordItem, decode_items
+from wire.records import Kind
 
 GENEROUS = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
 T0 = "2026-03-01T06:00:00Z"

@@ -10,9 +10,9 @@ from urllib.parse import unquote
 import httpx
 from captive_support import page
 
-from seabridge.gateway.captive import CaptiveLimits
-from seabridge.gateway.catchlog import CatchLog
-from seabridge.gateway.i18n import catalogue
+from gateway.captive import CaptiveLimits
+from gateway.catchlog import CatchLog
+from gateway.i18n import catalogue
 
 GENEROUS = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
 

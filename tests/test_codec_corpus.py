@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from seabridge.wire.codec import CODEC_TEXT_V1, TEXT_MODEL_SETS
-from seabridge.wire.textcodec import build_models
-from seabridge.wire.textcodec.model import train
+from wire.codec import CODEC_TEXT_V1, TEXT_MODEL_SETS
+from wire.textcodec import build_models
+from wire.textcodec.model import train
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 LANGS = ("my", "km", "th", "en")
@@ -48,5 +48,5 @@ def test_released_model_tables_are_reproducible_from_the_training_half(lang: str
         escape_scale=build_models.ESCAPE_SCALE,
         deterministic_escape=build_models.DETERMINISTIC_ESCAPE,
     )
-    released = (resources.files("seabridge.wire.models") / mset.filename(lang)).read_bytes()
+    released = (resources.files("wire.models") / mset.filename(lang)).read_bytes()
     assert json.loads(gzip.decompress(blob)) == json.loads(gzip.decompress(released))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
-from seabridge.gateway.store import GatewayStore
-from seabridge.wire.codec import CODEC_DEFLATE, CODEC_RAW, codec_mask, decode_text, supported_codecs
-from seabridge.wire.items import encode_record_item, loads_one
-from seabridge.wire.records import Capabilities, Kind
+from gateway.store import GatewayStore
+from wire.codec import CODEC_DEFLATE, CODEC_RAW, codec_mask, decode_text, supported_codecs
+from wire.items import encode_record_item, loads_one
+from wire.records import Capabilities, Kind
 
 NET = "iridium-directip"
 BURMESE = "ကျွန်တော်တို့ သင့်စာကို ရရှိပါပြီ။ မကြာမီ ဖုန်းဆက်ပါမည်။"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seabridge.wire.codec import (
+from wire.codec import (
     CODEC_DEFLATE,
     CODEC_PRESET_V1,
     CODEC_RAW,
@@ -27,9 +27,9 @@ from seabridge.wire.codec import (
     preset_table,
     supported_codecs,
 )
-from seabridge.wire.errors import LocalWireError, OversizeError, RemoteWireError
-from seabridge.wire.textcodec import ContextModel, ModelCheckError, detect_language, train
-from seabridge.wire.textcodec.arith import ArithmeticDecoder, ArithmeticEncoder
+from wire.errors import LocalWireError, OversizeError, RemoteWireError
+from wire.textcodec import ContextModel, ModelCheckError, detect_language, train
+from wire.textcodec.arith import ArithmeticDecoder, ArithmeticEncoder
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 LANGS = ("my", "km", "th", "en")

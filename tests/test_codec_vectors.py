@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seabridge.wire.codec import PRESET_TABLES, TEXT_MODEL_SETS, decode_text, encode_model_text
+from wire.codec import PRESET_TABLES, TEXT_MODEL_SETS, decode_text, encode_model_text
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "codecs"
 FILES = sorted(VECTORS.glob("cm*.json"))

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seabridge.shore.archive import Archive
-from seabridge.shore.dashboard_auth import (
+from shore.archive import Archive
+from shore.dashboard_auth import (
     CREW,
     PERMISSIONS,
     AuthError,
@@ -19,8 +19,8 @@ from seabridge.shore.dashboard_auth import (
     parse_role,
     verify_password,
 )
-from seabridge.shore.dashboard_data import DashboardData, is_safety_text
-from seabridge.shore.dashboard_users import ensure_users
+from shore.dashboard_data import DashboardData, is_safety_text
+from shore.dashboard_users import ensure_users
 
 PASSWORD = "correct horse battery"
 

@@ -9,10 +9,10 @@ from xml.etree import ElementTree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seabridge.shore.dashboard_catch import parse_catch, trip_csv, trip_epcis, trips
-from seabridge.shore.dashboard_data import Event
-from seabridge.shore.dashboard_svg import bytes_per_day_chart, class_chart, fleet_map, latency_chart
-from seabridge.wire.records import to_wire_time
+from shore.dashboard_catch import parse_catch, trip_csv, trip_epcis, trips
+from shore.dashboard_data import Event
+from shore.dashboard_svg import bytes_per_day_chart, class_chart, fleet_map, latency_chart
+from wire.records import to_wire_time
 
 
 def _event(body: Any, kind: str = "up/catch", event_id: int = 1) -> Event:

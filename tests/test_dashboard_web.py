@@ -21,11 +21,11 @@ import httpx
 import pytest
 import uvicorn
 
-from seabridge.clock import ManualClock
-from seabridge.shore.archive import Archive
-from seabridge.shore.dashboard import create_app
-from seabridge.shore.dashboard_auth import LockoutPolicy, Role
-from seabridge.shore.dashboard_data import DashboardData
+from common.clock import ManualClock
+from shore.archive import Archive
+from shore.dashboard import create_app
+from shore.dashboard_auth import LockoutPolicy, Role
+from shore.dashboard_data import DashboardData
 
 PASSWORD = "correct horse battery"
 IMEI_A, IMEI_B = "300234010753370", "300234010753371"

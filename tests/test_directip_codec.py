@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.shore.directip import (
+from firmware_profiles import load_profile
+from shore.directip import (
     BadField,
     BadLength,
     BadRevision,

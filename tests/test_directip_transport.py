@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from seabridge.clock import ManualClock, SystemClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.shore.directip import (
+from common.clock import ManualClock, SystemClock
+from firmware_profiles import load_profile
+from shore.directip import (
     MO_PAYLOAD_MAX,
     MoLocation,
     MoMessage,
@@ -22,8 +22,8 @@ from seabridge.shore.directip import (
     MtMessage,
     decode_mt_confirmation,
 )
-from seabridge.shore.directip_server import DirectIpMoServer, send_mo, send_mt
-from seabridge.simulators.iridium_network import (
+from shore.directip_server import DirectIpMoServer, send_mo, send_mt
+from simulators.iridium_network import (
     MO_LIFETIME_S,
     MO_RETRY_REPEAT_S,
     MO_RETRY_SCHEDULE_S,

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from seabridge.clock import SystemClock
-from seabridge.gateway.accounts import Accounts
-from seabridge.shore.mqtt import MqttClient
-from seabridge.shore.relay import TOPIC_ROOT, slug
-from seabridge.simulators.demo import DEMO_FLEET, DEMO_VESSEL, Demo
+from common.clock import SystemClock
+from gateway.accounts import Accounts
+from shore.mqtt import MqttClient
+from shore.relay import TOPIC_ROOT, slug
+from simulators.demo import DEMO_FLEET, DEMO_VESSEL, Demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

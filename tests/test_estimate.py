@@ -8,8 +8,7 @@ import json
 import pytest
 from nacl.public import PrivateKey
 
-from seabridge import cli
-from seabridge.estimate import (
+from common.estimate import (
     TYPICAL_COUNTER,
     TYPICAL_CREATED,
     TYPICAL_HANDLE,
@@ -17,13 +16,14 @@ from seabridge.estimate import (
     TYPICAL_RID,
     estimate,
 )
-from seabridge.firmware_profiles import load_profile
-from seabridge.wire.codec import CODEC_DEFLATE, CODEC_RAW
-from seabridge.wire.crypto import CrewEpoch, open_crew
-from seabridge.wire.frame import Direction, frame_capacity, open_frame, seal_frame
-from seabridge.wire.items import RecordItem
-from seabridge.wire.records import HOTLINE, CrewContent, CrewMessage, CrewReply, Kind
-from seabridge.wire.units import cut_record
+from firmware_profiles import load_profile
+from seabridge import cli
+from wire.codec import CODEC_DEFLATE, CODEC_RAW
+from wire.crypto import CrewEpoch, open_crew
+from wire.frame import Direction, frame_capacity, open_frame, seal_frame
+from wire.items import RecordItem
+from wire.records import HOTLINE, CrewContent, CrewMessage, CrewReply, Kind
+from wire.units import cut_record
 
 MESSAGES = [
     "ကျွန်တော် နေကောင်းပါတယ်။ ဒီနေ့ ပင်လယ် ငြိမ်ပါတယ်။",

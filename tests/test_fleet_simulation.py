@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from seabridge.simulators.fleet import FleetConfig, run_fleet
+from simulators.fleet import FleetConfig, run_fleet
 
 
 def _run(tmp_path: Path, name: str, **kw) -> dict:

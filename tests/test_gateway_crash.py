@@ -17,13 +17,13 @@ from pathlib import Path
 
 from gateway_world import IMEI, ShoreRecords, make_keys, open_shore
 
-from seabridge.gateway.store import GatewayStore
+from gateway.store import GatewayStore
 
 KILLS = 220
 
 
 def _run(folder: Path, run: int, relay, momsn: list[int], promised: dict[str, int], kill_after: float | None):  # type: ignore[no-untyped-def]
-    cmd = [sys.executable, "-m", "seabridge.gateway.crashtest_target", str(folder), str(run)]
+    cmd = [sys.executable, "-m", "gateway.crashtest_target", str(folder), str(run)]
     if kill_after is None:
         cmd.append("--drain")
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)

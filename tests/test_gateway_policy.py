@@ -9,10 +9,10 @@ from pathlib import Path
 
 from gateway_world import make_daemon
 
-from seabridge.clock import ManualClock
-from seabridge.gateway.budget import periods
-from seabridge.wire.items import loads_one
-from seabridge.wire.records import Alert, CrewMessage, Kind, PriorityClass, to_wire_time
+from common.clock import ManualClock
+from gateway.budget import periods
+from wire.items import loads_one
+from wire.records import Alert, CrewMessage, Kind, PriorityClass, to_wire_time
 
 DAY = 86400.0
 
@@ -179,7 +179,7 @@ def test_a_member_past_the_allowance_waits_and_sees_what_is_left(tmp_path: Path)
 
 
 def test_quiet_window_holds_everything_but_sos(tmp_path: Path) -> None:
-    from seabridge.gateway.config import WindowSpec
+    from gateway.config import WindowSpec
 
     clock = ManualClock(1_735_689_600.0 + 23 * 3600)  # 23:00 UTC
     daemon, _modem, _shore = make_daemon(
@@ -187,7 +187,7 @@ def test_quiet_window_holds_everything_but_sos(tmp_path: Path) -> None:
         clock,
         **{"latency.crew_s": 0.0, "windows.quiet": [WindowSpec("0 22 * * *", 8 * 3600.0)]},
     )
-    daemon.scheduler.policy = __import__("seabridge.gateway.daemon", fromlist=["x"]).policy_from_config(
+    daemon.scheduler.policy = __import__("gateway.daemon", fromlist=["x"]).policy_from_config(
         daemon.config
     )
     _crew(daemon, 1)
@@ -200,7 +200,7 @@ def test_quiet_window_holds_everything_but_sos(tmp_path: Path) -> None:
 
 
 def test_cheap_window_sends_a_partial_frame(tmp_path: Path) -> None:
-    from seabridge.gateway.config import WindowSpec
+    from gateway.config import WindowSpec
 
     clock = ManualClock(1_735_689_600.0 + 2 * 3600)  # 02:00 UTC
     daemon, _modem, _shore = make_daemon(

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from seabridge.gateway.budget import BudgetState
-from seabridge.gateway.fairness import FairShare
-from seabridge.gateway.scheduler import Packer
-from seabridge.gateway.store import QueuedUnit
-from seabridge.wire.records import CrewMessage, Kind, PriorityClass, to_wire_time
-from seabridge.wire.units import Unit
+from gateway.budget import BudgetState
+from gateway.fairness import FairShare
+from gateway.scheduler import Packer
+from gateway.store import QueuedUnit
+from wire.records import CrewMessage, Kind, PriorityClass, to_wire_time
+from wire.units import Unit
 
 RESEND_S = 600.0
 T0 = 1_735_689_600.0

@@ -11,9 +11,9 @@ from gateway_world import make_daemon
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seabridge.clock import ManualClock, SystemClock
-from seabridge.gateway.position import NmeaGps, PositionChain, ReportedPosition
-from seabridge.wire.records import POSITION_SOURCES, Kind, Telemetry
+from common.clock import ManualClock, SystemClock
+from gateway.position import NmeaGps, PositionChain, ReportedPosition
+from wire.records import POSITION_SOURCES, Kind, Telemetry
 
 GGA = "$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"
 RMC = "$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A"

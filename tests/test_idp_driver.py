@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.modem.inmarsat_idp import (
+from firmware_profiles import load_profile
+from gateway.modem.inmarsat_idp import (
     CommandError,
     Event,
     ForwardList,
@@ -26,8 +26,8 @@ from seabridge.gateway.modem.inmarsat_idp import (
     Timeout,
     with_crc,
 )
-from seabridge.simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
-from seabridge.simulators.link_model import LinkModel
+from simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
+from simulators.link_model import LinkModel
 
 PROFILE = load_profile("inmarsat-idp")
 SIN = int(PROFILE.limits.sin or 0)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.simulators.idp_modem import (
+from firmware_profiles import load_profile
+from simulators.idp_modem import (
     ERR_NAME_IN_USE,
     ERR_QUEUE_FULL,
     ERR_TOO_LONG,
@@ -19,7 +19,7 @@ from seabridge.simulators.idp_modem import (
     IdpModemEmulator,
     crc16,
 )
-from seabridge.simulators.link_model import LinkModel
+from simulators.link_model import LinkModel
 
 PROFILE = load_profile("inmarsat-idp")
 T0 = 1_735_689_600.0

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from seabridge.clock import ManualClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.simulators.idp_modem import IdpModemEmulator
-from seabridge.simulators.idp_network import (
+from common.clock import ManualClock
+from firmware_profiles import load_profile
+from simulators.idp_modem import IdpModemEmulator
+from simulators.idp_network import (
     ERR_AUTH,
     ERR_PARAMETER,
     ERR_TIMESTAMP,
@@ -20,7 +20,7 @@ from seabridge.simulators.idp_network import (
     IdpNetwork,
     utc_text,
 )
-from seabridge.simulators.link_model import LinkModel
+from simulators.link_model import LinkModel
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from seabridge.clock import ManualClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.shore.archive import Archive
-from seabridge.shore.idp_poller import (
+from common.clock import ManualClock
+from firmware_profiles import load_profile
+from shore.archive import Archive
+from shore.idp_poller import (
     IdpApiError,
     IdpClient,
     IdpPoller,
@@ -32,10 +32,10 @@ from seabridge.shore.idp_poller import (
     parse_return_messages,
     parse_submit,
 )
-from seabridge.shore.mqtt import MqttClient
-from seabridge.wire.frame import Direction, open_frame
-from seabridge.wire.items import RecordItem
-from seabridge.wire.records import CrewReply
+from shore.mqtt import MqttClient
+from wire.frame import Direction, open_frame
+from wire.items import RecordItem
+from wire.records import CrewReply
 
 pytestmark = pytest.mark.timeout(120)
 

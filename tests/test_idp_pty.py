@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from seabridge.clock import ScaledClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.modem import IdpModem, ModemError, open_modem
-from seabridge.simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
-from seabridge.simulators.link_model import LinkModel
-from seabridge.simulators.pty_modem import PtyModem
+from common.clock import ScaledClock
+from firmware_profiles import load_profile
+from gateway.modem import IdpModem, ModemError, open_modem
+from simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
+from simulators.link_model import LinkModel
+from simulators.pty_modem import PtyModem
 
 pytestmark = pytest.mark.timeout(30)
 

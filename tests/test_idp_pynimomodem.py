@@ -12,11 +12,11 @@ import time
 import pytest
 from pynimomodem import NimoModem
 
-from seabridge.clock import SystemClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
-from seabridge.simulators.link_model import LinkModel
-from seabridge.simulators.pty_modem import PtyModem
+from common.clock import SystemClock
+from firmware_profiles import load_profile
+from simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
+from simulators.link_model import LinkModel
+from simulators.pty_modem import PtyModem
 
 pytestmark = pytest.mark.timeout(30)
 

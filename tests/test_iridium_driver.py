@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.modem.iridium_sbd import (
+from firmware_profiles import load_profile
+from gateway.modem.iridium_sbd import (
     IRIDIUM_EPOCH,
     NETWORK_TIME_FLOOR,
     BuffersCleared,
@@ -31,8 +31,8 @@ from seabridge.gateway.modem.iridium_sbd import (
     WriteFailed,
     network_time_from_ticks,
 )
-from seabridge.simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
-from seabridge.simulators.link_model import LinkModel
+from simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
+from simulators.link_model import LinkModel
 
 PROFILE = load_profile("iridium-9603")
 T0 = 1_735_689_600.0

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seabridge.firmware_profiles import load_profile
-from seabridge.simulators.iridium_modem import (
+from firmware_profiles import load_profile
+from simulators.iridium_modem import (
     DEFAULT_IMEI,
     IRIDIUM_EPOCH_ERA2,
     IridiumModemEmulator,
     LoopbackNetwork,
     Mode,
 )
-from seabridge.simulators.link_model import LinkModel
+from simulators.link_model import LinkModel
 
 T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
 PROFILE = load_profile("iridium-9603")

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from seabridge.clock import ScaledClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.modem.serial_link import IridiumModem, ModemError
-from seabridge.simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
-from seabridge.simulators.link_model import LinkModel
-from seabridge.simulators.pty_modem import PtyModem
+from common.clock import ScaledClock
+from firmware_profiles import load_profile
+from gateway.modem.serial_link import IridiumModem, ModemError
+from simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
+from simulators.link_model import LinkModel
+from simulators.pty_modem import PtyModem
 
 pytestmark = pytest.mark.timeout(30)
 

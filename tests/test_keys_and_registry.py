@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from nacl.public import PrivateKey
 
-from seabridge.keyfiles import KeyFileError, read_public, read_secret
-from seabridge.shore.archive import Archive
-from seabridge.shore.relay import Relay
-from seabridge.wire.crypto import link_key
-from seabridge.wire.frame import Direction, seal_frame
-from seabridge.wire.items import encode_record_item
-from seabridge.wire.records import Kind, Sos
+from common.keyfiles import KeyFileError, read_public, read_secret
+from shore.archive import Archive
+from shore.relay import Relay
+from wire.crypto import link_key
+from wire.frame import Direction, seal_frame
+from wire.items import encode_record_item
+from wire.records import Kind, Sos
 
 IMEI = "300234010753370"
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from seabridge.simulators.link_model import LINK_PROFILES, MO_NO_NETWORK_SERVICE, LinkModel
+from simulators.link_model import LINK_PROFILES, MO_NO_NETWORK_SERVICE, LinkModel
 
 REAL_FAILURE_CODES = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 32, 33, 34, 35, 36, 37, 38}
 T0 = 1_735_689_600.0

@@ -13,13 +13,13 @@ from collections import Counter
 
 import pytest
 
-from seabridge.clock import SystemClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.gateway.modem import IdpModem, IridiumModem
-from seabridge.simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
-from seabridge.simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
-from seabridge.simulators.link_model import LinkModel
-from seabridge.simulators.pty_modem import PtyModem
+from common.clock import SystemClock
+from firmware_profiles import load_profile
+from gateway.modem import IdpModem, IridiumModem
+from simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
+from simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
+from simulators.link_model import LinkModel
+from simulators.pty_modem import PtyModem
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from seabridge.shore.mqtt import BrokerConfig, MqttClient, probe_mqtt5
+from shore.mqtt import BrokerConfig, MqttClient, probe_mqtt5
 
 CONNECT_TIMEOUT_S = 10.0
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relay_kit import ShoreKeys, VesselSender, bomb_text, make_relay
 
-from seabridge.shore.archive import Archive
-from seabridge.shore.relay import Relay
-from seabridge.wire.frame import parse_header
-from seabridge.wire.records import Kind
+from shore.archive import Archive
+from shore.relay import Relay
+from wire.frame import parse_header
+from wire.records import Kind
 
 NET = "iridium-directip"
 

@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from seabridge.shore.directip import MoHeader, MoMessage
-from seabridge.shore.directip_server import send_mo
-from seabridge.shore.mqtt import MqttClient
-from seabridge.wire.frame import Direction, open_frame
-from seabridge.wire.items import RecordItem
-from seabridge.wire.records import CrewReply
+from shore.directip import MoHeader, MoMessage
+from shore.directip_server import send_mo
+from shore.mqtt import MqttClient
+from wire.frame import Direction, open_frame
+from wire.items import RecordItem
+from wire.records import CrewReply
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -232,8 +232,8 @@ def test_health_fails_while_the_broker_is_unreachable(tmp_path: Path) -> None:
 
 
 def test_ingest_and_worker_roles_refuse_to_start_without_postgresql_and_a_broker(tmp_path: Path) -> None:
-    from seabridge.clock import SystemClock
-    from seabridge.shore.service import ShoreService
+    from common.clock import SystemClock
+    from shore.service import ShoreService
 
     cfg = shore_config(tmp_path, ShoreKeys(tmp_path / "keys"))
     cfg.scale.role = "worker"

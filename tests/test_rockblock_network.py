@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from seabridge.clock import SystemClock
-from seabridge.firmware_profiles import load_profile
-from seabridge.simulators.iridium_modem import IridiumModemEmulator
-from seabridge.simulators.link_model import LinkModel
-from seabridge.simulators.rockblock_network import RockBlockNetwork, transmit_time_text
+from common.clock import SystemClock
+from firmware_profiles import load_profile
+from simulators.iridium_modem import IridiumModemEmulator
+from simulators.link_model import LinkModel
+from simulators.rockblock_network import RockBlockNetwork, transmit_time_text
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from relay_kit import Collector, RunningShore, ShoreKeys, VesselSender, shore_config
 
-from seabridge.shore.archive import Archive
-from seabridge.shore.directip import MoHeader, MoMessage
-from seabridge.shore.directip_server import send_mo
+from shore.archive import Archive
+from shore.directip import MoHeader, MoMessage
+from shore.directip_server import send_mo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from seabridge.clock import SystemClock
-from seabridge.firmware_profiles import load_profile, profile_names
-from seabridge.gateway.modem import IdpModem, IridiumModem, open_modem
-from seabridge.shore.directip import MtMessage, decode_mo, encode_mo_confirmation
-from seabridge.shore.directip_server import read_message, send_mt
+from common.clock import SystemClock
+from firmware_profiles import load_profile, profile_names
+from gateway.modem import IdpModem, IridiumModem, open_modem
+from shore.directip import MtMessage, decode_mo, encode_mo_confirmation
+from shore.directip_server import read_message, send_mt
 
 pytestmark = pytest.mark.timeout(60)
 

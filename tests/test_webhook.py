@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from relay_kit import Collector, RunningShore, ShoreKeys, VesselSender, metric, shore_config
 
-from seabridge.shore.webhook import Authenticator, RateLimiter, WebhookError, parse_mo
+from shore.webhook import Authenticator, RateLimiter, WebhookError, parse_mo
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
-from seabridge.wire.codec import decode_bytes, decode_text, encode_bytes, encode_text
-from seabridge.wire.crypto import CrewEpoch, open_crew
-from seabridge.wire.errors import AuthenticationError, OversizeError, RemoteWireError
-from seabridge.wire.records import CrewContent
+from wire.codec import decode_bytes, decode_text, encode_bytes, encode_text
+from wire.crypto import CrewEpoch, open_crew
+from wire.errors import AuthenticationError, OversizeError, RemoteWireError
+from wire.records import CrewContent
 
 
 @given(st.text())

@@ -7,13 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
-from seabridge.firmware_profiles import load_profile, profile_names
-from seabridge.wire.crypto import TAG_BYTES, link_key
-from seabridge.wire.errors import AuthenticationError, RemoteWireError, ReplayError
-from seabridge.wire.frame import Direction, frame_capacity, frame_overhead, open_frame, seal_frame
-from seabridge.wire.items import AckItem, FragmentItem, RecordItem, encode_ack_item, join_fragments
-from seabridge.wire.replay import ReplayWindow
-from seabridge.wire.units import cut_record, pack_units
+from firmware_profiles import load_profile, profile_names
+from wire.crypto import TAG_BYTES, link_key
+from wire.errors import AuthenticationError, RemoteWireError, ReplayError
+from wire.frame import Direction, frame_capacity, frame_overhead, open_frame, seal_frame
+from wire.items import AckItem, FragmentItem, RecordItem, encode_ack_item, join_fragments
+from wire.replay import ReplayWindow
+from wire.units import cut_record, pack_units
 
 VESSEL = PrivateKey.generate()
 SHORE = PrivateKey.generate()

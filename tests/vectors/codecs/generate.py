@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from seabridge.wire.codec import PRESET_TABLES, TEXT_MODEL_SETS, encode_model_text, encode_text, preset_table
+from wire.codec import PRESET_TABLES, TEXT_MODEL_SETS, encode_model_text, encode_text, preset_table
 
 SAMPLES = {
     "my": ["ကျွန်တော် နေကောင်းပါတယ်။", "သူဌေးက လစာ ၃ လ မပေးသေးဘူး။ ကူညီပါ။", "OK ၁၂၃ hello 🐟"],

@@ -1,0 +1,326 @@
+"""Crew member accounts on the captive page: PIN checks with brute-force limits, sessions that need no
+cookie, per-member reply sealing, consent and language preference.
+
+What it owns (its own tables, created through ``GatewayStore.add_schema``):
+
+- ``crew_keys``: one X25519 key pair per member. The public half seals replies as they arrive; the
+  private half is stored encrypted (XSalsa20-Poly1305) under a key derived from the PIN with Argon2id,
+  so reading replies needs the PIN.
+- ``crew_sessions``: a session is ``<sid>.<k>``: ``sid`` names a row in the store's sessions table,
+  ``k`` (never stored) unlocks that row's copy of the member's private key. The token can travel in a
+  cookie, a hidden form field or the URL, so the page works in sign-in mini-browsers that drop cookies.
+- ``crew_sealed_inbox``: replies sealed to the member's public key. A temporary trigger on the
+  store's ``inbox`` table seals each reply in the same transaction that inserts it and blanks the
+  plaintext columns, so the committed database never holds a reply in the clear.
+- ``crew_login_failures``: wrong-PIN counts per handle and the lockout that grows with them.
+
+The PIN itself is verified by the store (scrypt). This module must not open the network or the modem,
+and takes time only from the injected clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+
+import cbor2
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.pwhash import argon2id
+from nacl.secret import SecretBox
+
+from common.clock import Clock
+
+from .store import GatewayStore, InboxEntry
+
+log = logging.getLogger("gateway.accounts")
+
+CONSENT_VERSION = 1
+SESSION_IDLE_S = 12 * 3600.0  # a session not used for this long ends
+SESSION_MAX_S = 7 * 86400.0  # and none lasts longer than this
+LOCK_AFTER_FAILURES = 5  # wrong PINs for one handle before it is locked
+LOCK_BASE_S = 30.0  # first lockout; doubles with each further wrong PIN
+LOCK_MAX_S = 3600.0
+KDF_OPSLIMIT = 3
+KDF_MEMLIMIT = 16 * 1024 * 1024  # bytes of RAM per derivation (a Raspberry Pi can afford a few at once)
+MAX_TOKEN_CHARS = 96
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS crew_keys (
+    member INTEGER PRIMARY KEY,
+    public BLOB NOT NULL,
+    kdf_salt BLOB NOT NULL,
+    wrapped BLOB NOT NULL,          -- private key under Argon2id(PIN)
+    lang TEXT,
+    consent_at REAL,
+    consent_version INTEGER
+);
+CREATE TABLE IF NOT EXISTS crew_sessions (
+    sid TEXT PRIMARY KEY,
+    member INTEGER NOT NULL,
+    created REAL NOT NULL,
+    seen REAL NOT NULL,
+    wrapped BLOB NOT NULL           -- private key under the token's secret half
+);
+CREATE TABLE IF NOT EXISTS crew_sealed_inbox (
+    inbox_id INTEGER PRIMARY KEY,   -- the store's inbox row
+    member INTEGER NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS crew_login_failures (
+    handle TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    locked_until REAL NOT NULL
+);
+CREATE TEMP TRIGGER IF NOT EXISTS crew_inbox_seal AFTER INSERT ON main.inbox
+WHEN EXISTS (SELECT 1 FROM crew_keys WHERE member = NEW.member)
+BEGIN
+    INSERT OR IGNORE INTO crew_sealed_inbox (inbox_id, member, sealed)
+        VALUES (NEW.id, NEW.member,
+                sb_seal_reply((SELECT public FROM crew_keys WHERE member = NEW.member), NEW.sender, NEW.text));
+    UPDATE inbox SET text = '', sender = '' WHERE id = NEW.id;
+END;
+"""
+
+
+class LoginLocked(Exception):
+    """Too many wrong PINs for this handle; ``seconds`` until the next try is allowed."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"locked for {seconds} s")
+        self.seconds = seconds
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    sid: str
+    member: int
+    secret: PrivateKey
+
+
+@dataclass(frozen=True)
+class Profile:
+    member: int
+    handle: str
+    lang: str | None
+    consented: bool
+
+
+def _seal_reply(public: bytes | None, sender: str, text: str) -> bytes | None:
+    if public is None:
+        return None
+    return SealedBox(PublicKey(bytes(public))).encrypt(cbor2.dumps([sender, text]))
+
+
+def _pin_key(pin: str, salt: bytes) -> bytes:
+    return argon2id.kdf(
+        SecretBox.KEY_SIZE, pin.encode("utf-8"), salt, opslimit=KDF_OPSLIMIT, memlimit=KDF_MEMLIMIT
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Accounts:
+    """Crew accounts over a ``GatewayStore`` (thread-safe; call from worker threads)."""
+
+    def __init__(self, store: GatewayStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._lock = threading.Lock()
+        store.add_schema(SCHEMA, functions={"sb_seal_reply": (3, _seal_reply)})
+
+    # --- logging in --------------------------------------------------------------------------------
+
+    def locked_for(self, handle: str) -> int:
+        now = self.clock.now()
+        with self.store._tx() as db:
+            row = db.execute(
+                "SELECT locked_until FROM crew_login_failures WHERE handle = ?", (handle,)
+            ).fetchone()
+        return max(0, int(row[0] - now + 0.999)) if row and row[0] > now else 0
+
+    def _failed(self, handle: str) -> None:
+        now = self.clock.now()
+        with self.store._tx() as db:
+            row = db.execute(
+                "SELECT failures FROM crew_login_failures WHERE handle = ?", (handle,)
+            ).fetchone()
+            failures = (row[0] if row else 0) + 1
+            lock = 0.0
+            if failures >= LOCK_AFTER_FAILURES:
+                lock = min(LOCK_MAX_S, LOCK_BASE_S * 2 ** (failures - LOCK_AFTER_FAILURES))
+            db.execute(
+                "INSERT OR REPLACE INTO crew_login_failures (handle, failures, locked_until) VALUES (?, ?, ?)",
+                (handle, failures, now + lock),
+            )
+        log.warning("wrong PIN for a crew handle (%d in a row)", failures)
+
+    def login(self, handle: str, pin: str) -> Session | None:
+        """A new session if ``pin`` is right (claiming ``handle`` if it is free); None if wrong.
+
+        Raises ``LoginLocked`` while the handle is locked after repeated wrong PINs."""
+        wait = self.locked_for(handle)
+        if wait:
+            raise LoginLocked(wait)
+        now = self.clock.now()
+        member = self.store.claim_or_login(handle, pin, now)
+        if member is None:
+            self._failed(handle)
+            return None
+        secret = self._unlock_or_create(member, pin)
+        if secret is None:
+            self._failed(handle)
+            return None
+        with self.store._tx() as db:
+            db.execute("DELETE FROM crew_login_failures WHERE handle = ?", (handle,))
+        self._seal_legacy_replies(member)
+        return self._open_session(member, secret, now)
+
+    def _unlock_or_create(self, member: int, pin: str) -> PrivateKey | None:
+        with self._lock:
+            with self.store._tx() as db:
+                row = db.execute(
+                    "SELECT kdf_salt, wrapped FROM crew_keys WHERE member = ?", (member,)
+                ).fetchone()
+            if row is not None:
+                try:
+                    return PrivateKey(SecretBox(_pin_key(pin, bytes(row[0]))).decrypt(bytes(row[1])))
+                except CryptoError:
+                    log.warning("member %d: PIN accepted by the store but the key did not open", member)
+                    return None
+            secret = PrivateKey.generate()
+            salt = secrets.token_bytes(argon2id.SALTBYTES)
+            wrapped = SecretBox(_pin_key(pin, salt)).encrypt(bytes(secret))
+            with self.store._tx() as db:
+                db.execute(
+                    "INSERT INTO crew_keys (member, public, kdf_salt, wrapped) VALUES (?, ?, ?, ?)",
+                    (member, bytes(secret.public_key), salt, bytes(wrapped)),
+                )
+            return secret
+
+    def _open_session(self, member: int, secret: PrivateKey, now: float) -> Session:
+        sid = self.store.open_session(member, now)
+        k = secrets.token_bytes(SecretBox.KEY_SIZE)
+        wrapped = SecretBox(k).encrypt(bytes(secret))
+        with self.store._tx() as db:
+            db.execute(
+                "INSERT INTO crew_sessions (sid, member, created, seen, wrapped) VALUES (?, ?, ?, ?, ?)",
+                (sid, member, now, now, bytes(wrapped)),
+            )
+        return Session(f"{sid}.{_b64(k)}", sid, member, secret)
+
+    def session(self, token: str) -> Session | None:
+        """The session a token names, if it is valid and has not ended."""
+        if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+            return None
+        sid, _, key_text = token.partition(".")
+        try:
+            k = _unb64(key_text)
+        except (binascii.Error, ValueError):
+            return None
+        if len(k) != SecretBox.KEY_SIZE:
+            return None
+        now = self.clock.now()
+        with self.store._tx() as db:
+            row = db.execute(
+                "SELECT member, created, seen, wrapped FROM crew_sessions WHERE sid = ?", (sid,)
+            ).fetchone()
+            if row is None:
+                return None
+            member, created, seen, wrapped = row
+            if now - seen > SESSION_IDLE_S or now - created > SESSION_MAX_S:
+                db.execute("DELETE FROM crew_sessions WHERE sid = ?", (sid,))
+                return None
+            db.execute("UPDATE crew_sessions SET seen = ? WHERE sid = ?", (now, sid))
+        try:
+            secret = PrivateKey(SecretBox(k).decrypt(bytes(wrapped)))
+        except CryptoError:
+            return None
+        if not hmac.compare_digest(bytes(secret.public_key), self._public(member) or b""):
+            return None
+        return Session(token, sid, member, secret)
+
+    def close(self, session: Session) -> None:
+        with self.store._tx() as db:
+            db.execute("DELETE FROM crew_sessions WHERE sid = ?", (session.sid,))
+        self.store.close_session(session.sid)
+
+    def _public(self, member: int) -> bytes | None:
+        with self.store._tx() as db:
+            row = db.execute("SELECT public FROM crew_keys WHERE member = ?", (member,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    # --- profile: consent and language -------------------------------------------------------------
+
+    def profile(self, session: Session) -> Profile:
+        with self.store._tx() as db:
+            row = db.execute(
+                "SELECT lang, consent_version FROM crew_keys WHERE member = ?", (session.member,)
+            ).fetchone()
+        handle = self.store.member_handle(session.member) or ""
+        lang, version = (row[0], row[1]) if row else (None, None)
+        return Profile(session.member, handle, lang, version == CONSENT_VERSION)
+
+    def consent(self, session: Session) -> None:
+        with self.store._tx() as db:
+            db.execute(
+                "UPDATE crew_keys SET consent_at = ?, consent_version = ? WHERE member = ?",
+                (self.clock.now(), CONSENT_VERSION, session.member),
+            )
+
+    def set_language(self, session: Session, lang: str) -> None:
+        with self.store._tx() as db:
+            db.execute("UPDATE crew_keys SET lang = ? WHERE member = ?", (lang, session.member))
+
+    # --- replies -----------------------------------------------------------------------------------
+
+    def _seal_legacy_replies(self, member: int) -> None:
+        """Seal replies that arrived while this member had no key pair yet."""
+        public = self._public(member)
+        if public is None:
+            return
+        with self.store._tx() as db:
+            rows = db.execute(
+                "SELECT id, sender, text FROM inbox WHERE member = ? AND text != '' "
+                "AND id NOT IN (SELECT inbox_id FROM crew_sealed_inbox)",
+                (member,),
+            ).fetchall()
+            for inbox_id, sender, text in rows:
+                db.execute(
+                    "INSERT INTO crew_sealed_inbox (inbox_id, member, sealed) VALUES (?, ?, ?)",
+                    (inbox_id, member, _seal_reply(public, sender, text)),
+                )
+                db.execute("UPDATE inbox SET text = '', sender = '' WHERE id = ?", (inbox_id,))
+
+    def inbox(self, session: Session, limit: int = 100) -> list[InboxEntry]:
+        """This member's replies, newest first, opened with the session's key."""
+        with self.store._tx() as db:
+            rows = db.execute(
+                "SELECT i.sender, i.text, i.created, i.received, s.sealed FROM inbox i "
+                "LEFT JOIN crew_sealed_inbox s ON s.inbox_id = i.id "
+                "WHERE i.member = ? ORDER BY i.id DESC LIMIT ?",
+                (session.member, limit),
+            ).fetchall()
+        box = SealedBox(session.secret)
+        out: list[InboxEntry] = []
+        for sender, text, created, received, sealed in rows:
+            if sealed is not None:
+                try:
+                    sender, text = cbor2.loads(box.decrypt(bytes(sealed)))
+                except (CryptoError, ValueError, cbor2.CBORDecodeError):
+                    log.warning("member %d: a sealed reply did not open", session.member)
+                    continue
+            out.append(InboxEntry(str(sender), str(text), created, received))
+        return out

@@ -1,0 +1,163 @@
+"""What a crew member can do through the gateway: claim a handle, send a sealed message, read replies.
+
+Crew content is sealed for the shore's crew key the moment it is accepted, with this run's RAM-only
+epoch key (see ``wire.crypto``). The first crew message of an epoch also queues the epoch's public key
+as a control record, so the shore can open everything sealed in this run.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nacl.public import PublicKey
+
+from common.clock import Clock
+from wire.crypto import CrewEpoch
+from wire.records import HOTLINE, CrewContent, CrewMessage, Epoch, Kind, Sos, to_wire_time
+
+from .fairness import AllowanceState
+from .i18n import to_unicode
+from .store import GatewayStore, InboxEntry, MessageStatus
+
+MAX_TEXT_CHARS = 1000
+MAX_HANDLE_CHARS = 32
+MAX_CONTACT_CHARS = 64
+SOS_CANCEL_PREFIX = "CANCELLED: false alarm, cancels SOS record"
+PERSONAL_ALERT_TEXT = "[personal safety alert] Please contact me quietly."
+
+
+class CrewInputError(ValueError):
+    """A person's input was refused; the message names the field and is safe to show.
+
+    ``problem`` is the catalogue key of the translated explanation, ``values`` its placeholders."""
+
+    def __init__(self, field: str, message: str, problem: str = "", **values: object) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.problem = problem or "problem_empty"
+        self.values = values
+
+
+def clean_text(value: str, field: str, max_chars: int, allow_newlines: bool = False) -> str:
+    """NFC-normalised, trimmed text with Zawgyi-encoded Burmese converted to Unicode."""
+    value = unicodedata.normalize("NFC", to_unicode(value)).strip()
+    if not value:
+        raise CrewInputError(field, "must not be empty", "problem_empty")
+    if len(value) > max_chars:
+        raise CrewInputError(field, f"at most {max_chars} characters", "problem_too_long")
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and not (allow_newlines and ch in "\n\t"):
+            raise CrewInputError(field, "contains control characters", "problem_control")
+    return value
+
+
+@dataclass
+class CrewDesk:
+    store: GatewayStore
+    crew_public: PublicKey
+    clock: Clock
+    message_lifetime_s: float = 30 * 86400
+    # A member's remaining allowance for the page (the daemon sets it from its allowance policy).
+    allowance: Callable[[int], AllowanceState] | None = None
+
+    def __post_init__(self) -> None:
+        self._epoch: CrewEpoch | None = None
+        self._epoch_announced = False
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def check_handle(handle: str) -> str:
+        return clean_text(handle, "handle", MAX_HANDLE_CHARS)
+
+    @staticmethod
+    def check_pin(pin: str) -> str:
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+            raise CrewInputError("pin", "4 to 12 digits", "problem_pin_format")
+        return pin
+
+    def login(self, handle: str, pin: str) -> int | None:
+        handle = self.check_handle(handle)
+        return self.store.claim_or_login(handle, self.check_pin(pin), self.clock.now())
+
+    def _current_epoch(self) -> CrewEpoch:
+        with self._lock:
+            if self._epoch is None:
+                self._epoch = CrewEpoch.start(self.store.next_epoch(), self.crew_public)
+            if not self._epoch_announced:
+                epoch = self._epoch
+                self.store.accept(
+                    Kind.EPOCH, lambda _rid: Epoch(epoch.number, epoch.public_bytes).body(), self.clock.now()
+                )
+                self._epoch_announced = True
+            return self._epoch
+
+    def send(self, member: int, to: str, text: str) -> int:
+        """Seal and queue a crew message; durable when this returns."""
+        to = HOTLINE if to.strip().lower() in ("", HOTLINE) else clean_text(to, "to", MAX_CONTACT_CHARS)
+        text = clean_text(text, "text", MAX_TEXT_CHARS, allow_newlines=True)
+        handle = self.store.member_handle(member)
+        if handle is None:
+            raise CrewInputError("session", "unknown member", "problem_expired")
+        epoch = self._current_epoch()
+        now = self.clock.now()
+        content = CrewContent(to=to, text=text, handle=handle).encode()
+
+        def body(rid: int) -> dict:
+            return CrewMessage(member, epoch.number, epoch.seal(rid, content), to_wire_time(now)).body()
+
+        return self.store.accept(
+            Kind.CREW_MESSAGE, body, now, member=member, lifetime_s=self.message_lifetime_s
+        )
+
+    def sos(self, note: str = "", latitude: float | None = None, longitude: float | None = None) -> int:
+        now = self.clock.now()
+        lat = None if latitude is None else round(latitude * 1e5)
+        lon = None if longitude is None else round(longitude * 1e5)
+        record = Sos(to_wire_time(now), lat, lon, note[:200])
+        return self.store.accept(Kind.SOS, lambda _rid: record.body(), now)
+
+    def cancel_sos(self, rid: int) -> str:
+        """Cancel a distress alert: withdrawn if still queued ("withdrawn"), else a follow-up distress
+        record saying it was a false alarm is queued ("cancel-sent"); "unknown" if ``rid`` is no SOS."""
+        now = self.clock.now()
+        with self.store._tx() as db:
+            row = db.execute(
+                "SELECT state FROM records WHERE rid = ? AND kind = ?", (rid, int(Kind.SOS))
+            ).fetchone()
+            if row is None:
+                return "unknown"
+            if row[0] == "queued":
+                db.execute(
+                    "UPDATE records SET state = 'expired', state_reason = 'cancelled by the sender' WHERE rid = ?",
+                    (rid,),
+                )
+                return "withdrawn"
+        record = Sos(to_wire_time(now), None, None, f"{SOS_CANCEL_PREFIX} {rid}")
+        self.store.accept(Kind.SOS, lambda _rid: record.body(), now)
+        return "cancel-sent"
+
+    def personal_alert(self, member: int) -> int:
+        """The covert personal-safety alert: an ordinary sealed crew message to the hotline, the same
+        class and a similar size as any other, so nobody on board can tell it from a normal message."""
+        return self.send(member, HOTLINE, PERSONAL_ALERT_TEXT)
+
+    def queue_position(self, rid: int) -> int | None:
+        """How many records go before ``rid`` (None once it has left the queue)."""
+        with self.store._tx() as db:
+            row = db.execute("SELECT class, state FROM records WHERE rid = ?", (rid,)).fetchone()
+            if row is None or row[1] != "queued":
+                return None
+            ahead = db.execute(
+                "SELECT COUNT(*) FROM records WHERE state = 'queued' AND (class < ? OR (class = ? AND rid < ?))",
+                (row[0], row[0], rid),
+            ).fetchone()[0]
+        return int(ahead)
+
+    def messages(self, member: int) -> list[MessageStatus]:
+        return self.store.member_messages(member)
+
+    def inbox(self, member: int) -> list[InboxEntry]:
+        return self.store.inbox(member)

@@ -1,0 +1,721 @@
+"""Sans-I/O driver for Iridium SBD transceivers (9602, 9603, 9523) speaking the AT command set.
+
+This module owns the conversation with the modem: which AT commands to send for each operation,
+how to cut the modem's byte stream into echo, information text, result codes and binary blocks,
+and what each answer means. It is fed bytes (``receive_data(data, now)``) and the time
+(``tick(now)``); it hands back bytes to write (``data_to_send()``) and typed events
+(``next_event()``). It must not touch a serial port, a clock, a thread or an event loop; the
+asyncio adapter in ``serial_link`` does that in a few dozen lines.
+
+Theory of operation
+-------------------
+The caller starts one *operation* at a time (``initialize``, ``request_signal``,
+``write_message``, ``start_session``, ``read_message`` ...). An operation is a short script of AT
+*steps*; every operation ends in exactly one terminal outcome: its result event, ``Timeout``,
+``CommandError`` or a ``RemoteProtocolError`` raised from ``next_event()``. ``RingAlert`` events
+may be interleaved at any time, also while idle. Starting an operation while another runs is a
+``LocalProtocolError``.
+
+Incoming bytes are cut into *tokens* at every ``\\r`` or ``\\n`` (so verbose ``\\r\\nOK\\r\\n``,
+numeric ``0\\r`` and the echo ``AT+CSQ\\r`` all become single tokens), except while an ``+SBDRB``
+block is expected: that block is read by its byte count, because a payload may contain
+``\\r\\nOK\\r\\n``. Each token is classified (``_classify``) and the pair (state, token class)
+is looked up in ``_TRANSITIONS``: that table is the whole line-level state machine. Tokens with no
+entry are noise and are dropped. ``SBDRING`` (verbose) or its numeric code is recognised in every
+state and becomes a ``RingAlert``.
+
+Once ``ATE1`` has been acknowledged the driver knows the modem echoes, and every later step
+ignores all tokens (other than ring alerts) until it has seen the echo of its own command. That
+is what keeps a late ``OK`` from an earlier, timed-out command from being taken as the answer to
+the current one.
+
+Quirks handled (reference §1, §5): echo without ``\\n``; verbose or numeric result codes;
+``+SBDWB`` ``READY`` handshake with a big-endian 16-bit sum checksum and the missing ``OK``
+after result ``1``; ``+SBDRB`` binary block right after the echo; ``+SBDIX:`` or ``+SBDIXA:``,
+with or without spaces after the commas; ``-MSSTM`` in 90 ms ticks from the era-2 epoch.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from firmware_profiles import ModemProfile
+
+#: Iridium system time: 90 ms ticks since the era-2 epoch, 2014-05-11 14:23:55 UTC.
+IRIDIUM_EPOCH = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
+IRIDIUM_TICK_S = 0.090
+#: The tick counter is 32 bits wide and wrapped in August 2026. A decoded time before this floor
+#: (2024-01-01 UTC, older than any Seabridge installation) is read in the following wrap period.
+NETWORK_TIME_FLOOR = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+_WRAP_S = (1 << 32) * IRIDIUM_TICK_S
+
+#: A token longer than this without a line end is noise; it is dropped (the longest real line,
+#: ``+SBDWT=<text>`` or a ``-MSGEO`` answer, is far shorter).
+MAX_TOKEN_BYTES = 1024
+
+
+class LocalProtocolError(Exception):
+    """The caller misused the driver (operation while busy, payload of the wrong size)."""
+
+
+class RemoteProtocolError(Exception):
+    """The modem answered something the protocol does not allow (bad checksum, unparsable reply).
+
+    The operation that was running is over; the driver is idle and usable again.
+    """
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+class Event:
+    """Base class of everything ``next_event()`` returns."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Ready(Event):
+    """``initialize`` finished: the modem answers, is configured, and this is its state."""
+
+    imei: str
+    mo_flag: int
+    momsn: int
+    mt_flag: int
+    mtmsn: int
+    ring_flag: int
+    mt_waiting: int
+
+
+@dataclass(frozen=True)
+class SignalQuality(Event):
+    level: int  # 0..5 bars
+
+
+@dataclass(frozen=True)
+class NetworkTime(Event):
+    unix_seconds: float | None  # None: the modem has no network service
+
+
+@dataclass(frozen=True)
+class StatusReport(Event):
+    """Answer to ``AT+SBDSX``."""
+
+    mo_flag: int
+    momsn: int
+    mt_flag: int
+    mtmsn: int
+    ring_flag: int
+    mt_waiting: int
+
+
+@dataclass(frozen=True)
+class MessageWritten(Event):
+    length: int
+
+
+@dataclass(frozen=True)
+class WriteFailed(Event):
+    code: int  # 1 timeout, 2 checksum mismatch, 3 bad size
+
+
+@dataclass(frozen=True)
+class BuffersCleared(Event):
+    which: int  # 0 MO, 1 MT, 2 both
+
+
+@dataclass(frozen=True)
+class SessionResult(Event):
+    mo_status: int
+    momsn: int
+    mt_status: int
+    mtmsn: int
+    mt_length: int
+    mt_queued: int
+
+    @property
+    def mo_success(self) -> bool:
+        """MO status 0..4 means the session (and the MO, if any) went through."""
+        return 0 <= self.mo_status <= 4
+
+
+@dataclass(frozen=True)
+class MessageReceived(Event):
+    payload: bytes
+    mtmsn: int
+
+
+@dataclass(frozen=True)
+class RingAlert(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class Timeout(Event):
+    command: str
+
+
+@dataclass(frozen=True)
+class CommandError(Event):
+    command: str
+
+
+# -- steps ----------------------------------------------------------------------------------
+
+
+class _Kind(enum.Enum):
+    PLAIN = "plain"  # info lines, then OK
+    DIGIT = "digit"  # one digit info line, then OK (+SBDD, +SBDC)
+    WRITE = "write"  # +SBDWB: READY, data, digit, OK (no OK after 1)
+    READ = "read"  # +SBDRB: echo, binary block, OK
+
+
+class _State(enum.Enum):
+    IDLE = "idle"
+    AWAIT_ECHO = "await echo"
+    AWAIT_FINAL = "await final result"
+    AWAIT_READY = "await READY"
+    AWAIT_WRITE_CODE = "await write result"
+    AWAIT_READ_ECHO = "await +SBDRB echo"
+    AWAIT_BLOCK = "await +SBDRB block"
+
+
+class _Tok(enum.Enum):
+    ECHO = "echo"
+    OK = "OK"
+    ERROR = "ERROR"
+    RING = "SBDRING"
+    READY = "READY"
+    DIGIT = "digit"
+    INFO = "info"
+
+
+@dataclass
+class _Step:
+    command: str
+    kind: _Kind
+    timeout_s: float
+    on_ok: Callable[[list[str]], None] | None = None  # given the info lines; may raise RemoteProtocolError
+    payload: bytes = b""
+    retries_on_error: int = 0
+
+
+@dataclass
+class _Op:
+    name: str
+    steps: collections.deque[_Step]
+    finish: Callable[[], Event]
+
+
+@dataclass
+class _Current:
+    step: _Step
+    deadline: float
+    info: list[str] = field(default_factory=list)
+    digit: int | None = None
+    block: bytes | None = None
+    block_error: str | None = None
+
+
+_CSQ_RE = re.compile(r"^\+CSQF?:\s*(\d)$")
+_SBDIX_RE = re.compile(r"^\+SBDIXA?:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
+_SBDSX_RE = re.compile(r"^\+SBDSX:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
+_MSSTM_RE = re.compile(r"^-MSSTM:\s*([0-9A-Fa-f]{8})$")
+_IMEI_RE = re.compile(r"^\d{15}$")
+_LOCATION_RE = re.compile(r"^[+-]?\d{4}\.\d{1,3},[+-]?\d{5}\.\d{1,3}$")
+
+
+def checksum(payload: bytes) -> bytes:
+    """Iridium SBD checksum: sum of the bytes modulo 65536, big-endian."""
+    return (sum(payload) & 0xFFFF).to_bytes(2, "big")
+
+
+def network_time_from_ticks(ticks: int) -> float:
+    """Unix seconds for an ``-MSSTM`` tick count (era-2 epoch, 32-bit counter; see NETWORK_TIME_FLOOR)."""
+    seconds = IRIDIUM_EPOCH + ticks * IRIDIUM_TICK_S
+    while seconds < NETWORK_TIME_FLOOR:
+        seconds += _WRAP_S
+    return seconds
+
+
+def _find_info(lines: list[str], pattern: re.Pattern[str], what: str) -> re.Match[str]:
+    for line in lines:
+        m = pattern.match(line)
+        if m is not None:
+            return m
+    raise RemoteProtocolError(f"no {what} in the answer {lines!r}")
+
+
+class IridiumSbd:
+    """The driver state machine for one modem. See the module docstring."""
+
+    def __init__(self, profile: ModemProfile) -> None:
+        self.profile = profile
+        self.imei: str | None = None
+        self.echo: bool | None = None  # None until ATE1 is acknowledged
+        self._ring_token = str(profile.at.get("numeric_ring_code", 126))
+        self._buf = bytearray()
+        self._out = bytearray()
+        self._events: collections.deque[Event | RemoteProtocolError] = collections.deque()
+        self._state = _State.IDLE
+        self._op: _Op | None = None
+        self._cur: _Current | None = None
+        self._last_mtmsn = -1
+        self._written_code = 0
+        self._read_payload: bytes | None = None
+        self._maybe_in_data_mode = False
+
+    # -- sans-I/O surface -------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._op is not None
+
+    @property
+    def state(self) -> str:
+        return self._state.value
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes read from the modem at ``now``."""
+        self._buf += data
+        self._process(now)
+
+    def tick(self, now: float) -> None:
+        """Let time pass: an operation whose step is past its deadline ends with ``Timeout``."""
+        if self._cur is not None and now >= self._cur.deadline:
+            command = self._cur.step.command
+            if self._cur.step.kind is _Kind.WRITE:
+                # The modem may still sit in +SBDWB data mode, swallowing our next commands.
+                self._maybe_in_data_mode = True
+            self._abort(Timeout(command))
+            self._buf.clear()
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> Event | None:
+        """The next event, or None. Raises ``RemoteProtocolError`` as an operation's outcome."""
+        if not self._events:
+            return None
+        item = self._events.popleft()
+        if isinstance(item, RemoteProtocolError):
+            raise item
+        return item
+
+    def next_wakeup(self) -> float | None:
+        """When ``tick`` must next be called (the current step's deadline), or None."""
+        return self._cur.deadline if self._cur is not None else None
+
+    def reset(self) -> None:
+        """Forget the running operation and all buffered bytes (after the port was reopened)."""
+        self._op = None
+        self._cur = None
+        self._state = _State.IDLE
+        self._buf.clear()
+        self._out.clear()
+        self.echo = None
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def initialize(self, now: float) -> None:
+        """Configure the modem: AT, ATE1, ATV1, AT&K, AT+SBDMTA=1, learn the IMEI, read +SBDSX.
+
+        After a ``+SBDWB`` timed out the modem may still be waiting for payload bytes; then the
+        first ``AT`` is preceded by enough carriage returns to end that transfer (the modem
+        answers a checksum error; in command mode empty lines are ignored).
+        """
+        if self._op is not None:
+            raise LocalProtocolError(f"operation {self._op.name!r} still running; cannot initialize")
+        t = self.profile.timings.command_timeout_s
+        self.echo = None
+        if self._maybe_in_data_mode:
+            self._out += b"\r" * (self.profile.limits.mo_max_bytes + 2)
+            self._maybe_in_data_mode = False
+        state: dict[str, StatusReport] = {}
+
+        def echo_on(_: list[str]) -> None:
+            self.echo = True
+
+        def learn_imei(lines: list[str]) -> None:
+            self.imei = _find_info(lines, _IMEI_RE, "IMEI").group(0)
+
+        def status(lines: list[str]) -> None:
+            state["sx"] = self._parse_sbdsx(lines)
+
+        flow = "AT&K3" if self.profile.serial.flow_control == "rtscts" else "AT&K0"
+        steps = [
+            _Step("AT", _Kind.PLAIN, t, retries_on_error=2),
+            _Step("ATE1", _Kind.PLAIN, t, on_ok=echo_on),
+            _Step("ATV1", _Kind.PLAIN, t),
+            _Step(flow, _Kind.PLAIN, t),
+            _Step("AT+SBDMTA=1", _Kind.PLAIN, t),
+            _Step("AT+CGSN", _Kind.PLAIN, t, on_ok=learn_imei),
+            _Step("AT+SBDSX", _Kind.PLAIN, t, on_ok=status),
+        ]
+
+        def finish() -> Event:
+            sx = state["sx"]
+            assert self.imei is not None
+            if sx.mt_flag:
+                self._last_mtmsn = sx.mtmsn
+            return Ready(self.imei, sx.mo_flag, sx.momsn, sx.mt_flag, sx.mtmsn, sx.ring_flag, sx.mt_waiting)
+
+        self._start(_Op("initialize", collections.deque(steps), finish), now)
+
+    def request_signal(self, now: float, *, fresh: bool = True) -> None:
+        """``AT+CSQ`` (waits for a fresh reading) or ``AT+CSQF`` (last known); ends in ``SignalQuality``."""
+        result: list[int] = []
+
+        def parse(lines: list[str]) -> None:
+            result.append(int(_find_info(lines, _CSQ_RE, "+CSQ").group(1)))
+
+        timeout = self.profile.timings.signal_timeout_s if fresh else self.profile.timings.command_timeout_s
+        step = _Step("AT+CSQ" if fresh else "AT+CSQF", _Kind.PLAIN, timeout, on_ok=parse)
+        self._start(_Op("signal", collections.deque([step]), lambda: SignalQuality(result[0])), now)
+
+    def request_network_time(self, now: float) -> None:
+        """``AT-MSSTM``; ends in ``NetworkTime`` (None without network service)."""
+        result: list[float | None] = []
+
+        def parse(lines: list[str]) -> None:
+            for line in lines:
+                m = _MSSTM_RE.match(line)
+                if m is not None:
+                    result.append(network_time_from_ticks(int(m.group(1), 16)))
+                    return
+                if line.startswith("-MSSTM:") and "no network service" in line:
+                    result.append(None)
+                    return
+            raise RemoteProtocolError(f"no -MSSTM in the answer {lines!r}")
+
+        step = _Step("AT-MSSTM", _Kind.PLAIN, self.profile.timings.command_timeout_s, on_ok=parse)
+        self._start(_Op("network time", collections.deque([step]), lambda: NetworkTime(result[0])), now)
+
+    def request_status(self, now: float) -> None:
+        """``AT+SBDSX``; ends in ``StatusReport``."""
+        result: list[StatusReport] = []
+
+        def parse(lines: list[str]) -> None:
+            result.append(self._parse_sbdsx(lines))
+
+        step = _Step("AT+SBDSX", _Kind.PLAIN, self.profile.timings.command_timeout_s, on_ok=parse)
+        self._start(_Op("status", collections.deque([step]), lambda: result[0]), now)
+
+    def write_message(self, payload: bytes, now: float) -> None:
+        """``AT+SBDWB`` into the MO buffer; ends in ``MessageWritten`` or ``WriteFailed``."""
+        size = len(payload)
+        if not 1 <= size <= self.profile.limits.mo_max_bytes:
+            raise LocalProtocolError(
+                f"MO payload of {size} bytes; {self.profile.name} takes 1..{self.profile.limits.mo_max_bytes}"
+            )
+        step = _Step(f"AT+SBDWB={size}", _Kind.WRITE, self.profile.timings.command_timeout_s, payload=payload)
+
+        def finish() -> Event:
+            code = self._written_code
+            return MessageWritten(size) if code == 0 else WriteFailed(code)
+
+        self._start(_Op("write", collections.deque([step]), finish), now)
+
+    def clear_buffers(self, which: int, now: float) -> None:
+        """``AT+SBDD<which>`` (0 MO, 1 MT, 2 both); ends in ``BuffersCleared``."""
+        if which not in (0, 1, 2):
+            raise LocalProtocolError(f"no buffer {which}: 0 MO, 1 MT, 2 both")
+        step = _Step(f"AT+SBDD{which}", _Kind.DIGIT, self.profile.timings.command_timeout_s)
+        self._start(_Op("clear", collections.deque([step]), lambda: BuffersCleared(which)), now)
+
+    def start_session(self, now: float, *, answer_ring: bool = False, location: str | None = None) -> None:
+        """``AT+SBDIX`` (``AT+SBDIXA`` when answering a ring alert); ends in ``SessionResult``."""
+        command = "AT+SBDIXA" if answer_ring else "AT+SBDIX"
+        if location is not None:
+            if not _LOCATION_RE.match(location):
+                raise LocalProtocolError(f"location {location!r} is not [+-]DDMM.MMM,[+-]dddmm.mmm")
+            command += "=" + location
+        result: list[SessionResult] = []
+
+        def parse(lines: list[str]) -> None:
+            m = _find_info(lines, _SBDIX_RE, "+SBDIX")
+            values = [int(v) for v in m.groups()]
+            result.append(SessionResult(*values))
+            if values[2] == 1:
+                self._last_mtmsn = values[3]
+
+        step = _Step(command, _Kind.PLAIN, self.profile.timings.session_timeout_s, on_ok=parse)
+        self._start(_Op("session", collections.deque([step]), lambda: result[0]), now)
+
+    def read_message(self, now: float) -> None:
+        """``AT+SBDRB``: read the MT buffer by byte count; ends in ``MessageReceived``."""
+        step = _Step("AT+SBDRB", _Kind.READ, self.profile.timings.command_timeout_s)
+
+        def finish() -> Event:
+            assert self._read_payload is not None
+            return MessageReceived(self._read_payload, self._last_mtmsn)
+
+        self._start(_Op("read", collections.deque([step]), finish), now)
+
+    # -- operation machinery ------------------------------------------------------------------
+
+    def _start(self, op: _Op, now: float) -> None:
+        if self._op is not None:
+            raise LocalProtocolError(f"operation {self._op.name!r} still running; cannot start {op.name!r}")
+        self._op = op
+        self._written_code = 0
+        self._read_payload = None
+        self._begin_step(now)
+
+    def _begin_step(self, now: float) -> None:
+        assert self._op is not None
+        step = self._op.steps[0]
+        self._cur = _Current(step, now + step.timeout_s)
+        self._out += step.command.encode("ascii") + b"\r"
+        if step.kind is _Kind.READ:
+            self._state = _State.AWAIT_READ_ECHO if self.echo else _State.AWAIT_BLOCK
+            if not self.echo:
+                self._buf.clear()
+        elif self.echo:
+            self._state = _State.AWAIT_ECHO
+        else:
+            self._state = self._first_state(step)
+
+    @staticmethod
+    def _first_state(step: _Step) -> _State:
+        return _State.AWAIT_READY if step.kind is _Kind.WRITE else _State.AWAIT_FINAL
+
+    def _step_done(self, now: float) -> None:
+        assert self._op is not None and self._cur is not None
+        step = self._cur.step
+        if step.on_ok is not None:
+            try:
+                step.on_ok(self._cur.info)
+            except RemoteProtocolError as exc:
+                self._abort(exc)
+                return
+        self._op.steps.popleft()
+        if self._op.steps:
+            self._begin_step(now)
+            return
+        try:
+            outcome: Event | RemoteProtocolError = self._op.finish()
+        except RemoteProtocolError as exc:
+            outcome = exc
+        self._abort(outcome)
+
+    def _abort(self, outcome: Event | RemoteProtocolError) -> None:
+        """End the running operation with ``outcome``."""
+        self._events.append(outcome)
+        self._op = None
+        self._cur = None
+        self._state = _State.IDLE
+
+    def _parse_sbdsx(self, lines: list[str]) -> StatusReport:
+        m = _find_info(lines, _SBDSX_RE, "+SBDSX")
+        return StatusReport(*(int(v) for v in m.groups()))
+
+    # -- byte level ---------------------------------------------------------------------------
+
+    def _process(self, now: float) -> None:
+        while True:
+            if self._state is _State.AWAIT_READ_ECHO:
+                if not self._find_read_echo():
+                    return
+            elif self._state is _State.AWAIT_BLOCK:
+                if not self._take_block():
+                    return
+            else:
+                if not self._take_token(now):
+                    return
+
+    def _take_token(self, now: float) -> bool:
+        buf = self._buf
+        ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
+        end = min(ends) if ends else -1
+        if end < 0:
+            if len(buf) > MAX_TOKEN_BYTES:
+                buf.clear()
+            return False
+        token = bytes(buf[:end]).decode("latin-1").strip()
+        del buf[: end + 1]
+        if token:
+            self._on_token(token, now)
+        return True
+
+    def _find_read_echo(self) -> bool:
+        echo = b"AT+SBDRB\r"
+        idx = self._buf.find(echo)
+        if idx < 0:
+            if len(self._buf) > MAX_TOKEN_BYTES:
+                self._count_rings(bytes(self._buf[: -len(echo)]))
+                del self._buf[: -len(echo)]
+            return False
+        self._count_rings(bytes(self._buf[:idx]))
+        del self._buf[: idx + len(echo)]
+        self._state = _State.AWAIT_BLOCK
+        return True
+
+    def _count_rings(self, noise: bytes) -> None:
+        for token in re.split(rb"[\r\n]", noise):
+            if token.strip() == b"SBDRING":
+                self._events.append(RingAlert())
+
+    def _take_block(self) -> bool:
+        cur = self._cur
+        assert cur is not None
+        buf = self._buf
+        ring = b"\r\nSBDRING\r\n"
+        if len(buf) < 2:
+            return False
+        length = int.from_bytes(buf[:2], "big")
+        if length > self.profile.limits.mt_max_bytes:
+            if buf.startswith(ring[: len(buf)]):
+                if len(buf) < len(ring):
+                    return False  # could still be a ring alert just before the block
+                del buf[: len(ring)]
+                self._events.append(RingAlert())
+                return True
+            buf.clear()
+            self._abort(RemoteProtocolError(f"+SBDRB length {length} exceeds the MT limit"))
+            return False
+        if len(buf) < length + 4:
+            return False
+        payload = bytes(buf[2 : 2 + length])
+        received = bytes(buf[2 + length : 4 + length])
+        del buf[: 4 + length]
+        cur.block = payload
+        if checksum(payload) != received:
+            cur.block_error = (
+                f"+SBDRB checksum mismatch: got {received.hex()}, computed {checksum(payload).hex()}"
+            )
+        self._state = _State.AWAIT_FINAL
+        return True
+
+    # -- token level --------------------------------------------------------------------------
+
+    def _classify(self, token: str) -> _Tok | None:
+        upper = token.upper()
+        if upper == "SBDRING" or token == self._ring_token:
+            return _Tok.RING
+        if upper == "OK":
+            return _Tok.OK
+        if upper == "ERROR":
+            return _Tok.ERROR
+        if upper == "READY":
+            return _Tok.READY
+        if len(token) == 1 and "0" <= token <= "9":
+            return _Tok.DIGIT
+        if upper.startswith("AT"):
+            cur = self._cur
+            if cur is not None and upper.endswith(cur.step.command.upper()):
+                return _Tok.ECHO
+            return None
+        return _Tok.INFO
+
+    def _on_token(self, token: str, now: float) -> None:
+        tok = self._classify(token)
+        if tok is _Tok.RING:
+            self._events.append(RingAlert())
+            return
+        if tok is None:
+            return
+        action = _TRANSITIONS.get((self._state, tok))
+        if action is not None:
+            action(self, token, now)
+
+    # transitions: one method per (state, token) entry of _TRANSITIONS
+
+    def _echo_seen(self, token: str, now: float) -> None:
+        assert self._cur is not None
+        self._state = self._first_state(self._cur.step)
+
+    def _collect_info(self, token: str, now: float) -> None:
+        assert self._cur is not None
+        self._cur.info.append(token)
+
+    def _final_digit(self, token: str, now: float) -> None:
+        """A digit while awaiting the final result: an info digit, or a numeric result code."""
+        cur = self._cur
+        assert cur is not None
+        digit = int(token)
+        if cur.step.kind is _Kind.DIGIT and cur.digit is None:
+            cur.digit = digit
+        elif digit == 0:
+            self._final_ok(token, now)
+        elif digit == 4:
+            self._final_error(token, now)
+        else:
+            cur.info.append(token)
+
+    def _final_ok(self, token: str, now: float) -> None:
+        cur = self._cur
+        assert cur is not None
+        step = cur.step
+        if step.kind is _Kind.DIGIT and cur.digit not in (None, 0):
+            self._abort(CommandError(step.command))
+        elif step.kind is _Kind.READ:
+            if cur.block_error is not None:
+                self._abort(RemoteProtocolError(cur.block_error))
+                return
+            self._read_payload = cur.block
+            self._step_done(now)
+        elif step.kind is _Kind.WRITE:
+            self._written_code = cur.digit or 0
+            self._step_done(now)
+        else:
+            self._step_done(now)
+
+    def _final_error(self, token: str, now: float) -> None:
+        cur = self._cur
+        assert cur is not None
+        if cur.step.retries_on_error > 0:
+            cur.step.retries_on_error -= 1
+            self._begin_step(now)
+            return
+        self._abort(CommandError(cur.step.command))
+
+    def _ready_seen(self, token: str, now: float) -> None:
+        cur = self._cur
+        assert cur is not None
+        payload = cur.step.payload
+        self._out += payload + checksum(payload)
+        cur.deadline = now + self.profile.timings.command_timeout_s
+        self._state = _State.AWAIT_WRITE_CODE
+
+    def _write_refused(self, token: str, now: float) -> None:
+        """A digit instead of READY: the modem refused the size (3); its OK follows."""
+        cur = self._cur
+        assert cur is not None
+        cur.digit = int(token)
+        self._state = _State.AWAIT_FINAL
+
+    def _write_code(self, token: str, now: float) -> None:
+        cur = self._cur
+        assert cur is not None
+        code = int(token)
+        cur.digit = code
+        if code == 1:  # data timeout: the modem sends no OK after this one
+            self._written_code = code
+            self._step_done(now)
+        else:
+            self._state = _State.AWAIT_FINAL
+
+
+_Action = Callable[[IridiumSbd, str, float], None]
+
+#: The line-level state machine: (state, token class) -> transition. Pairs not listed are noise.
+_TRANSITIONS: dict[tuple[_State, _Tok], _Action] = {
+    (_State.AWAIT_ECHO, _Tok.ECHO): IridiumSbd._echo_seen,
+    (_State.AWAIT_FINAL, _Tok.INFO): IridiumSbd._collect_info,
+    (_State.AWAIT_FINAL, _Tok.DIGIT): IridiumSbd._final_digit,
+    (_State.AWAIT_FINAL, _Tok.OK): IridiumSbd._final_ok,
+    (_State.AWAIT_FINAL, _Tok.ERROR): IridiumSbd._final_error,
+    (_State.AWAIT_READY, _Tok.READY): IridiumSbd._ready_seen,
+    (_State.AWAIT_READY, _Tok.DIGIT): IridiumSbd._write_refused,
+    (_State.AWAIT_READY, _Tok.ERROR): IridiumSbd._final_error,
+    (_State.AWAIT_WRITE_CODE, _Tok.DIGIT): IridiumSbd._write_code,
+    (_State.AWAIT_WRITE_CODE, _Tok.ERROR): IridiumSbd._final_error,
+}

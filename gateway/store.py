@@ -1,0 +1,583 @@
+"""The gateway's durable store: one SQLite file in WAL mode with synchronous writes.
+
+It owns everything the vessel must not lose across a power cut: crew accounts, accepted records and
+their transmission units, frames in flight, the frame-counter reservation, the state of the shore-to-
+vessel direction (replay window, delivered record ids, fragments, acks owed) and the crew inbox.
+
+Every method that accepts something from a person commits before it returns, so an HTTP 2xx is only
+sent for data already on disk. It does not talk to the modem, the network or the clock: callers pass
+``now``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wire.items import dumps
+from wire.records import KIND_CLASS, Kind
+from wire.replay import ReplayWindow
+from wire.units import Unit, cut_record
+
+COUNTER_BLOCK = 64
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    handle TEXT NOT NULL UNIQUE,
+    pin_salt BLOB NOT NULL,
+    pin_hash BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY,
+    member INTEGER NOT NULL REFERENCES members(id),
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    rid INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind INTEGER NOT NULL,
+    class INTEGER NOT NULL,
+    member INTEGER,
+    created REAL NOT NULL,
+    expires REAL,
+    state TEXT NOT NULL DEFAULT 'queued',   -- queued | sent | delivered | expired
+    state_reason TEXT,
+    size INTEGER NOT NULL,
+    sent_at REAL,
+    delivered_at REAL
+);
+CREATE TABLE IF NOT EXISTS units (
+    rid INTEGER NOT NULL REFERENCES records(rid),
+    idx INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    item BLOB NOT NULL,
+    acked INTEGER NOT NULL DEFAULT 0,
+    last_sent REAL,
+    PRIMARY KEY (rid, idx)
+);
+CREATE INDEX IF NOT EXISTS units_pending ON units (acked, rid);
+CREATE TABLE IF NOT EXISTS frames (
+    counter INTEGER PRIMARY KEY,
+    sent_at REAL NOT NULL,
+    size INTEGER NOT NULL,
+    acked_at REAL
+);
+CREATE TABLE IF NOT EXISTS frame_units (
+    counter INTEGER NOT NULL,
+    rid INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (counter, rid, idx)
+);
+CREATE TABLE IF NOT EXISTS rx_delivered (rid INTEGER PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rx_fragments (
+    rid INTEGER NOT NULL, idx INTEGER NOT NULL, count INTEGER NOT NULL, chunk BLOB NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (rid, idx)
+);
+CREATE TABLE IF NOT EXISTS acks_owed (counter INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS spend (
+    period TEXT PRIMARY KEY,            -- 'd:YYYY-MM-DD' or 'm:YYYY-MM' (UTC)
+    bytes INTEGER NOT NULL DEFAULT 0,   -- bytes on the air (frame sizes)
+    units INTEGER NOT NULL DEFAULT 0,   -- billing units charged by the profile's billing model
+    sessions INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS member_usage (
+    period TEXT NOT NULL,
+    member INTEGER NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,   -- item bytes of this member's records sent for the first time
+    PRIMARY KEY (period, member)
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    member INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created REAL NOT NULL,
+    received REAL NOT NULL,
+    shore_rid INTEGER NOT NULL UNIQUE
+);
+"""
+
+
+@dataclass(frozen=True)
+class QueuedUnit:
+    unit: Unit
+    cls: int
+    member: int | None = None
+    created: float = 0.0
+    first_send: bool = True  # never sent before (a resend is not charged to the member again)
+
+    @property
+    def size(self) -> int:
+        return len(self.unit.item)
+
+
+@dataclass(frozen=True)
+class Spend:
+    bytes: int = 0
+    units: int = 0
+    sessions: int = 0
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    rid: int
+    created: float
+    state: str
+    reason: str | None
+    size: int
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    sender: str
+    text: str
+    created: float
+    received: float
+
+
+def _hash_pin(pin: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(pin.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
+class GatewayStore:
+    """Durable state of one vessel gateway (thread-safe; one connection guarded by a lock)."""
+
+    def __init__(self, path: Path | str, frame_capacity: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.frame_capacity = frame_capacity
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._counter_next, self._counter_limit = self._resume_counter()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, db: sqlite3.Connection, key: str, value: Any) -> None:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+
+    # --- frame counters: never reused, even across a crash ----------------------------------------
+
+    def _resume_counter(self) -> tuple[int, int]:
+        with self._lock:
+            reserved = int(self._meta("mo_counter_reserved") or 0)
+        # Everything below the last reservation may have been used: start past it.
+        return reserved, reserved
+
+    def peek_counter(self) -> int:
+        """The counter ``next_counter`` will hand out next (nothing reserved)."""
+        with self._lock:
+            return self._counter_next
+
+    def next_counter(self) -> int:
+        with self._lock:
+            if self._counter_next >= self._counter_limit:
+                limit = self._counter_next + COUNTER_BLOCK
+                with self._tx() as db:
+                    self._set_meta(db, "mo_counter_reserved", limit)
+                self._counter_limit = limit
+            value = self._counter_next
+            self._counter_next += 1
+            return value
+
+    def next_epoch(self) -> int:
+        with self._tx() as db:
+            epoch = int(self._meta("crew_epoch") or 0) + 1
+            self._set_meta(db, "crew_epoch", epoch)
+        return epoch
+
+    # --- crew accounts ---------------------------------------------------------------------------
+
+    def claim_or_login(self, handle: str, pin: str, now: float) -> int | None:
+        """Member id for ``handle`` if ``pin`` matches; a new account if the handle is free."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, pin_salt, pin_hash FROM members WHERE handle = ?", (handle,)
+            ).fetchone()
+            if row is not None:
+                return row[0] if hmac.compare_digest(_hash_pin(pin, row[1]), row[2]) else None
+            salt = os.urandom(16)
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, ?, ?, ?)",
+                    (handle, salt, _hash_pin(pin, salt), now),
+                )
+            return int(cur.lastrowid or 0)
+
+    def member_handle(self, member: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT handle FROM members WHERE id = ?", (member,)).fetchone()
+        return row[0] if row else None
+
+    def open_session(self, member: int, now: float) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._tx() as db:
+            db.execute("INSERT INTO sessions (token, member, created) VALUES (?, ?, ?)", (token, member, now))
+        return token
+
+    def session_member(self, token: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT member FROM sessions WHERE token = ?", (token,)).fetchone()
+        return row[0] if row else None
+
+    def close_session(self, token: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sessions WHERE token = ?", (token,))
+
+    # --- accepting records -----------------------------------------------------------------------
+
+    def accept(
+        self,
+        kind: Kind,
+        make_body: Callable[[int], Any],
+        now: float,
+        member: int | None = None,
+        lifetime_s: float | None = None,
+    ) -> int:
+        """Queue a record durably and return its id. ``make_body(rid)`` builds the body (sealing
+        needs the id). The record and all its units are on disk when this returns."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO records (kind, class, member, created, expires, size) VALUES (?, ?, ?, ?, ?, 0)",
+                (
+                    int(kind),
+                    int(KIND_CLASS[kind]),
+                    member,
+                    now,
+                    None if lifetime_s is None else now + lifetime_s,
+                ),
+            )
+            rid = int(cur.lastrowid or 0)
+            body = make_body(rid)
+            units = cut_record(rid, int(kind), body, self.frame_capacity)
+            db.execute("UPDATE records SET size = ? WHERE rid = ?", (len(dumps(body)), rid))
+            db.executemany(
+                "INSERT INTO units (rid, idx, count, item) VALUES (?, ?, ?, ?)",
+                [(u.rid, u.index, u.count, u.item) for u in units],
+            )
+        return rid
+
+    def pending_units(
+        self, now: float, resend_after_s: float, per_queue: int | None = None
+    ) -> list[QueuedUnit]:
+        """Units to send, highest class first then oldest first; a unit sent but not acknowledged
+        becomes due again ``resend_after_s`` after its last send. With ``per_queue``, only the oldest
+        that many units of each (class, member) queue: enough to fill a frame, without reading a
+        whole backlog for every frame."""
+        due = """SELECT u.rid, u.idx, u.count, u.item, r.class, r.member, r.created, u.last_sent
+                 FROM units u JOIN records r ON r.rid = u.rid
+                 WHERE u.acked = 0 AND r.state IN ('queued', 'sent')
+                   AND (u.last_sent IS NULL OR u.last_sent <= ?)"""
+        with self._lock:
+            if per_queue is None:
+                rows = self._db.execute(
+                    due + " ORDER BY r.class, u.rid, u.idx", (now - resend_after_s,)
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    f"""SELECT rid, idx, count, item, class, member, created, last_sent FROM (
+                          SELECT d.*, ROW_NUMBER() OVER (
+                              PARTITION BY d.class, d.member ORDER BY d.rid, d.idx) AS n
+                          FROM ({due}) d)
+                        WHERE n <= ? ORDER BY class, rid, idx""",
+                    (now - resend_after_s, per_queue),
+                ).fetchall()
+        return [QueuedUnit(Unit(r[0], r[1], r[2], bytes(r[3])), r[4], r[5], r[6], r[7] is None) for r in rows]
+
+    def expire(self, now: float) -> list[int]:
+        """Give up on records whose lifetime ended; the reason is kept for the sender to see."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT rid FROM records WHERE state IN ('queued', 'sent') AND expires IS NOT NULL AND expires < ?",
+                (now,),
+            ).fetchall()
+            for (rid,) in rows:
+                db.execute(
+                    "UPDATE records SET state = 'expired', state_reason = 'lifetime ended before delivery' "
+                    "WHERE rid = ?",
+                    (rid,),
+                )
+        return [r[0] for r in rows]
+
+    # --- frames out and acknowledgements in -------------------------------------------------------
+
+    def frame_sent(
+        self,
+        counter: int,
+        units: list[Unit],
+        size: int,
+        acks_sent: list[int],
+        now: float,
+        periods: tuple[str, ...] = (),
+        billing_units: int = 0,
+    ) -> None:
+        """The modem handed the frame to the network: remember what it carried, and charge its cost
+        (``billing_units``) and each member's first-send bytes to ``periods`` in the same transaction."""
+        with self._tx() as db:
+            if periods:
+                self._charge(db, periods, size, billing_units)
+                for unit in units:
+                    row = db.execute(
+                        "SELECT r.member, u.last_sent FROM units u JOIN records r ON r.rid = u.rid "
+                        "WHERE u.rid = ? AND u.idx = ?",
+                        (unit.rid, unit.index),
+                    ).fetchone()
+                    if row is not None and row[0] is not None and row[1] is None:
+                        for period in periods:
+                            db.execute(
+                                "INSERT INTO member_usage (period, member, bytes) VALUES (?, ?, ?) "
+                                "ON CONFLICT (period, member) DO UPDATE SET bytes = bytes + excluded.bytes",
+                                (period, row[0], len(unit.item)),
+                            )
+            db.execute(
+                "INSERT OR REPLACE INTO frames (counter, sent_at, size) VALUES (?, ?, ?)",
+                (counter, now, size),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO frame_units (counter, rid, idx) VALUES (?, ?, ?)",
+                [(counter, u.rid, u.index) for u in units],
+            )
+            db.executemany(
+                "UPDATE units SET last_sent = ? WHERE rid = ? AND idx = ?",
+                [(now, u.rid, u.index) for u in units],
+            )
+            db.executemany(
+                "UPDATE records SET state = 'sent', sent_at = ? WHERE rid = ? AND state = 'queued'",
+                [(now, rid) for rid in {u.rid for u in units}],
+            )
+            db.executemany("DELETE FROM acks_owed WHERE counter = ?", [(c,) for c in acks_sent])
+
+    @staticmethod
+    def _charge(
+        db: sqlite3.Connection, periods: tuple[str, ...], nbytes: int, billing_units: int, sessions: int = 1
+    ) -> None:
+        for period in periods:
+            db.execute(
+                "INSERT INTO spend (period, bytes, units, sessions) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (period) DO UPDATE SET bytes = bytes + excluded.bytes, "
+                "units = units + excluded.units, sessions = sessions + excluded.sessions",
+                (period, nbytes, billing_units, sessions),
+            )
+
+    def charge_session(
+        self, periods: tuple[str, ...], nbytes: int, billing_units: int, sessions: int = 1
+    ) -> None:
+        """Charge airtime that carried no frame of ours: a mailbox check, or a frame received."""
+        with self._tx() as db:
+            self._charge(db, periods, nbytes, billing_units, sessions)
+
+    def spend(self, period: str) -> Spend:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT bytes, units, sessions FROM spend WHERE period = ?", (period,)
+            ).fetchone()
+        return Spend(*row) if row else Spend()
+
+    def member_usage(self, member: int, period: str) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT bytes FROM member_usage WHERE period = ? AND member = ?", (period, member)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def usage_by_member(self, period: str) -> dict[int, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT member, bytes FROM member_usage WHERE period = ?", (period,)
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def accept_if_changed(self, key: str, value: str, kind: Kind, body: Any, now: float) -> int | None:
+        """Queue a record when ``value`` differs from the one stored under ``key`` (then store it), in
+        one transaction: announcements go out once per change, even across crashes."""
+        with self._lock:
+            if self._meta(key) == value:
+                return None
+            rid = self.accept(kind, lambda _rid: body, now)
+            with self._tx() as db:
+                self._set_meta(db, key, value)
+            return rid
+
+    def meta_flag(self, key: str) -> bool:
+        """True if ``key`` was set before; sets it durably now (used for once-per-period alerts)."""
+        with self._tx() as db:
+            if self._meta(key) is not None:
+                return True
+            self._set_meta(db, key, 1)
+        return False
+
+    def queue_depth(self) -> dict[int, tuple[int, int]]:
+        """Per priority class: (records not yet delivered, unacknowledged unit bytes)."""
+        with self._lock:
+            rows = self._db.execute(
+                """SELECT r.class, COUNT(DISTINCT r.rid), COALESCE(SUM(LENGTH(u.item)), 0)
+                   FROM records r JOIN units u ON u.rid = r.rid
+                   WHERE r.state IN ('queued', 'sent') AND u.acked = 0 GROUP BY r.class"""
+            ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def oldest_waiting(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(created) FROM records WHERE state IN ('queued', 'sent')"
+            ).fetchone()
+        return row[0] if row else None
+
+    def frames_acked(self, counters: set[int] | frozenset[int], now: float) -> list[int]:
+        """The shore acknowledged these frames; return record ids now fully delivered."""
+        delivered: list[int] = []
+        with self._tx() as db:
+            for counter in counters:
+                db.execute(
+                    "UPDATE frames SET acked_at = ? WHERE counter = ? AND acked_at IS NULL", (now, counter)
+                )
+                for rid, idx in db.execute(
+                    "SELECT rid, idx FROM frame_units WHERE counter = ?", (counter,)
+                ).fetchall():
+                    db.execute("UPDATE units SET acked = 1 WHERE rid = ? AND idx = ?", (rid, idx))
+                    left = db.execute(
+                        "SELECT COUNT(*) FROM units WHERE rid = ? AND acked = 0", (rid,)
+                    ).fetchone()[0]
+                    if left == 0:
+                        cur = db.execute(
+                            "UPDATE records SET state = 'delivered', delivered_at = ? "
+                            "WHERE rid = ? AND state IN ('queued', 'sent')",
+                            (now, rid),
+                        )
+                        if cur.rowcount:
+                            delivered.append(rid)
+                db.execute("DELETE FROM frame_units WHERE counter = ?", (counter,))
+        return delivered
+
+    # --- shore-to-vessel direction ----------------------------------------------------------------
+
+    def rx_window(self) -> ReplayWindow:
+        with self._lock:
+            highest = int(self._meta("mt_window_highest") or -1)
+            bitmap = int(self._meta("mt_window_bitmap") or 0)
+        return ReplayWindow(highest, bitmap)
+
+    def rx_frame(
+        self,
+        window: ReplayWindow,
+        counter: int,
+        owe_ack: bool,
+        deliver: Callable[[sqlite3.Connection], None],
+    ) -> None:
+        """Record an accepted shore frame and apply its effects in one transaction."""
+        with self._tx() as db:
+            self._set_meta(db, "mt_window_highest", window.highest)
+            self._set_meta(db, "mt_window_bitmap", window.bitmap)
+            if owe_ack:
+                db.execute("INSERT OR IGNORE INTO acks_owed (counter) VALUES (?)", (counter,))
+            deliver(db)
+
+    @staticmethod
+    def rx_first_delivery(db: sqlite3.Connection, rid: int, now: float) -> bool:
+        cur = db.execute("INSERT OR IGNORE INTO rx_delivered (rid, at) VALUES (?, ?)", (rid, now))
+        return cur.rowcount == 1
+
+    @staticmethod
+    def rx_add_fragment(
+        db: sqlite3.Connection, rid: int, idx: int, count: int, chunk: bytes, now: float
+    ) -> dict[int, bytes]:
+        db.execute(
+            "INSERT OR IGNORE INTO rx_fragments (rid, idx, count, chunk, at) VALUES (?, ?, ?, ?, ?)",
+            (rid, idx, count, chunk, now),
+        )
+        rows = db.execute(
+            "SELECT idx, chunk FROM rx_fragments WHERE rid = ? AND count = ?", (rid, count)
+        ).fetchall()
+        return {r[0]: bytes(r[1]) for r in rows}
+
+    @staticmethod
+    def rx_drop_fragments(db: sqlite3.Connection, rid: int) -> None:
+        db.execute("DELETE FROM rx_fragments WHERE rid = ?", (rid,))
+
+    @staticmethod
+    def inbox_add(
+        db: sqlite3.Connection,
+        member: int,
+        sender: str,
+        text: str,
+        created: float,
+        now: float,
+        shore_rid: int,
+    ) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO inbox (member, sender, text, created, received, shore_rid) VALUES (?, ?, ?, ?, ?, ?)",
+            (member, sender, text, created, now, shore_rid),
+        )
+
+    def acks_owed(self) -> list[int]:
+        with self._lock:
+            return [
+                r[0] for r in self._db.execute("SELECT counter FROM acks_owed ORDER BY counter").fetchall()
+            ]
+
+    # --- what people see --------------------------------------------------------------------------
+
+    def member_messages(self, member: int) -> list[MessageStatus]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rid, created, state, state_reason, size FROM records WHERE member = ? AND kind = ? "
+                "ORDER BY rid DESC LIMIT 50",
+                (member, int(Kind.CREW_MESSAGE)),
+            ).fetchall()
+        return [MessageStatus(*r) for r in rows]
+
+    def inbox(self, member: int) -> list[InboxEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sender, text, created, received FROM inbox WHERE member = ? ORDER BY id DESC LIMIT 100",
+                (member,),
+            ).fetchall()
+        return [InboxEntry(*r) for r in rows]
+
+    def record_states(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM records GROUP BY state").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    # --- extension hook (additive; used by gateway.accounts) ---------------------------------------
+
+    def add_schema(
+        self, sql: str, functions: dict[str, tuple[int, Callable[..., Any]]] | None = None
+    ) -> None:
+        """Create a component's own tables (idempotent SQL) and register SQL functions its temporary
+        triggers call, on this store's connection."""
+        with self._lock:
+            for name, (nargs, fn) in (functions or {}).items():
+                self._db.create_function(name, nargs, fn)
+            self._db.executescript(sql)

@@ -1,0 +1,799 @@
+"""Everything the dashboard reads from and writes to the archive, in one place.
+
+It owns the dashboard's own tables (users, sessions, audit log, acknowledgements, read markers, desk
+replies) and the read-only queries over the relay's tables (vessels, events outbox, frames, records,
+MT records) that build the fleet view, the hotline desk and the catch view. It talks to the archive only
+through ``Archive.query`` and ``Archive.tx`` with portable SQL (SQLite and PostgreSQL), so a change of
+the archive's layout is adapted here and nowhere else. It does not render HTML, check permissions or
+read a clock: callers pass ``now`` and decide who may see what.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from firmware_profiles import ProfileError, load_profile
+from wire.records import KIND_CLASS, Kind, PriorityClass, from_wire_time
+
+from .archive import Archive
+from .dashboard_auth import (
+    DUMMY_HASH,
+    AuthError,
+    LockoutPolicy,
+    Role,
+    Session,
+    User,
+    check_password,
+    check_username,
+    hash_password,
+    new_token,
+    token_digest,
+    verify_password,
+)
+from .relay import TOPIC_ROOT, slug
+
+log = logging.getLogger("shore.dashboard")
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS dash_users (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, fleet TEXT, pw TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0, locked_until DOUBLE PRECISION,
+        disabled INTEGER NOT NULL DEFAULT 0, created DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS dash_sessions (
+        digest TEXT PRIMARY KEY, name TEXT NOT NULL, csrf TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL, seen DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS dash_audit (
+        id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, addr TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS dash_audit_at ON dash_audit (at)",
+    """CREATE TABLE IF NOT EXISTS dash_acks (
+        kind TEXT NOT NULL, ref TEXT NOT NULL, name TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (kind, ref))""",
+    """CREATE TABLE IF NOT EXISTS dash_reads (
+        name TEXT NOT NULL, conv TEXT NOT NULL, last_id BIGINT NOT NULL, PRIMARY KEY (name, conv))""",
+    # The dashboard reads the event outbox per vessel topic; without this every read scans the table.
+    "CREATE INDEX IF NOT EXISTS dash_events_topic ON events (topic, id)",
+    """CREATE TABLE IF NOT EXISTS dash_replies (
+        msg_id TEXT PRIMARY KEY, vessel TEXT NOT NULL, member BIGINT NOT NULL, text TEXT NOT NULL,
+        name TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, frame_bytes INTEGER NOT NULL,
+        credits INTEGER NOT NULL)""",
+]
+
+MAX_EVENTS_PER_POLL = 200
+MAX_CONVERSATION_SCAN = 5000
+DAY = 86400.0
+
+# Words that make a crew message to the hotline a personal-safety alert (Burmese, Khmer, Thai,
+# English). A heuristic that errs on the side of alerting; staff acknowledge and move on.
+SAFETY_WORDS = (
+    "help",
+    "sos",
+    "danger",
+    "beaten",
+    "beat me",
+    "hurt",
+    "injured",
+    "trapped",
+    "threat",
+    "kill",
+    "ကူညီ",
+    "အန္တရာယ်",
+    "ရိုက်",
+    "ជួយ",
+    "គ្រោះថ្នាក់",
+    "វាយ",
+    "ช่วย",
+    "อันตราย",
+    "ทำร้าย",
+)
+
+CLASS_NAMES = {
+    PriorityClass.DISTRESS: "distress",
+    PriorityClass.CONTROL: "control",
+    PriorityClass.CREW: "crew",
+    PriorityClass.CATCH: "catch",
+    PriorityClass.TELEMETRY: "telemetry",
+}
+
+
+_SAFETY_LATIN = re.compile(
+    r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in SAFETY_WORDS if w.isascii()) + r")(?![a-z])"
+)
+_SAFETY_OTHER = tuple(w for w in SAFETY_WORDS if not w.isascii())  # scripts without word spaces
+
+
+def is_safety_text(text: str) -> bool:
+    low = text.lower()
+    return _SAFETY_LATIN.search(low) is not None or any(w in low for w in _SAFETY_OTHER)
+
+
+@dataclass(frozen=True)
+class VesselRow:
+    imei: str
+    name: str
+    fleet: str
+    profile: str
+    revoked: bool
+    last_contact: float | None
+
+    @property
+    def slug(self) -> str:
+        return slug(self.name)
+
+    @property
+    def topic(self) -> str:
+        return f"{TOPIC_ROOT}/{slug(self.fleet)}/{slug(self.name)}"
+
+
+@dataclass
+class Event:
+    id: int
+    topic: str
+    fleet: str  # topic level (slug)
+    vessel: str  # topic level (slug)
+    kind: str  # the rest of the topic: "up/crew", "state/link", "evt/delivery", ...
+    created: float
+    data: dict[str, Any]
+
+
+@dataclass
+class Message:
+    id: int
+    direction: str  # "in" (from the crew) or "out" (a desk reply)
+    text: str
+    at: float
+    msg_id: str
+    handle: str = ""
+    to: str = ""
+    sent_at: float | None = None  # crew: written on board
+    sender: str = ""
+    status: str = ""  # desk replies: "sent to relay" or "delivered"
+    delivered_at: float | None = None
+    frame_bytes: int = 0
+    credits: int = 0
+    safety: bool = False
+
+
+@dataclass
+class Conversation:
+    key: str  # "<vessel slug>:<member>"
+    vessel: str
+    vessel_slug: str
+    fleet: str
+    member: int
+    handles: list[str] = field(default_factory=list)
+    last_at: float = 0.0
+    last_id: int = 0
+    unread: int = 0
+    count: int = 0
+    safety: bool = False
+
+
+def _loads(payload: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(bytes(payload))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def parse_event(event_id: int, topic: str, payload: Any, created: float) -> Event | None:
+    parts = topic.split("/")
+    if len(parts) < 6 or "/".join(parts[:2]) != TOPIC_ROOT:
+        return None
+    data = _loads(payload)
+    for key in ("received", "at", "created"):
+        # Times are numbers or absent: anything else is dropped, so callers can trust them.
+        value = data.get(key)
+        if key in data and (not isinstance(value, int | float) or isinstance(value, bool) or value != value):
+            del data[key]
+    data.setdefault("received", float(created))
+    return Event(event_id, topic, parts[2], parts[3], "/".join(parts[4:]), float(created), data)
+
+
+def event_origin_time(data: dict[str, Any]) -> float | None:
+    """When a record was made on board, if its event says so."""
+    created = data.get("created")
+    if isinstance(created, int | float) and not isinstance(created, bool):
+        return float(created)
+    body = data.get("body")
+    if isinstance(body, dict):
+        wire = body.get("0")
+        if isinstance(wire, int) and not isinstance(wire, bool):
+            return from_wire_time(wire)
+    return None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class DashboardData:
+    def __init__(self, archive: Archive, lockout: LockoutPolicy | None = None) -> None:
+        self.archive = archive
+        self.lockout = lockout or LockoutPolicy()
+        with archive.tx() as db:
+            for statement in SCHEMA:
+                db.execute(statement)
+
+    # --- users ------------------------------------------------------------------------------------
+
+    def add_user(self, name: str, role: Role, password: str, fleet: str | None, now: float) -> User:
+        name = check_username(name)
+        check_password(password)
+        if role == Role.OWNER and not fleet:
+            raise AuthError("a fleet owner needs --fleet")
+        pw = hash_password(password)
+        with self.archive.tx() as db:
+            if db.execute("SELECT 1 FROM dash_users WHERE name = ?", (name,)).fetchone():
+                raise AuthError(f"user {name!r} exists")
+            db.execute(
+                "INSERT INTO dash_users (name, role, fleet, pw, created) VALUES (?, ?, ?, ?, ?)",
+                (name, role.value, fleet or None, pw, now),
+            )
+        return User(name, role, fleet or None)
+
+    def set_password(self, name: str, password: str) -> bool:
+        check_password(password)
+        pw = hash_password(password)
+        with self.archive.tx() as db:
+            cur = db.execute(
+                "UPDATE dash_users SET pw = ?, failures = 0, locked_until = NULL WHERE name = ?", (pw, name)
+            )
+            changed = cur.rowcount > 0
+            db.execute("DELETE FROM dash_sessions WHERE name = ?", (name,))
+        return changed
+
+    def remove_user(self, name: str) -> bool:
+        with self.archive.tx() as db:
+            cur = db.execute("DELETE FROM dash_users WHERE name = ?", (name,))
+            db.execute("DELETE FROM dash_sessions WHERE name = ?", (name,))
+            return cur.rowcount > 0
+
+    def users(self) -> list[dict[str, Any]]:
+        rows = self.archive.query(
+            "SELECT name, role, fleet, failures, locked_until, disabled, created FROM dash_users ORDER BY name"
+        )
+        keys = ("name", "role", "fleet", "failures", "locked_until", "disabled", "created")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def user(self, name: str) -> User | None:
+        rows = self.archive.query(
+            "SELECT role, fleet FROM dash_users WHERE name = ? AND disabled = 0", (name,)
+        )
+        if not rows:
+            return None
+        try:
+            return User(name, Role(rows[0][0]), rows[0][1])
+        except ValueError:
+            return None
+
+    def authenticate(self, name: str, password: str, now: float) -> tuple[User | None, str]:
+        """(user, "ok") or (None, "bad" | "locked"). Unknown names cost as much time as known ones."""
+        try:
+            name = check_username(name)
+        except AuthError:
+            verify_password(password, DUMMY_HASH)
+            return None, "bad"
+        rows = self.archive.query(
+            "SELECT role, fleet, pw, failures, locked_until, disabled FROM dash_users WHERE name = ?", (name,)
+        )
+        if not rows:
+            verify_password(password, DUMMY_HASH)
+            return None, "bad"
+        role, fleet, pw, failures, locked_until, disabled = rows[0]
+        if locked_until is not None and now < float(locked_until):
+            verify_password(password, DUMMY_HASH)
+            return None, "locked"
+        if disabled or not verify_password(password, pw):
+            count, until = self.lockout.after_failure(int(failures), now)
+            with self.archive.tx() as db:
+                db.execute(
+                    "UPDATE dash_users SET failures = ?, locked_until = ? WHERE name = ?",
+                    (count, until, name),
+                )
+            return None, "locked" if until is not None else "bad"
+        with self.archive.tx() as db:
+            db.execute("UPDATE dash_users SET failures = 0, locked_until = NULL WHERE name = ?", (name,))
+        return User(name, Role(role), fleet), "ok"
+
+    def unlock(self, name: str) -> None:
+        with self.archive.tx() as db:
+            db.execute("UPDATE dash_users SET failures = 0, locked_until = NULL WHERE name = ?", (name,))
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    def open_session(self, user: User, now: float) -> tuple[str, str]:
+        """A new session: (cookie token, CSRF token). Only a digest of the cookie is stored."""
+        token, csrf = new_token(), new_token()
+        with self.archive.tx() as db:
+            db.execute(
+                "INSERT INTO dash_sessions (digest, name, csrf, created, seen) VALUES (?, ?, ?, ?, ?)",
+                (token_digest(token), user.name, csrf, now, now),
+            )
+        return token, csrf
+
+    def session(self, token: str, now: float, idle_s: float, max_age_s: float) -> Session | None:
+        if not token or len(token) > 128:
+            return None
+        digest = token_digest(token)
+        rows = self.archive.query(
+            "SELECT name, csrf, created, seen FROM dash_sessions WHERE digest = ?", (digest,)
+        )
+        if not rows:
+            return None
+        name, csrf, created, seen = rows[0]
+        user = self.user(name)
+        if user is None or now - float(seen) > idle_s or now - float(created) > max_age_s:
+            self.close_session(token)
+            return None
+        if now - float(seen) > 30:
+            with self.archive.tx() as db:
+                db.execute("UPDATE dash_sessions SET seen = ? WHERE digest = ?", (now, digest))
+        return Session(user, csrf, float(created))
+
+    def close_session(self, token: str) -> None:
+        with self.archive.tx() as db:
+            db.execute("DELETE FROM dash_sessions WHERE digest = ?", (token_digest(token),))
+
+    # --- audit ------------------------------------------------------------------------------------
+
+    def audit(
+        self, user: User | None, action: str, target: str, now: float, detail: str = "", addr: str = ""
+    ) -> None:
+        with self.archive.tx() as db:
+            db.execute(
+                "INSERT INTO dash_audit (id, at, name, role, action, target, detail, addr) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f"{now:017.6f}-{secrets.token_hex(6)}",
+                    now,
+                    user.name if user else "-",
+                    user.role.value if user else "-",
+                    action[:64],
+                    target[:200],
+                    detail[:500],
+                    addr[:64],
+                ),
+            )
+
+    def audit_log(self, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT at, name, role, action, target, detail, addr FROM dash_audit"
+        args: tuple[Any, ...] = ()
+        if action:
+            sql += " WHERE action = ?"
+            args = (action,)
+        rows = self.archive.query(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        keys = ("at", "name", "role", "action", "target", "detail", "addr")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # --- vessels and events -----------------------------------------------------------------------
+
+    def vessels(self, fleet: str | None = None) -> list[VesselRow]:
+        rows = self.archive.query(
+            "SELECT imei, name, fleet, profile, revoked, last_contact FROM vessels ORDER BY name"
+        )
+        out = [
+            VesselRow(str(r[0]), str(r[1]), str(r[2]), str(r[3]), bool(r[4]), r[5] and float(r[5]))
+            for r in rows
+        ]
+        return [v for v in out if fleet is None or v.fleet == fleet]
+
+    def vessel_by_slug(self, vessel_slug: str) -> VesselRow | None:
+        return next((v for v in self.vessels() if v.slug == vessel_slug), None)
+
+    def last_event_id(self) -> int:
+        rows = self.archive.query("SELECT MAX(id) FROM events")
+        return int(rows[0][0] or 0) if rows else 0
+
+    def events_after(self, after: int, limit: int = MAX_EVENTS_PER_POLL) -> list[Event]:
+        rows = self.archive.query(
+            "SELECT id, topic, payload, created FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        )
+        return [e for r in rows if (e := parse_event(int(r[0]), r[1], r[2], r[3])) is not None]
+
+    def _latest(self, topic: str) -> Event | None:
+        rows = self.archive.query(
+            "SELECT id, topic, payload, created FROM events WHERE topic = ? ORDER BY id DESC LIMIT 1",
+            (topic,),
+        )
+        return parse_event(int(rows[0][0]), rows[0][1], rows[0][2], rows[0][3]) if rows else None
+
+    def _events(self, topic: str, since: float, limit: int = 1000) -> list[Event]:
+        rows = self.archive.query(
+            "SELECT id, topic, payload, created FROM events WHERE topic = ? AND created >= ? "
+            "ORDER BY id DESC LIMIT ?",
+            (topic, since, limit),
+        )
+        return [e for r in reversed(rows) if (e := parse_event(int(r[0]), r[1], r[2], r[3])) is not None]
+
+    # --- acknowledgements -------------------------------------------------------------------------
+
+    def acked(self, kind: str, ref: str) -> dict[str, Any] | None:
+        rows = self.archive.query("SELECT name, at FROM dash_acks WHERE kind = ? AND ref = ?", (kind, ref))
+        return {"name": rows[0][0], "at": float(rows[0][1])} if rows else None
+
+    def acknowledge(self, kind: str, ref: str, user: User, now: float, vessel: VesselRow | None) -> bool:
+        """Record an acknowledgement once; an SOS also gets a retained ``state/sos`` = acknowledged."""
+        with self.archive.tx() as db:
+            if db.execute("SELECT 1 FROM dash_acks WHERE kind = ? AND ref = ?", (kind, ref)).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO dash_acks (kind, ref, name, at) VALUES (?, ?, ?, ?)", (kind, ref, user.name, now)
+            )
+            if kind == "sos" and vessel is not None:
+                payload = json.dumps(
+                    {
+                        "msg_id": ref,
+                        "vessel": vessel.name,
+                        "state": "acknowledged",
+                        "by": user.name,
+                        "at": now,
+                    },
+                    separators=(",", ":"),
+                ).encode()
+                db.execute(
+                    "INSERT INTO events (topic, payload, retain, created) VALUES (?, ?, 1, ?)",
+                    (f"{vessel.topic}/state/sos", payload, now),
+                )
+        return True
+
+    def open_alerts(self, vessels: list[VesselRow], crew: bool) -> list[dict[str, Any]]:
+        """Unacknowledged SOS (and, for the hotline, personal-safety messages) for these vessels."""
+        out: list[dict[str, Any]] = []
+        for v in vessels:
+            for e in self._events(f"{v.topic}/up/sos", 0.0, 20):
+                ref = str(e.data.get("msg_id", e.id))
+                if self.acked("sos", ref) is None:
+                    out.append(
+                        {
+                            "kind": "sos",
+                            "ref": ref,
+                            "vessel": v.name,
+                            "vessel_slug": v.slug,
+                            "at": e.data.get("received", e.created),
+                            "note": e.data.get("note", ""),
+                            "latitude": e.data.get("latitude"),
+                            "longitude": e.data.get("longitude"),
+                        }
+                    )
+            if crew:
+                for e in self._events(f"{v.topic}/up/crew", 0.0, 500):
+                    if e.data.get("to") == "hotline" and is_safety_text(str(e.data.get("text", ""))):
+                        ref = str(e.data.get("msg_id", e.id))
+                        if self.acked("safety", ref) is None:
+                            out.append(
+                                {
+                                    "kind": "safety",
+                                    "ref": ref,
+                                    "vessel": v.name,
+                                    "vessel_slug": v.slug,
+                                    "at": e.data.get("received", e.created),
+                                    "member": e.data.get("member"),
+                                    "handle": e.data.get("handle", ""),
+                                }
+                            )
+        out.sort(key=lambda a: a["at"], reverse=True)
+        return out
+
+    # --- fleet view -------------------------------------------------------------------------------
+
+    def vessel_status(
+        self, v: VesselRow, now: float, silent_after_s: float, latencies: list[float] | None = None
+    ) -> dict[str, Any]:
+        link = self._latest(f"{v.topic}/state/link")
+        telemetry = self._latest(f"{v.topic}/up/telemetry")
+        budget_alert = self._latest(f"{v.topic}/up/alert")
+        silent_alert = self._latest(f"{v.topic}/evt/alert")
+        status: dict[str, Any] = {
+            "name": v.name,
+            "slug": v.slug,
+            "fleet": v.fleet,
+            "profile": v.profile,
+            "revoked": v.revoked,
+            "last_contact": v.last_contact,
+            "age_s": None if v.last_contact is None else max(0.0, now - v.last_contact),
+            "silent": v.last_contact is None or now - v.last_contact > silent_after_s,
+            "network": link.data.get("network") if link else None,
+            "alerts": [],
+        }
+        # Frames received in the last day: accepted vs refused, bytes and billing units.
+        day_start = now - now % DAY
+        month_start = now - 31 * DAY
+        rows = self.archive.query(
+            "SELECT outcome, length(raw), received FROM frames_in WHERE imei = ? AND received >= ?",
+            (v.imei, month_start),
+        )
+        try:
+            billing = load_profile(v.profile).billing
+        except (ProfileError, OSError, ValueError):
+            billing = None
+        accepted = [(int(n), float(t)) for o, n, t in rows if o == "accepted"]
+        last_day = [o for o, _n, t in rows if float(t) >= now - DAY]
+        status["frames_day"] = sum(1 for o in last_day if o == "accepted")
+        status["rejects_day"] = sum(1 for o in last_day if o not in ("accepted", "duplicate"))
+        status["bytes_today"] = sum(n for n, t in accepted if t >= day_start)
+        status["bytes_month"] = sum(n for n, _t in accepted)
+        if billing is not None:
+            units_month = sum(billing.units(n) for n, _t in accepted)
+            status["units_month"] = units_month
+            status["units_today"] = sum(billing.units(n) for n, t in accepted if t >= day_start)
+            status["unit_name"] = billing.unit_name
+            status["cost_month"] = round(units_month * billing.cost_per_unit, 2)
+            status["currency"] = billing.currency
+        # Gateway telemetry, when the vessel sends it.
+        status["telemetry_at"] = None
+        status["queue"] = []
+        status["budget_day_permille"] = None
+        status["budget_month_permille"] = None
+        status["session_success"] = None
+        if telemetry is not None:
+            body = telemetry.data.get("body") if isinstance(telemetry.data.get("body"), dict) else {}
+            status["telemetry_at"] = telemetry.data.get("received", telemetry.created)
+            queue = body.get("5") or []
+            status["queue"] = [
+                {"class": CLASS_NAMES.get(_int(q[0]), str(q[0])), "records": _int(q[1]), "bytes": _int(q[2])}
+                for q in queue
+                if isinstance(q, list) and len(q) == 3
+            ]
+            status["budget_day_permille"] = _int(body.get("6"))
+            status["budget_month_permille"] = _int(body.get("7"))
+            link_stats = body.get("8") or []
+            if isinstance(link_stats, list) and len(link_stats) >= 2 and _int(link_stats[0]):
+                sessions, failures = _int(link_stats[0]), _int(link_stats[1])
+                status["session_success"] = round(100 * (sessions - failures) / sessions)
+        # Delivery latency, vessel to shore, over the last week.
+        if latencies is None:
+            latencies = self.latencies([v], now - 7 * DAY)
+        status["latency_p50"] = percentile(latencies, 0.5)
+        status["latency_p90"] = percentile(latencies, 0.9)
+        # Alerts.
+        if status["silent"] and v.last_contact is not None:
+            status["alerts"].append({"kind": "silent", "text": "silent"})
+        if silent_alert and (v.last_contact is None or silent_alert.created > v.last_contact):
+            status["alerts"].append({"kind": "silent", "text": "silent (relay alert)"})
+        if budget_alert and now - budget_alert.created < DAY:
+            body = budget_alert.data.get("body") if isinstance(budget_alert.data.get("body"), dict) else {}
+            level = _int(body.get("3"))
+            status["alerts"].append(
+                {"kind": "budget", "text": f"budget {body.get('2', '')} {level / 10:.0f} %".strip()}
+            )
+        for e in self._events(f"{v.topic}/up/sos", 0.0, 20):
+            if self.acked("sos", str(e.data.get("msg_id", e.id))) is None:
+                status["alerts"].append({"kind": "sos", "text": "SOS"})
+                break
+        return status
+
+    def latencies(self, vessels: list[VesselRow], since: float) -> list[float]:
+        """Seconds from creation on board to arrival ashore, for records whose events carry both."""
+        out: list[float] = []
+        for v in vessels:
+            for kind in ("up/crew", "up/sos", "up/catch", "up/telemetry"):
+                for e in self._events(f"{v.topic}/{kind}", since, 2000):
+                    made = event_origin_time(e.data)
+                    got = e.data.get("received", e.created)
+                    if made is not None and isinstance(got, int | float):
+                        out.append(max(0.0, float(got) - made))
+        return out
+
+    def mt_latencies(self, vessels: list[VesselRow], since: float) -> list[float]:
+        out: list[float] = []
+        for v in vessels:
+            rows = self.archive.query(
+                "SELECT created, delivered FROM mt_records WHERE imei = ? AND delivered IS NOT NULL "
+                "AND created >= ?",
+                (v.imei, since),
+            )
+            out.extend(max(0.0, float(d) - float(c)) for c, d in rows)
+        return out
+
+    def bytes_per_day(self, vessels: list[VesselRow], now: float, days: int) -> list[tuple[float, int]]:
+        """(day start, MO bytes accepted) for the last ``days`` days, oldest first."""
+        today = now - now % DAY
+        start = today - (days - 1) * DAY
+        totals = {today - i * DAY: 0 for i in range(days)}
+        for v in vessels:
+            rows = self.archive.query(
+                "SELECT length(raw), received FROM frames_in WHERE imei = ? AND received >= ? "
+                "AND outcome = 'accepted'",
+                (v.imei, start),
+            )
+            for n, t in rows:
+                day = float(t) - float(t) % DAY
+                if day in totals:
+                    totals[day] += int(n)
+        return sorted(totals.items())
+
+    def messages_per_class(self, vessels: list[VesselRow], since: float) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for v in vessels:
+            for table, column in (("records", "received"), ("mt_records", "created")):
+                rows = self.archive.query(
+                    f"SELECT kind, COUNT(*) FROM {table} WHERE imei = ? AND {column} >= ? GROUP BY kind",
+                    (v.imei, since),
+                )
+                for kind, n in rows:
+                    try:
+                        cls = KIND_CLASS[Kind(int(kind))]
+                    except (ValueError, KeyError):
+                        continue
+                    counts[CLASS_NAMES[cls]] += int(n)
+        return {name: counts.get(name, 0) for name in CLASS_NAMES.values()}
+
+    def tracks(self, vessels: list[VesselRow], since: float) -> dict[str, list[tuple[float, float, float]]]:
+        """Per vessel slug: (time, latitude, longitude) points, oldest first."""
+        out: dict[str, list[tuple[float, float, float]]] = {}
+        for v in vessels:
+            points: list[tuple[float, float, float]] = []
+            for kind in ("up/telemetry", "up/position", "state/position", "up/sos"):
+                for e in self._events(f"{v.topic}/{kind}", since, 500):
+                    point = _position(e.data)
+                    if point is not None:
+                        points.append((float(e.data.get("received", e.created)), *point))
+            out[v.slug] = sorted(points)
+        return out
+
+    # --- hotline desk -----------------------------------------------------------------------------
+
+    def conversations(self, user: User, vessels: list[VesselRow]) -> list[Conversation]:
+        names = {v.slug: v for v in vessels}
+        rows: list[tuple[Any, ...]] = []
+        for v in vessels:
+            rows.extend(
+                self.archive.query(
+                    "SELECT id, topic, payload, created FROM events WHERE topic = ? ORDER BY id DESC LIMIT ?",
+                    (f"{v.topic}/up/crew", MAX_CONVERSATION_SCAN),
+                )
+            )
+        rows.sort(key=lambda r: int(r[0]), reverse=True)
+        reads = dict(self.archive.query("SELECT conv, last_id FROM dash_reads WHERE name = ?", (user.name,)))
+        convs: dict[str, Conversation] = {}
+        for r in reversed(rows):
+            e = parse_event(int(r[0]), r[1], r[2], r[3])
+            if e is None or e.vessel not in names:
+                continue
+            member = _int(e.data.get("member"))
+            key = f"{e.vessel}:{member}"
+            c = convs.get(key)
+            if c is None:
+                v = names[e.vessel]
+                c = convs[key] = Conversation(key, v.name, v.slug, v.fleet, member)
+            handle = str(e.data.get("handle", ""))
+            if handle and handle not in c.handles:
+                c.handles.append(handle)
+            c.count += 1
+            c.last_at = float(e.data.get("received", e.created))
+            c.last_id = e.id
+            if e.id > int(reads.get(key, 0)):
+                c.unread += 1
+            if e.data.get("to") == "hotline" and is_safety_text(str(e.data.get("text", ""))):
+                c.safety = c.safety or self.acked("safety", str(e.data.get("msg_id"))) is None
+        return sorted(convs.values(), key=lambda c: c.last_at, reverse=True)
+
+    def thread(self, vessel: VesselRow, member: int) -> list[Message]:
+        out: list[Message] = []
+        for e in self._events(f"{vessel.topic}/up/crew", 0.0, MAX_CONVERSATION_SCAN):
+            if _int(e.data.get("member")) != member:
+                continue
+            text = str(e.data.get("text", ""))
+            out.append(
+                Message(
+                    e.id,
+                    "in",
+                    text,
+                    float(e.data.get("received", e.created)),
+                    str(e.data.get("msg_id", "")),
+                    handle=str(e.data.get("handle", "")),
+                    to=str(e.data.get("to", "")),
+                    sent_at=event_origin_time(e.data),
+                    safety=e.data.get("to") == "hotline" and is_safety_text(text),
+                )
+            )
+        rows = self.archive.query(
+            "SELECT msg_id, text, name, at, frame_bytes, credits FROM dash_replies "
+            "WHERE vessel = ? AND member = ? ORDER BY at",
+            (vessel.slug, member),
+        )
+        receipts = self.receipts(vessel, [str(r[0]) for r in rows])
+        for msg_id, text, name, at, frame_bytes, credits in rows:
+            delivered = receipts.get(str(msg_id))
+            out.append(
+                Message(
+                    0,
+                    "out",
+                    str(text),
+                    float(at),
+                    str(msg_id),
+                    sender=str(name),
+                    status="delivered" if delivered is not None else "sent to relay",
+                    delivered_at=delivered,
+                    frame_bytes=int(frame_bytes),
+                    credits=int(credits),
+                )
+            )
+        out.sort(key=lambda m: m.at)
+        return out
+
+    def receipts(self, vessel: VesselRow, msg_ids: list[str]) -> dict[str, float]:
+        wanted = set(msg_ids)
+        found: dict[str, float] = {}
+        if not wanted:
+            return found
+        for e in self._events(f"{vessel.topic}/evt/delivery", 0.0, MAX_CONVERSATION_SCAN):
+            mid = str(e.data.get("msg_id", ""))
+            if mid in wanted and e.data.get("status", "delivered") == "delivered":
+                at = e.data.get("at", e.created)
+                found[mid] = float(at) if isinstance(at, int | float) else e.created
+        return found
+
+    def mark_read(self, user: User, key: str, last_id: int) -> None:
+        with self.archive.tx() as db:
+            row = db.execute(
+                "SELECT last_id FROM dash_reads WHERE name = ? AND conv = ?", (user.name, key)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO dash_reads (name, conv, last_id) VALUES (?, ?, ?)", (user.name, key, last_id)
+                )
+            elif int(row[0]) < last_id:
+                db.execute(
+                    "UPDATE dash_reads SET last_id = ? WHERE name = ? AND conv = ?", (last_id, user.name, key)
+                )
+
+    def record_reply(
+        self,
+        msg_id: str,
+        vessel: VesselRow,
+        member: int,
+        text: str,
+        user: User,
+        now: float,
+        frame_bytes: int,
+        credits: int,
+    ) -> None:
+        with self.archive.tx() as db:
+            db.execute(
+                "INSERT INTO dash_replies (msg_id, vessel, member, text, name, at, frame_bytes, credits) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (msg_id, vessel.slug, member, text, user.name, now, frame_bytes, credits),
+            )
+
+    def reply_vessel(self, msg_id: str) -> str | None:
+        rows = self.archive.query("SELECT vessel, member FROM dash_replies WHERE msg_id = ?", (msg_id,))
+        return f"{rows[0][0]}:{rows[0][1]}" if rows else None
+
+    # --- catch ------------------------------------------------------------------------------------
+
+    def catch_events(self, vessel: VesselRow, limit: int = 5000) -> list[Event]:
+        rows = self.archive.query(
+            "SELECT id, topic, payload, created FROM events WHERE topic = ? OR topic LIKE ? "
+            "ORDER BY id DESC LIMIT ?",
+            (f"{vessel.topic}/up/catch", f"{vessel.topic}/up/catch/%", limit),
+        )
+        return [e for r in reversed(rows) if (e := parse_event(int(r[0]), r[1], r[2], r[3])) is not None]
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _position(data: dict[str, Any]) -> tuple[float, float] | None:
+    lat, lon = data.get("latitude"), data.get("longitude")
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return float(lat), float(lon)
+    body = data.get("body")
+    if isinstance(body, dict):
+        lat, lon = body.get("1"), body.get("2")
+        if isinstance(lat, int) and isinstance(lon, int) and abs(lat) <= 9_000_000 and abs(lon) <= 18_000_000:
+            return lat / 1e5, lon / 1e5
+    return None

@@ -1,0 +1,280 @@
+"""asyncio adapters around the DirectIP codec: the shore's MO server and the MO/MT TCP clients.
+
+Owns the TCP side of DirectIP: one message per connection, read deadlines, connection limits, and the
+confirmation written back before the connection is closed. The byte layouts and every judgement about
+them belong to ``shore.directip``; this module only moves bytes and counts what happened.
+
+* :class:`DirectIpMoServer` — the vendor's MO listener. The Iridium gateway connects, sends one MO
+  message and (if the IMEI is provisioned for MO confirmation) waits for a confirmation; the server
+  decodes it, hands it to an async handler, answers status 1 if the handler returned True and status 0
+  otherwise, and closes. Garbage, slow peers and failing handlers are logged and counted, never raised.
+* :func:`send_mt` — the vendor's MT client: one MT message out, one MT confirmation back.
+* :func:`send_mo` — the gateway's MO client (used by the emulated Iridium network).
+* :func:`read_message` — read one whole DirectIP message from a stream with a deadline.
+
+This module must not decide what an MO message means (that is the relay pipeline's job) and must not
+retry: retry schedules belong to the caller. Network I/O deadlines are real (event-loop) time; the
+injected clock stamps what the server reports (``last_message_at``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from common.clock import Clock, SystemClock
+from shore.directip import (
+    MAX_MESSAGE_LENGTH,
+    DirectIpError,
+    MessageReader,
+    MoMessage,
+    MtConfirmation,
+    MtMessage,
+    decode_mo,
+    decode_mo_confirmation,
+    decode_mt_confirmation,
+    encode_mo,
+    encode_mo_confirmation,
+    encode_mt,
+)
+
+__all__ = ["DirectIpMoServer", "MoHandler", "read_message", "send_mo", "send_mt"]
+
+MoHandler = Callable[[MoMessage], Awaitable[bool]]
+
+_LOG = logging.getLogger(__name__)
+
+
+async def read_message(
+    reader: asyncio.StreamReader, *, timeout_s: float, max_length: int = MAX_MESSAGE_LENGTH
+) -> bytes:
+    """Read exactly one DirectIP message (preamble + overall length) from ``reader``.
+
+    Raises ``TimeoutError`` if it has not arrived within ``timeout_s`` seconds, ``EOFError`` if the peer
+    closes without sending a byte, :class:`TruncatedMessage` if it closes mid-message, and another
+    :class:`DirectIpError` for a bad revision or an overall length above ``max_length``. Bytes after the
+    message are left unread.
+    """
+    framer = MessageReader(max_length)
+    async with asyncio.timeout(timeout_s):
+        while True:
+            message = framer.next_message()
+            if message is not None:
+                return message
+            # Never ask for more than the message still needs, so nothing after it is consumed.
+            chunk = await reader.read(max(1, framer.missing))
+            if not chunk:
+                framer.end_of_stream()
+                raise EOFError("peer closed the connection without sending anything")
+            framer.feed(chunk)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+async def send_mt(host: str, port: int, message: MtMessage, timeout_s: float = 30.0) -> MtConfirmation:
+    """Send one MT message to a DirectIP MT server and return its confirmation.
+
+    Raises ``OSError`` if the connection fails, ``TimeoutError`` if no whole confirmation arrives within
+    ``timeout_s`` (one deadline for connecting, sending and reading), ``EOFError`` if the server closes
+    without answering, and :class:`DirectIpError` if the answer is malformed.
+    """
+    data = encode_mt(message)
+    async with asyncio.timeout(timeout_s):
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(data)
+            await writer.drain()
+            answer = await read_message(reader, timeout_s=timeout_s)
+        finally:
+            await _close(writer)
+    return decode_mt_confirmation(answer)
+
+
+async def send_mo(
+    host: str, port: int, data: bytes | MoMessage, *, timeout_s: float = 30.0, wait_confirmation: bool = True
+) -> bool:
+    """Deliver one MO message the way the Iridium gateway does: connect, send, (await confirmation), close.
+
+    Returns True when the message counts as delivered: a status-1 confirmation arrived, or the message was
+    written and ``wait_confirmation`` is False. Returns False on a status-0 confirmation. Raises
+    ``OSError`` / ``TimeoutError`` when the connection or the confirmation fails, and
+    ``EOFError`` if the server closes without a confirmation, and :class:`DirectIpError` for a malformed
+    one.
+    """
+    raw = encode_mo(data) if isinstance(data, MoMessage) else bytes(data)
+    async with asyncio.timeout(timeout_s):
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(raw)
+            await writer.drain()
+            if not wait_confirmation:
+                return True
+            answer = await read_message(reader, timeout_s=timeout_s)
+        finally:
+            await _close(writer)
+    return decode_mo_confirmation(answer)
+
+
+class DirectIpMoServer:
+    """TCP listener for DirectIP MO deliveries (one message per connection).
+
+    ``handler`` is awaited with each decoded message; its True/False (or an exception, counted as False)
+    becomes the MO confirmation status. ``counters`` holds: ``connections``, ``accepted`` (handler said
+    True), ``handler_failed`` (False or raised), ``rejected`` (undecodable bytes), ``timeouts``,
+    ``closed_early`` (peer closed before sending anything), ``refused`` (over ``max_connections``).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: MoHandler,
+        *,
+        read_timeout_s: float = 30.0,
+        max_connections: int = 64,
+        clock: Clock | None = None,
+        log: logging.Logger | None = None,
+        send_confirmation: bool = True,
+        max_message_bytes: int = MAX_MESSAGE_LENGTH,
+    ) -> None:
+        if read_timeout_s <= 0:
+            raise ValueError("read_timeout_s must be positive")
+        if max_connections <= 0:
+            raise ValueError("max_connections must be positive")
+        self.host = host
+        self._requested_port = port
+        self._handler = handler
+        self.read_timeout_s = read_timeout_s
+        self.max_connections = max_connections
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._log = log if log is not None else _LOG
+        self.send_confirmation = send_confirmation
+        self.max_message_bytes = max_message_bytes
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("connections", "accepted", "handler_failed", "rejected", "timeouts", "closed_early", "refused"),
+            0,
+        )
+        self.last_message_at: float | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0); only valid after :meth:`start`."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def active_connections(self) -> int:
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("server already started")
+        self._server = await asyncio.start_server(self._accept, self.host, self._requested_port)
+        self._log.info("DirectIP MO server listening on %s:%d", self.host, self.port)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop listening, give open connections ``grace_s`` seconds to finish, then cancel them."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        await server.wait_closed()
+        self._log.info("DirectIP MO server stopped")
+
+    async def __aenter__(self) -> DirectIpMoServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - start_server always runs callbacks in a task
+            await _close(writer)
+            return
+        self.counters["connections"] += 1
+        if len(self._tasks) >= self.max_connections:
+            self.counters["refused"] += 1
+            self._log.warning(
+                "DirectIP MO: refusing %s, %d connections open", _peer(writer), len(self._tasks)
+            )
+            await _close(writer)
+            return
+        self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._tasks.discard(task)
+            await _close(writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer(writer)
+        try:
+            raw = await read_message(reader, timeout_s=self.read_timeout_s, max_length=self.max_message_bytes)
+            message = decode_mo(raw)
+        except TimeoutError:
+            self.counters["timeouts"] += 1
+            self._log.warning(
+                "DirectIP MO from %s: no whole message within %.1f s", peer, self.read_timeout_s
+            )
+            return
+        except EOFError:
+            self.counters["closed_early"] += 1
+            self._log.info("DirectIP MO from %s: connection closed without data", peer)
+            return
+        except DirectIpError as exc:
+            self.counters["rejected"] += 1
+            self._log.warning("DirectIP MO from %s rejected: %s: %s", peer, type(exc).__name__, exc)
+            return
+        except OSError as exc:
+            self.counters["rejected"] += 1
+            self._log.warning("DirectIP MO from %s: read failed: %s", peer, exc)
+            return
+        self.last_message_at = self._clock.now()
+        ok = await self._call_handler(message, peer)
+        self.counters["accepted" if ok else "handler_failed"] += 1
+        if self.send_confirmation:
+            try:
+                writer.write(encode_mo_confirmation(ok))
+                await asyncio.wait_for(writer.drain(), self.read_timeout_s)
+            except (OSError, TimeoutError) as exc:
+                self._log.warning("DirectIP MO from %s: confirmation not sent: %s", peer, exc)
+
+    async def _call_handler(self, message: MoMessage, peer: str) -> bool:
+        h = message.header
+        try:
+            result = await self._handler(message)
+        except Exception:
+            self._log.exception(
+                "DirectIP MO handler failed for IMEI %s MOMSN %d (from %s)", h.imei, h.momsn, peer
+            )
+            return False
+        if result is not True:
+            self._log.warning(
+                "DirectIP MO handler declined IMEI %s MOMSN %d (from %s)", h.imei, h.momsn, peer
+            )
+            return False
+        return True
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    info = writer.get_extra_info("peername")
+    if isinstance(info, tuple) and len(info) >= 2:
+        return f"{info[0]}:{info[1]}"
+    return str(info)

@@ -1,0 +1,505 @@
+"""The relay pipeline: frames in from any network, records out to MQTT, replies and acks back.
+
+For each MO delivery: look the vessel up by IMEI (unknown or revoked: rejected and counted), archive
+the raw frame (a repeat of the same delivery is acknowledged again but not processed twice), verify
+and decrypt it, check the replay window, then apply its items in one transaction: acknowledgements
+close MT records, records are stored once per (vessel, record id), fragments wait for their siblings,
+and every newly delivered record turns into MQTT events in the same transaction (a transactional
+outbox: an event is published until the broker acknowledges it). A frame that carried records earns an
+ack in the next MT frame to that vessel.
+
+It does no network I/O itself: ingest adapters call ``handle_mo``; the MT loop calls ``build_mt``
+and ``mt_sent``; the publisher drains ``Archive.pending_events``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.public import PrivateKey, PublicKey
+
+from firmware_profiles import load_profile
+from wire.catch import TripStart, TripUnknownError
+from wire.codec import CODEC_DEFLATE, CODEC_RAW, codecs_from_mask
+from wire.crypto import link_key, open_crew
+from wire.errors import RemoteWireError
+from wire.frame import Direction, frame_capacity, open_frame, seal_frame
+from wire.items import (
+    AckItem,
+    FragmentItem,
+    RecordItem,
+    dumps,
+    encode_ack_item,
+    join_fragments,
+    loads_one,
+)
+from wire.records import (
+    KIND_CLASS,
+    Capabilities,
+    CrewContent,
+    CrewMessage,
+    CrewReply,
+    Epoch,
+    Kind,
+    Sos,
+    from_wire_time,
+    to_wire_time,
+)
+from wire.units import Unit, cut_record, pack_units
+
+from .archive import Archive, Vessel
+from .catch_events import named, needs_trip, trip_start_of
+
+log = logging.getLogger("shore.relay")
+
+
+class FragmentCapError(RemoteWireError):
+    """The vessel's partial records would exceed the memory cap."""
+
+    reason = "fragment-cap"
+
+
+BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
+TOPIC_ROOT = "seabridge/v1"
+_SLUG = re.compile(r"[^a-z0-9-]+")
+
+
+def slug(name: str) -> str:
+    return _SLUG.sub("-", name.lower()).strip("-") or "unnamed"
+
+
+def vessel_topic(vessel: Vessel, *parts: str) -> str:
+    return "/".join((TOPIC_ROOT, slug(vessel.fleet), slug(vessel.name), *parts))
+
+
+class _Duplicate(Exception):
+    """Internal: the delivery was processed before (rolls the claim transaction back)."""
+
+
+@dataclass
+class MtFrame:
+    imei: str
+    counter: int
+    data: bytes
+    units: list[Unit]
+    acks: list[int]
+
+
+class Relay:
+    def __init__(
+        self,
+        archive: Archive,
+        shore_secret: PrivateKey,
+        crew_secret: PrivateKey,
+        resend_after_s: float = 1800.0,
+        max_fragment_bytes: int = 64 * 1024,
+        ack_delay_s: float = 0.0,
+    ) -> None:
+        self.archive = archive
+        self.shore_secret = shore_secret
+        self.crew_secret = crew_secret
+        self.resend_after_s = resend_after_s
+        self.max_fragment_bytes = max_fragment_bytes
+        self.ack_delay_s = ack_delay_s  # hold ack-only MT frames this long so one frame acks several
+        self.rejections: Counter[str] = Counter()
+        self._trips: dict[tuple[str, int], TripStart] = {}
+        self.frames_in: Counter[str] = Counter()
+        self.accepted = 0
+        self._keys: dict[bytes, bytes] = {}
+
+    def _link_key(self, vessel: Vessel) -> bytes:
+        key = self._keys.get(vessel.public_key)
+        if key is None:
+            key = link_key(self.shore_secret, PublicKey(vessel.public_key))
+            self._keys[vessel.public_key] = key
+        return key
+
+    def _reject(self, reason: str, detail: str) -> str:
+        self.rejections[reason] += 1
+        log.warning("frame rejected: %s: %s", reason, detail)
+        return reason
+
+    # --- MO ---------------------------------------------------------------------------------------
+
+    def handle_mo(self, imei: str, momsn: int, payload: bytes | None, network: str, now: float) -> str:
+        """Process one MO delivery. Returns its outcome: ``accepted``, ``duplicate``, ``empty`` or a
+        rejection reason. Never raises on bad input.
+
+        The frame log entry, the replay window, the records and their outbox events are written in one
+        transaction under the vessel's lock, so a worker that dies half way leaves nothing behind and
+        any other worker can process the same delivery again.
+        """
+        self.frames_in[network] += 1
+        vessel = self.archive.vessel(imei)
+        refused = self._precheck(vessel, imei, payload)
+        if refused is not None or vessel is None or not payload:
+            return refused or "empty"
+        try:
+            head, items = open_frame(self._link_key(vessel), payload, Direction.MO)
+        except RemoteWireError as exc:
+            if not self.archive.log_frame(imei, momsn, network, payload, exc.reason, now):
+                self.rejections["duplicate-delivery"] += 1
+                return "duplicate"
+            return self._reject(exc.reason, f"{vessel.name} MOMSN {momsn}: {exc}")
+        carries_records = any(isinstance(i, RecordItem | FragmentItem) for i in items)
+        try:
+            with self.archive.tx() as db:
+                Archive.lock_vessel(db, imei)
+                if not Archive.claim_frame(db, imei, momsn, network, payload, now):
+                    raise _Duplicate
+                window = Archive.window(db, imei)
+                window.record(head.counter)
+                Archive.save_window(db, imei, window, now)
+                if carries_records:
+                    Archive.owe_ack(db, imei, head.counter, now)
+                for item in items:
+                    self._apply(db, vessel, item, now)
+                Archive.add_event(
+                    db,
+                    vessel_topic(vessel, "state", "link"),
+                    _json(
+                        {
+                            "msg_id": f"{slug(vessel.name)}:link:{head.counter}",
+                            "vessel": vessel.name,
+                            "last_contact": now,
+                            "network": network,
+                            "momsn": momsn,
+                            "frame_counter": head.counter,
+                            "frame_bytes": len(payload),
+                        }
+                    ),
+                    now,
+                    retain=True,
+                )
+                Archive.frame_outcome(db, imei, momsn, payload, "accepted")
+        except _Duplicate:
+            self.rejections["duplicate-delivery"] += 1
+            return "duplicate"
+        except RemoteWireError as exc:
+            outcome = self._reject(exc.reason, f"{vessel.name} frame {head.counter}: {exc}")
+            with self.archive.tx() as db:
+                Archive.lock_vessel(db, imei)
+                Archive.claim_frame(db, imei, momsn, network, payload, now)
+                Archive.frame_outcome(db, imei, momsn, payload, outcome)
+                if exc.reason == "replay" and carries_records:
+                    # The vessel may have missed our ack: owe it again so it stops resending.
+                    Archive.owe_ack(db, imei, head.counter, now)
+            return outcome
+        self.accepted += 1
+        return "accepted"
+
+    def precheck(self, imei: str, payload: bytes | None, network: str) -> str | None:
+        """The checks an ingest endpoint can make without the vessel's replay state (scale-out ingest):
+        None if the delivery should be queued for the workers, else the outcome (rejection or empty)."""
+        self.frames_in[network] += 1
+        vessel = self.archive.vessel(imei)
+        refused = self._precheck(vessel, imei, payload)
+        if refused is None and not payload:
+            return "empty"
+        return refused
+
+    def _precheck(self, vessel: Vessel | None, imei: str, payload: bytes | None) -> str | None:
+        if vessel is None:
+            return self._reject("unknown-vessel", f"IMEI {imei!r} is not registered")
+        if vessel.revoked:
+            return self._reject("revoked-vessel", f"vessel {vessel.name} is revoked")
+        if not payload:
+            return None  # a mailbox check or failed session: nothing to do
+        limit = self._mo_limit(vessel)
+        if len(payload) > limit:
+            return self._reject("oversize-frame", f"{vessel.name}: {len(payload)} B > {limit} B")
+        return None
+
+    def check_silence(self, now: float, silent_after_s: float) -> list[Vessel]:
+        """Raise one alert per vessel silent for longer than ``silent_after_s`` (cleared by contact)."""
+        silent = self.archive.silent_vessels(now, silent_after_s)
+        if silent:
+            with self.archive.tx() as db:
+                for vessel in silent:
+                    alert = {
+                        "msg_id": f"{slug(vessel.name)}:silent:{int(vessel.last_contact or 0)}",
+                        "vessel": vessel.name,
+                        "alert": "silent",
+                        "last_contact": vessel.last_contact,
+                        "silent_s": now - (vessel.last_contact or now),
+                        "at": now,
+                    }
+                    Archive.add_event(db, vessel_topic(vessel, "evt", "alert"), _json(alert), now)
+                    log.warning("vessel %s silent for %.0f s", vessel.name, alert["silent_s"])
+        return silent
+
+    def _apply(self, db: Any, vessel: Vessel, item: Any, now: float) -> None:
+        if isinstance(item, AckItem):
+            for rid, client_id in Archive.mt_frames_acked(db, vessel.imei, item.counters, now):
+                Archive.add_event(
+                    db,
+                    vessel_topic(vessel, "evt", "delivery"),
+                    _json(
+                        {
+                            "msg_id": client_id or f"{slug(vessel.name)}:mt:{rid}",
+                            "rid": rid,
+                            "status": "delivered",
+                            "at": now,
+                        }
+                    ),
+                    now,
+                )
+        elif isinstance(item, RecordItem):
+            self._deliver(db, vessel, item, now)
+        elif isinstance(item, FragmentItem):
+            if Archive.record_delivered(db, vessel.imei, item.rid):
+                return
+            if Archive.fragment_bytes(db, vessel.imei) + len(item.chunk) > self.max_fragment_bytes:
+                # Refuse the whole frame, unacknowledged: the vessel resends it once stale partial
+                # records have expired, so nothing is lost to the cap.
+                raise FragmentCapError(f"record {item.rid}: partial records of this vessel over the cap")
+            chunks = Archive.add_fragment(db, vessel.imei, item.rid, item.index, item.count, item.chunk, now)
+            try:
+                joined = join_fragments(item.count, chunks)
+            except RemoteWireError as exc:
+                Archive.drop_fragments(db, vessel.imei, item.rid)
+                self._reject(exc.reason, f"{vessel.name} record {item.rid}: {exc}")
+                return
+            if joined is not None:
+                Archive.drop_fragments(db, vessel.imei, item.rid)
+                self._deliver(db, vessel, RecordItem(item.rid, joined.kind, joined.body), now)
+
+    def _deliver(self, db: Any, vessel: Vessel, item: RecordItem, now: float) -> None:
+        if not Archive.add_record(db, vessel.imei, item.rid, item.kind, dumps(item.body), now):
+            return  # already delivered once
+        try:
+            self._publish_record(db, vessel, item, now)
+        except RemoteWireError as exc:
+            self._reject(exc.reason, f"{vessel.name} record {item.rid} kind {item.kind}: {exc}")
+
+    def _publish_record(self, db: Any, vessel: Vessel, item: RecordItem, now: float) -> None:
+        msg_id = f"{slug(vessel.name)}:{item.rid}"
+        if item.kind == Kind.EPOCH:
+            epoch = Epoch.from_body(item.body)
+            Archive.add_epoch(db, vessel.imei, epoch.number, epoch.public_key)
+            # Crew messages of this epoch that arrived before their epoch can be opened now.
+            for rid, body in db.execute(
+                "SELECT rid, body FROM records WHERE imei = ? AND kind = ? AND published IS NULL",
+                (vessel.imei, int(Kind.CREW_MESSAGE)),
+            ).fetchall():
+                self._publish_crew(db, vessel, rid, CrewMessage.from_body(loads_one(bytes(body))), now)
+        elif item.kind == Kind.CREW_MESSAGE:
+            self._publish_crew(db, vessel, item.rid, CrewMessage.from_body(item.body), now)
+        elif item.kind == Kind.SOS:
+            sos = Sos.from_body(item.body)
+            event = {
+                "msg_id": msg_id,
+                "vessel": vessel.name,
+                "created": from_wire_time(sos.created),
+                "received": now,
+                "note": sos.note,
+                "latitude": None if sos.latitude_e5 is None else sos.latitude_e5 / 1e5,
+                "longitude": None if sos.longitude_e5 is None else sos.longitude_e5 / 1e5,
+            }
+            Archive.add_event(db, vessel_topic(vessel, "up", "sos"), _json(event), now)
+            Archive.add_event(
+                db, vessel_topic(vessel, "state", "sos"), _json({**event, "state": "open"}), now, retain=True
+            )
+            self._mark(db, vessel, item.rid, now)
+        elif item.kind == Kind.CAPABILITIES:
+            caps = Capabilities.from_body(item.body)
+            Archive.set_mark(db, f"codecs:{vessel.imei}", str(caps.codecs_mask), now)
+            Archive.add_event(
+                db,
+                vessel_topic(vessel, "state", "capabilities"),
+                _json(
+                    {
+                        "vessel": vessel.name,
+                        "codecs": sorted(codecs_from_mask(caps.codecs_mask)),
+                        "software": caps.software,
+                        "at": now,
+                    }
+                ),
+                now,
+                retain=True,
+            )
+            self._mark(db, vessel, item.rid, now)
+        elif item.kind == Kind.CATCH:
+            self._publish_catch(db, vessel, item.rid, item.body, now)
+            start = trip_start_of(item.body)
+            if start is not None:
+                # Events of this trip that arrived before its start can be decoded now.
+                for rid, body in db.execute(
+                    "SELECT rid, body FROM records WHERE imei = ? AND kind = ? AND published IS NULL",
+                    (vessel.imei, int(Kind.CATCH)),
+                ).fetchall():
+                    pending = loads_one(bytes(body))
+                    if needs_trip(pending) == start.trip:
+                        self._publish_catch(db, vessel, rid, pending, now)
+        else:
+            name = (
+                Kind(item.kind).name.lower() if item.kind in Kind._value2member_map_ else f"kind-{item.kind}"
+            )
+            Archive.add_event(
+                db,
+                vessel_topic(vessel, "up", name),
+                _json(
+                    {"msg_id": msg_id, "vessel": vessel.name, "received": now, "body": _jsonable(item.body)}
+                ),
+                now,
+            )
+            self._mark(db, vessel, item.rid, now)
+
+    def _trip_starts(self, db: Any, vessel: Vessel, trip: int) -> dict[int, TripStart]:
+        key = (vessel.imei, trip)
+        start = self._trips.get(key)
+        if start is None:
+            for (body,) in db.execute(
+                "SELECT body FROM records WHERE imei = ? AND kind = ? ORDER BY rid DESC",
+                (vessel.imei, int(Kind.CATCH)),
+            ).fetchall():
+                try:
+                    found = trip_start_of(loads_one(bytes(body)))
+                except RemoteWireError:
+                    continue
+                if found is not None and found.trip == trip:
+                    start = self._trips[key] = found
+                    break
+        return {trip: start} if start is not None else {}
+
+    def _publish_catch(self, db: Any, vessel: Vessel, rid: int, body: Any, now: float) -> None:
+        trip = needs_trip(body)
+        trips = self._trip_starts(db, vessel, trip) if trip is not None else {}
+        trip_id = body.get(1) if isinstance(body, dict) else None
+        try:
+            name, event = named(body, trips, f"{slug(vessel.name)}/{trip_id}")
+        except TripUnknownError:
+            log.info("catch record %d of %s waits for the start of trip %s", rid, vessel.name, trip)
+            return
+        Archive.add_event(
+            db,
+            vessel_topic(vessel, "up", "catch", name),
+            _json(
+                {
+                    "msg_id": f"{slug(vessel.name)}:{rid}",
+                    "vessel": vessel.name,
+                    "received": now,
+                    "body": event,
+                }
+            ),
+            now,
+        )
+        self._mark(db, vessel, rid, now)
+
+    def _publish_crew(self, db: Any, vessel: Vessel, rid: int, msg: CrewMessage, now: float) -> None:
+        row = db.execute(
+            "SELECT public_key FROM epochs WHERE imei = ? AND number = ?", (vessel.imei, msg.epoch)
+        ).fetchone()
+        if row is None:
+            log.info("crew record %d of %s waits for epoch %d", rid, vessel.name, msg.epoch)
+            return
+        content = CrewContent.decode(open_crew(self.crew_secret, msg.epoch, bytes(row[0]), rid, msg.sealed))
+        Archive.add_event(
+            db,
+            vessel_topic(vessel, "up", "crew"),
+            _json(
+                {
+                    "msg_id": f"{slug(vessel.name)}:{rid}",
+                    "vessel": vessel.name,
+                    "member": msg.member,
+                    "handle": content.handle,
+                    "to": content.to,
+                    "text": content.text,
+                    "created": from_wire_time(msg.created),
+                    "received": now,
+                }
+            ),
+            now,
+        )
+        self._mark(db, vessel, rid, now)
+
+    @staticmethod
+    def _mark(db: Any, vessel: Vessel, rid: int, now: float) -> None:
+        db.execute("UPDATE records SET published = ? WHERE imei = ? AND rid = ?", (now, vessel.imei, rid))
+
+    # --- MT ---------------------------------------------------------------------------------------
+
+    def vessel_codecs(self, vessel: Vessel) -> frozenset[int]:
+        """Codecs the vessel announced; before any announcement, the ones every gateway has."""
+        mark = self.archive.get_mark(f"codecs:{vessel.imei}")
+        if mark is None or not mark.isdigit():
+            return BASELINE_CODECS
+        return codecs_from_mask(int(mark)) | BASELINE_CODECS
+
+    def accept_reply(
+        self, vessel: Vessel, member: int, text: str, sender: str, client_id: str | None, now: float
+    ) -> tuple[int, bool]:
+        """Queue a reply for one crew member of ``vessel``; idempotent per ``client_id``."""
+        reply = CrewReply(member, text, sender, to_wire_time(now))
+        capacity = self._unit_capacity(vessel)
+        allowed = self.vessel_codecs(vessel)
+        return self.archive.mt_accept(
+            vessel.imei,
+            client_id,
+            int(Kind.CREW_REPLY),
+            int(KIND_CLASS[Kind.CREW_REPLY]),
+            now,
+            lambda rid: cut_record(rid, int(Kind.CREW_REPLY), reply.body(allowed), capacity),
+        )
+
+    def _mo_limit(self, vessel: Vessel) -> int:
+        return load_profile(vessel.profile).mo_frame_limit  # without the network's prefix (IDP SIN)
+
+    def _mt_limit(self, vessel: Vessel) -> int:
+        return load_profile(vessel.profile).mt_frame_limit
+
+    def _unit_capacity(self, vessel: Vessel) -> int:
+        return frame_capacity(self._mt_limit(vessel), 2**35 - 1)
+
+    def build_mt(self, imei: str, now: float) -> MtFrame | None:
+        vessel = self.archive.vessel(imei)
+        if vessel is None or vessel.revoked:
+            return None
+        units = self.archive.mt_pending(imei, now, self.resend_after_s)
+        acks = self.archive.acks_owed(imei)
+        if not units and not acks:
+            return None
+        if not units and self.ack_delay_s > 0:
+            # An ack-only frame costs the vessel a message and a mailbox session: let acks gather.
+            oldest = self.archive.oldest_ack_owed(imei)
+            if oldest is not None and now - oldest < self.ack_delay_s:
+                return None
+        limit = self._mt_limit(vessel)
+        counter = self.archive.next_mt_counter(imei)
+        room = frame_capacity(limit, counter)
+        items: list[bytes] = []
+        if acks:
+            item = encode_ack_item(set(acks))
+            if len(item) < room:
+                items.append(item)
+                room -= len(item)
+            else:
+                acks = []
+        chosen = pack_units(units, room)
+        items.extend(u.item for u in chosen)
+        data = seal_frame(self._link_key(vessel), Direction.MT, counter, items, limit)
+        return MtFrame(imei, counter, data, chosen, acks)
+
+    def mt_sent(self, frame: MtFrame, now: float) -> None:
+        self.archive.mt_frame_sent(frame.imei, frame.counter, frame.units, frame.acks, now)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

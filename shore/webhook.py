@@ -1,0 +1,262 @@
+"""RockBLOCK-style HTTP webhook ingest: MO messages POSTed by the RockBLOCK / Ground Control service.
+
+It owns the HTTP side of one network: request size and rate limits, the authenticity check (an RS256
+JWT signed by the service, checked against a configured public key, and/or a shared secret in the URL
+or a header), parsing the fields (``imei``, ``serial``, ``momsn``, ``transmit_time``,
+``iridium_latitude``, ``iridium_longitude``, ``iridium_cep``, ``data`` as hex, ``device_type``,
+``JWT``) in form-urlencoded or JSON bodies, and the answer: 200 once the delivery is durably handed
+to the pipeline (the service retries anything else, so de-duplication on IMEI + MOMSN happens in the
+pipeline). Every refusal is counted by reason and logged. It must not decrypt or interpret the frame.
+
+``parse_mo`` and ``RateLimiter`` are sans-I/O; ``create_webhook_app`` is the thin Starlette adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import json
+import logging
+import re
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from common.clock import Clock
+
+log = logging.getLogger("shore.webhook")
+
+NETWORK = "rockblock"
+MAX_BODY_BYTES = 16 * 1024  # the largest legitimate form (1960 B of data as hex + JWT) is ~10 KiB
+MAX_DATA_BYTES = 1960  # the largest SBD MO payload of any RockBLOCK model; the pipeline checks the profile
+_IMEI = re.compile(r"^[0-9]{15}$")
+_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
+
+
+class WebhookError(ValueError):
+    """A refused webhook request; ``reason`` is the counted rejection reason, ``status`` the HTTP code."""
+
+    def __init__(self, reason: str, detail: str, status: int = 400) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class WebhookMo:
+    imei: str
+    momsn: int
+    data: bytes
+    transmit_time: float | None
+    latitude: float | None
+    longitude: float | None
+    cep_km: float | None
+    serial: str | None
+    device_type: str | None
+
+
+def _float(fields: Mapping[str, str], name: str, lo: float, hi: float) -> float | None:
+    raw = fields.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise WebhookError("malformed-field", f"{name} is not a number") from None
+    if not lo <= value <= hi:
+        raise WebhookError("malformed-field", f"{name} out of range")
+    return value
+
+
+def parse_transmit_time(raw: str) -> float:
+    """``YY-MM-DD HH:MM:SS`` (UTC) as documented by the service, to Unix seconds."""
+    try:
+        when = dt.datetime.strptime(raw, "%y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise WebhookError("malformed-field", "transmit_time is not YY-MM-DD HH:MM:SS") from None
+    return when.timestamp()
+
+
+def parse_mo(fields: Mapping[str, str]) -> WebhookMo:
+    """Validate the webhook fields. Raises :class:`WebhookError` on anything missing or malformed."""
+    imei = fields.get("imei", "")
+    if not _IMEI.match(imei):
+        raise WebhookError("malformed-field", "imei must be 15 digits")
+    momsn_raw = fields.get("momsn", "")
+    if not momsn_raw.isdigit() or len(momsn_raw) > 6 or int(momsn_raw) > 65535:
+        raise WebhookError("malformed-field", "momsn must be an integer 0..65535")
+    data_hex = fields.get("data", "")
+    if len(data_hex) > 2 * MAX_DATA_BYTES:
+        raise WebhookError("oversize-frame", f"data longer than {MAX_DATA_BYTES} bytes", 413)
+    if not _HEX.match(data_hex):
+        raise WebhookError("malformed-field", "data is not hex")
+    transmit = fields.get("transmit_time")
+    serial = fields.get("serial")
+    device = fields.get("device_type")
+    return WebhookMo(
+        imei=imei,
+        momsn=int(momsn_raw),
+        data=bytes.fromhex(data_hex),
+        transmit_time=parse_transmit_time(transmit) if transmit else None,
+        latitude=_float(fields, "iridium_latitude", -90.0, 90.0),
+        longitude=_float(fields, "iridium_longitude", -180.0, 180.0),
+        cep_km=_float(fields, "iridium_cep", 0.0, 10000.0),
+        serial=serial[:16] if serial else None,
+        device_type=device[:32] if device else None,
+    )
+
+
+class Authenticator:
+    """The webhook's authenticity check. At least one of ``jwt_public_key`` (PEM) and ``shared_secret``
+    must be set, otherwise every request is refused (``auth-not-configured``)."""
+
+    def __init__(self, jwt_public_key: str | bytes | None = None, shared_secret: str | None = None) -> None:
+        self.jwt_public_key = jwt_public_key or None
+        self.shared_secret = shared_secret or None
+
+    @property
+    def configured(self) -> bool:
+        return self.jwt_public_key is not None or self.shared_secret is not None
+
+    def check(self, fields: Mapping[str, str], token: str | None) -> None:
+        if not self.configured:
+            raise WebhookError("auth-not-configured", "no JWT key or shared secret configured", 401)
+        if self.shared_secret is not None and (
+            token is None or not hmac.compare_digest(token.encode(), self.shared_secret.encode())
+        ):
+            raise WebhookError("bad-secret", "shared secret missing or wrong", 401)
+        if self.jwt_public_key is not None:
+            raw = fields.get("JWT") or fields.get("jwt")
+            if not raw:
+                raise WebhookError("bad-signature", "JWT missing", 401)
+            try:
+                claims = jwt.decode(
+                    raw, self.jwt_public_key, algorithms=["RS256"], options={"verify_aud": False}
+                )
+            except jwt.PyJWTError as exc:
+                raise WebhookError("bad-signature", f"JWT invalid: {exc}", 401) from None
+            # The signed claims must be the delivery we are about to accept, not some other one.
+            for name in ("imei", "momsn", "data"):
+                if str(claims.get(name, "")).lower() != str(fields.get(name, "")).lower():
+                    raise WebhookError("bad-signature", f"JWT claim {name} does not match the form", 401)
+
+
+class RateLimiter:
+    """Token buckets per key (the client address) and one global bucket; sans-I/O (time passed in).
+    Keeps at most ``max_keys`` buckets (least recently used dropped)."""
+
+    def __init__(
+        self, rate_per_s: float, burst: float, global_rate_per_s: float, max_keys: int = 4096
+    ) -> None:
+        self.rate = rate_per_s
+        self.burst = burst
+        self.global_rate = global_rate_per_s
+        self.global_burst = max(burst, global_rate_per_s)
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._global = (self.global_burst, float("-inf"))
+
+    @staticmethod
+    def _take(
+        state: tuple[float, float], rate: float, burst: float, now: float
+    ) -> tuple[bool, tuple[float, float]]:
+        tokens, at = state
+        tokens = burst if at == float("-inf") else min(burst, tokens + (now - at) * rate)
+        if tokens >= 1.0:
+            return True, (tokens - 1.0, now)
+        return False, (tokens, now)
+
+    def allow(self, key: str, now: float) -> bool:
+        state = self._buckets.pop(key, (self.burst, float("-inf")))
+        ok, state = self._take(state, self.rate, self.burst, now)
+        self._buckets[key] = state
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        if not ok:
+            return False
+        ok, self._global = self._take(self._global, self.global_rate, self.global_burst, now)
+        return ok
+
+
+MoSink = Callable[[WebhookMo], Awaitable[str]]
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise WebhookError("oversize-request", f"body larger than {limit} bytes", 413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise WebhookError("oversize-request", f"body larger than {limit} bytes", 413)
+    return bytes(body)
+
+
+def _fields(body: bytes, content_type: str) -> dict[str, str]:
+    if "json" in content_type:
+        try:
+            data: Any = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise WebhookError("malformed-json", "body is not JSON") from None
+        if not isinstance(data, dict):
+            raise WebhookError("malformed-json", "body is not a JSON object")
+        return {str(k): "" if v is None else str(v) for k, v in data.items() if isinstance(k, str)}
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"), keep_blank_values=True, max_num_fields=32, strict_parsing=False
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookError("malformed-form", "body is not a form") from None
+    return dict(pairs)
+
+
+def create_webhook_app(
+    sink: MoSink,
+    auth: Authenticator,
+    limiter: RateLimiter,
+    clock: Clock,
+    *,
+    rejections: Counter[str] | None = None,
+    path: str = "/rockblock/mo",
+    answer_within_s: float = 2.5,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Starlette:
+    """The webhook endpoint at ``path``. ``sink`` hands a parsed delivery to the pipeline and returns
+    its outcome; if it takes longer than ``answer_within_s`` the answer is 503 (the service retries)."""
+    counted = rejections if rejections is not None else Counter()
+
+    def refuse(reason: str, detail: str, status: int, peer: str) -> PlainTextResponse:
+        counted[reason] += 1
+        log.warning("webhook from %s refused (%s): %s", peer, reason, detail)
+        return PlainTextResponse(f"FAILED,{reason}", status_code=status)
+
+    async def receive(request: Request) -> PlainTextResponse:
+        peer = request.client.host if request.client else "?"
+        if not limiter.allow(peer, clock.now()):
+            return refuse("rate-limited", "too many requests", 429, peer)
+        try:
+            body = await _read_bounded(request, max_body_bytes)
+            fields = _fields(body, request.headers.get("content-type", ""))
+            token = request.headers.get("x-seabridge-token") or request.query_params.get("token")
+            auth.check(fields, token)
+            mo = parse_mo(fields)
+        except WebhookError as exc:
+            return refuse(exc.reason, str(exc), exc.status, peer)
+        try:
+            outcome = await asyncio.wait_for(sink(mo), answer_within_s)
+        except TimeoutError:
+            return refuse("slow-pipeline", f"IMEI {mo.imei} MOMSN {mo.momsn} not stored in time", 503, peer)
+        log.info("webhook MO %s MOMSN %d: %s", mo.imei, mo.momsn, outcome)
+        return PlainTextResponse("OK")
+
+    return Starlette(routes=[Route(path, receive, methods=["POST"])])

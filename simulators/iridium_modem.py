@@ -1,0 +1,826 @@
+"""Sans-I/O emulator of an Iridium 9602/9603/9523 SBD transceiver, byte-exact on the DTE side.
+
+This module owns the modem's behaviour as seen on its serial port: AT command parsing, echo,
+verbose and numeric result framing, the MO and MT buffers, ``+SBDWB``/``+SBDRB`` binary
+transfers with their checksums, sessions (``+SBDIX``/``+SBDIXA``) whose outcome and duration
+come from a ``LinkModel``, MOMSN bookkeeping, ring alerts and the unsolicited result codes.
+Sizes and timeouts come from the ``ModemProfile``; nothing here hard-codes a modem number.
+
+It must not do I/O: bytes come in through ``feed(data, now)``, bytes for the DTE go out through
+``read_output()``, time only moves through ``now`` arguments and ``tick(now)``. The pty adapter
+(``pty_modem``) and tests drive it. It must not import the gateway's driver either: it is the
+independent reference the driver is checked against.
+
+Theory of operation: the modem is always in one of four interface modes (reference §1.1):
+*command* (characters are echoed and collected into a line ended by ``\\r``), *binary data*
+(``+SBDWB`` payload, nothing echoed), *text data* (``+SBDWT`` without ``=``) and *session*
+(``+SBDIX``: every DTE character is ignored until the session ends). Unsolicited codes
+(``SBDRING``, ``+CIEV``) are only written in command mode; ones that happen in another mode are
+held and written when the modem returns to command mode.
+
+The network side is any object satisfying ``SatelliteNetwork``; it calls ``ring_alert(now)`` on
+the emulator when a mobile-terminated message is queued. ``LoopbackNetwork`` is a small
+in-memory implementation for tests.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import ClassVar, Protocol
+
+from firmware_profiles import ModemProfile
+from simulators.link_model import (
+    MO_ACCESS_DENIED,
+    MO_LOCAL_SESSION_TIMEOUT,
+    MO_NO_NETWORK_SERVICE,
+    MO_RADIO_DISABLED,
+    MO_SUCCESS,
+    LinkModel,
+)
+
+#: Iridium system time counts 90 ms ticks from this epoch ("era 2", 2014-05-11 14:23:55 UTC).
+IRIDIUM_EPOCH_ERA2 = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
+IRIDIUM_TICK_S = 0.090
+
+DEFAULT_IMEI = "300234010753370"
+
+_CGMR_LINES = (
+    "Call Processor Version: TA19002",
+    "Modem DSP Version: 1.7 svn: 2358",
+    "DBB Version: 0x0001 (ASIC)",
+    "RFA Version: 0x0007 (SRFA2)",
+    "NVM Version: KVS",
+    "Hardware Version: BOOT07d2/9603NrevDE/04/RAW0d",
+    "BOOT Version: TA19002 (rev exported)",
+)
+
+_LOCATION_RE = re.compile(r"^[+-]?\d{4}\.\d{1,3},[+-]?\d{5}\.\d{1,3}$")
+_BASIC_RE = re.compile(r"(&[A-Z]|\*[A-Z]|%[A-Z]|[A-Z])(\d*)")
+_EXTENDED_RE = re.compile(r"([+-][A-Z]+)(.*)", re.DOTALL | re.IGNORECASE)
+
+
+# -- network side ---------------------------------------------------------------------------
+
+
+@dataclass
+class MtDelivery:
+    """What the network hands the modem at the end of a successful session."""
+
+    payload: bytes | None = None  # the MT message delivered in this session, if any
+    mtmsn: int = 0  # its MT message sequence number (meaningless when payload is None)
+    queued: int = 0  # MT messages still waiting at the gateway after this one
+
+
+class SatelliteNetwork(Protocol):
+    """The Iridium network as one modem sees it."""
+
+    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
+        """A session of ``imei`` succeeded at ``now``: take the MO (None = mailbox check), pop one MT."""
+        ...
+
+
+@dataclass(frozen=True)
+class MoRecord:
+    imei: str
+    payload: bytes | None
+    momsn: int
+    time: float
+
+
+class LoopbackNetwork:
+    """In-memory network side for tests: records MO messages, queues MT messages per IMEI.
+
+    ``attach(modem)`` lets ``queue_mt`` ring the modem (``IridiumModemEmulator.ring_alert``).
+    """
+
+    def __init__(self) -> None:
+        self.mo_messages: list[MoRecord] = []
+        self._mt: dict[str, collections.deque[bytes]] = {}
+        self._next_mtmsn: dict[str, int] = {}
+        self._modems: dict[str, IridiumModemEmulator] = {}
+
+    def attach(self, modem: IridiumModemEmulator) -> None:
+        self._modems[modem.imei] = modem
+
+    def queued(self, imei: str) -> int:
+        return len(self._mt.get(imei, ()))
+
+    def queue_mt(self, imei: str, payload: bytes, now: float, *, ring: bool = True) -> None:
+        """Queue an MT message for ``imei``; ring the attached modem unless ``ring`` is False."""
+        self._mt.setdefault(imei, collections.deque()).append(bytes(payload))
+        if ring:
+            self.ring(imei, now)
+
+    def ring(self, imei: str, now: float) -> None:
+        modem = self._modems.get(imei)
+        if modem is not None:
+            modem.ring_alert(now)
+
+    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
+        self.mo_messages.append(MoRecord(imei, mo_payload, momsn, now))
+        queue = self._mt.get(imei)
+        if not queue:
+            return MtDelivery()
+        payload = queue.popleft()
+        mtmsn = self._next_mtmsn.get(imei, 1)
+        self._next_mtmsn[imei] = 1 if mtmsn >= 0xFFFF else mtmsn + 1
+        return MtDelivery(payload=payload, mtmsn=mtmsn, queued=len(queue))
+
+
+# -- modem ----------------------------------------------------------------------------------
+
+
+class Mode(enum.Enum):
+    COMMAND = "command"
+    BINARY = "binary data"
+    TEXT = "text data"
+    SESSION = "session"
+
+
+@dataclass
+class Settings:
+    """Settings stored in the modem's configuration profile (``AT&W0``)."""
+
+    echo: bool
+    verbose: bool
+    quiet: bool
+    ring_alerts: bool
+    flow_control: int = 0
+    dtr: int = 0
+
+
+@dataclass
+class _Session:
+    end: float
+    status: int
+    prefix: str
+
+
+class _CommandError(Exception):
+    """Internal: the current command line answers ERROR."""
+
+
+def checksum(payload: bytes) -> bytes:
+    """Iridium SBD checksum: sum of the bytes modulo 65536, big-endian."""
+    return (sum(payload) & 0xFFFF).to_bytes(2, "big")
+
+
+@dataclass
+class _Indicators:
+    enabled: bool = False
+    signal: bool = False
+    service: bool = False
+    last_signal: int | None = None
+    last_service: int | None = None
+    held: dict[int, int] = field(default_factory=dict)
+
+
+class IridiumModemEmulator:
+    """One emulated Iridium SBD transceiver. See the module docstring for the model."""
+
+    def __init__(
+        self,
+        profile: ModemProfile,
+        link: LinkModel,
+        network: SatelliteNetwork,
+        *,
+        imei: str = DEFAULT_IMEI,
+        registered: bool = False,
+        momsn: int = 0,
+    ) -> None:
+        self.profile = profile
+        self.link = link
+        self.network = network
+        self.imei = imei
+        at = profile.at
+        self._factory = Settings(
+            echo=bool(at.get("echo_default", True)),
+            verbose=bool(at.get("verbose_default", True)),
+            quiet=False,
+            ring_alerts=bool(at.get("ring_alerts_default", False)),
+        )
+        self._stored = replace(self._factory)
+        self.settings = replace(self._stored)
+        self._ring_code = int(at.get("numeric_ring_code", 126))
+        self._line_limit = len("AT+SBDWT=") + profile.limits.text_command_max_chars
+        #: Called when output appears outside ``feed``/``tick`` (a ring alert), so an adapter can flush.
+        self.on_output: Callable[[], None] | None = None
+        # persistent state (survives power cycles)
+        self.momsn = momsn & 0xFFFF
+        self.ra_flag = False
+        self._power_on_state(registered)
+
+    def _power_on_state(self, registered: bool) -> None:
+        self._out = bytearray()
+        self.mode = Mode.COMMAND
+        self._line = bytearray()
+        self._overflow = False
+        self.mo_buffer = b""
+        self.mt_buffer: bytes | None = None
+        self.mtmsn = -1
+        self.registered = registered
+        self.radio_on = True
+        self.msg_waiting = 0
+        self.sri = 0
+        self.session_timeout_s = 0.0
+        self._data_expected = 0
+        self._data = bytearray()
+        self._data_deadline: float | None = None
+        self._session: _Session | None = None
+        self._pending_ring = False
+        self._indicators = _Indicators()
+        self._indicator_due = 0.0
+
+    # -- sans-I/O surface ---------------------------------------------------------------------
+
+    def feed(self, data: bytes, now: float) -> None:
+        """Bytes written by the DTE at ``now``."""
+        self.tick(now)
+        i = 0
+        n = len(data)
+        while i < n:
+            if self.mode is Mode.SESSION:
+                return  # every DTE character is ignored during a session
+            if self.mode is Mode.BINARY:
+                take = self._data_expected + 2 - len(self._data)
+                self._data += data[i : i + take]
+                i += take
+                if len(self._data) >= self._data_expected + 2:
+                    self._finish_binary_write()
+                continue
+            byte = data[i]
+            i += 1
+            if self.mode is Mode.TEXT:
+                self._text_byte(byte)
+            else:
+                self._command_byte(byte, now)
+
+    def tick(self, now: float) -> None:
+        """Let time pass to ``now``: data timeouts, session ends, indicator events."""
+        if self._data_deadline is not None and now >= self._data_deadline:
+            self._data_timeout()
+        if self._session is not None and now >= self._session.end:
+            self._finish_session(now)
+        if self._indicators.enabled:
+            self._poll_indicators(now)
+
+    def read_output(self) -> bytes:
+        """Bytes for the DTE produced so far (and forget them)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_wakeup(self) -> float | None:
+        """When ``tick`` next has something to do, or None."""
+        session_end = self._session.end if self._session is not None else None
+        times = [t for t in (self._data_deadline, session_end) if t is not None]
+        if self._indicators.enabled and self._indicators.last_signal is not None:
+            times.append(self._indicator_due)
+        return min(times) if times else None
+
+    def ring_alert(self, now: float) -> None:
+        """The network signals a queued MT message (called by the network side)."""
+        if not self.registered or not self.radio_on or self.link.signal(now) == 0:
+            return  # the gateway does not know where we are, or the simplex ring alert is missed
+        self.ra_flag = True
+        self.sri = 1
+        if not self.settings.ring_alerts:
+            return
+        if self.mode is Mode.COMMAND:
+            self._write_ring()
+            if self.on_output is not None:
+                self.on_output()
+        else:
+            self._pending_ring = True
+
+    def power_cycle(self) -> None:
+        """Remove and restore power: volatile state is lost, stored settings and MOMSN survive."""
+        self.settings = replace(self._stored)
+        self._power_on_state(registered=False)
+
+    # -- framing ------------------------------------------------------------------------------
+
+    def _info(self, text: str) -> None:
+        raw = text.encode("latin-1")
+        self._out += b"\r\n" + raw + b"\r\n" if self.settings.verbose else raw + b"\r\n"
+
+    def _result(self, ok: bool) -> None:
+        if self.settings.quiet:
+            return
+        if self.settings.verbose:
+            self._out += b"\r\nOK\r\n" if ok else b"\r\nERROR\r\n"
+        else:
+            self._out += b"0\r" if ok else b"4\r"
+
+    def _ready(self) -> None:
+        self._out += b"\r\nREADY\r\n" if self.settings.verbose else b"READY\r\n"
+
+    def _write_ring(self) -> None:
+        self._out += b"\r\nSBDRING\r\n" if self.settings.verbose else b"%d\r" % self._ring_code
+
+    def _back_to_command_mode(self) -> None:
+        self.mode = Mode.COMMAND
+        if self._pending_ring:
+            self._pending_ring = False
+            self._write_ring()
+        for indicator, value in sorted(self._indicators.held.items()):
+            self._info(f"+CIEV:{indicator},{value}")
+        self._indicators.held.clear()
+
+    # -- command mode -------------------------------------------------------------------------
+
+    def _command_byte(self, byte: int, now: float) -> None:
+        if byte == 0x0A:
+            return
+        if byte == 0x0D:
+            if self.settings.echo:
+                self._out.append(byte)
+            line = bytes(self._line)
+            overflow = self._overflow
+            self._line.clear()
+            self._overflow = False
+            self._execute(line, overflow, now)
+            return
+        if byte == 0x08:
+            if self._line:
+                self._line.pop()
+                if self.settings.echo:
+                    self._out.append(byte)
+            return
+        if len(self._line) >= self._line_limit:
+            self._overflow = True
+            return
+        self._line.append(byte)
+        if self.settings.echo:
+            self._out.append(byte)
+
+    def _execute(self, line: bytes, overflow: bool, now: float) -> None:
+        text = line.decode("latin-1")
+        start = text.upper().find("AT")
+        if start < 0:
+            return  # not a command line (V.25ter: characters before "AT" are discarded)
+        if overflow:
+            self._result(False)
+            return
+        body = text[start + 2 :]
+        try:
+            final = self._dispatch(body, now)
+        except _CommandError:
+            self._result(False)
+            return
+        if final:
+            self._result(True)
+
+    def _dispatch(self, body: str, now: float) -> bool:
+        """Run the commands after ``AT``; True if the caller should write OK now."""
+        pos = 0
+        upper = body.upper()
+        while pos < len(body):
+            if upper[pos] in "+-":
+                return self._extended(body[pos:], now)
+            m = _BASIC_RE.match(upper, pos)
+            if m is None:
+                raise _CommandError
+            self._basic(m.group(1), int(m.group(2) or 0))
+            pos = m.end()
+        return True
+
+    def _basic(self, name: str, value: int) -> None:
+        s = self.settings
+        if name == "E" and value in (0, 1):
+            s.echo = bool(value)
+        elif name == "V" and value in (0, 1):
+            s.verbose = bool(value)
+        elif name == "Q" and value in (0, 1):
+            s.quiet = bool(value)
+        elif name == "Z" and value == 0:
+            self.settings = replace(self._stored)
+        elif name == "&F" and value == 0:
+            self.settings = replace(self._factory)
+        elif name == "&W" and value in (0, 1):
+            self._stored = replace(self.settings)
+        elif name == "&Y" and value in (0, 1):
+            pass
+        elif name == "&K" and value in (0, 3):
+            s.flow_control = value
+        elif name == "&D" and value in (0, 1, 2, 3):
+            s.dtr = value
+        elif name == "*R" and value in (0, 1):
+            self.radio_on = bool(value)
+        elif name == "*F" and value == 0:
+            pass
+        else:
+            raise _CommandError
+
+    # -- extended commands --------------------------------------------------------------------
+
+    def _extended(self, text: str, now: float) -> bool:
+        m = _EXTENDED_RE.match(text)
+        if m is None:
+            raise _CommandError
+        name = m.group(1).upper()
+        arg = m.group(2)
+        handler = self._HANDLERS.get(name)
+        if handler is None:
+            raise _CommandError
+        return handler(self, arg, now)
+
+    def _no_args(self, arg: str) -> None:
+        if arg not in ("", "=?"):
+            raise _CommandError
+
+    def _cmd_imei(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            self._info(self.imei)
+        return True
+
+    def _cmd_model(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            name = "IRIDIUM 9523 Family" if "9523" in self.profile.name else "IRIDIUM 9600 Family"
+            self._info(f"{name} SBD Transceiver")
+        return True
+
+    def _cmd_manufacturer(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            self._info("Iridium")
+        return True
+
+    def _cmd_revision(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            for line in _CGMR_LINES:
+                self._info(line)
+        return True
+
+    def _signal(self, now: float) -> int:
+        return self.link.signal(now) if self.radio_on else 0
+
+    def _cmd_csq(self, arg: str, now: float) -> bool:
+        if arg == "=?":
+            self._info("+CSQ:(0-5)")
+        elif arg == "":
+            self._info(f"+CSQ:{self._signal(now)}")
+        else:
+            raise _CommandError
+        return True
+
+    def _cmd_csqf(self, arg: str, now: float) -> bool:
+        if arg == "=?":
+            self._info("+CSQF:(0-5)")
+        elif arg == "":
+            self._info(f"+CSQF:{self._signal(now)}")
+        else:
+            raise _CommandError
+        return True
+
+    def _cmd_cier(self, arg: str, now: float) -> bool:
+        ind = self._indicators
+        if arg == "?":
+            self._info(f"+CIER:{int(ind.enabled)},{int(ind.signal)},{int(ind.service)},0")
+            return True
+        if arg == "=?":
+            self._info("+CIER:(0-1),(0-1),(0-1),(0-1)")
+            return True
+        values = _int_list(arg, 1, 4)
+        if any(v not in (0, 1) for v in values):
+            raise _CommandError
+        values += [0] * (4 - len(values))
+        ind.enabled, ind.signal, ind.service = bool(values[0]), bool(values[1]), bool(values[2])
+        ind.last_signal = ind.last_service = None
+        self._result(True)
+        self._poll_indicators(now)
+        return False
+
+    def _poll_indicators(self, now: float) -> None:
+        ind = self._indicators
+        bars = self._signal(now)
+        self._indicator_due = self.link.next_change(now)
+        events: list[tuple[int, int]] = []
+        if ind.signal and bars != ind.last_signal:
+            events.append((0, bars))
+        service = int(bars > 0)
+        if ind.service and service != ind.last_service:
+            events.append((1, service))
+        ind.last_signal, ind.last_service = bars, service
+        for indicator, value in events:
+            if self.mode is Mode.COMMAND:
+                self._info(f"+CIEV:{indicator},{value}")
+            else:
+                ind.held[indicator] = value
+
+    def _cmd_msstm(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg:
+            return True
+        if self._signal(now) == 0:
+            self._info("-MSSTM: no network service")
+        else:
+            ticks = int((now - IRIDIUM_EPOCH_ERA2) / IRIDIUM_TICK_S) & 0xFFFFFFFF
+            self._info(f"-MSSTM: {ticks:08x}")
+        return True
+
+    def _cmd_sbdwb(self, arg: str, now: float) -> bool:
+        if not arg.startswith("=") or not _decimal(arg[1:].strip()):
+            raise _CommandError
+        size = int(arg[1:])
+        if not 1 <= size <= self.profile.limits.mo_max_bytes:
+            self._info("3")
+            return True
+        self._ready()
+        self.mode = Mode.BINARY
+        self._data_expected = size
+        self._data.clear()
+        self._data_deadline = now + self.profile.timings.write_data_timeout_s
+        return False
+
+    def _finish_binary_write(self) -> None:
+        data = bytes(self._data)
+        payload, ck = data[:-2], data[-2:]
+        self._data.clear()
+        self._data_deadline = None
+        if checksum(payload) == ck:
+            self.mo_buffer = payload
+            self._info("0")
+        else:
+            self._info("2")
+        self._result(True)
+        self._back_to_command_mode()
+
+    def _data_timeout(self) -> None:
+        self._data_deadline = None
+        self._data.clear()
+        self._info("1")
+        if self.mode is Mode.TEXT:  # +SBDWT answers OK after a timeout, +SBDWB does not
+            self._result(True)
+        self._back_to_command_mode()
+
+    def _cmd_sbdwt(self, arg: str, now: float) -> bool:
+        if arg.startswith("="):
+            text = arg[1:]
+            if len(text) > self.profile.limits.text_command_max_chars or not text:
+                raise _CommandError
+            self.mo_buffer = text.encode("latin-1")
+            return True
+        if arg != "":
+            raise _CommandError
+        self._ready()
+        self.mode = Mode.TEXT
+        self._data.clear()
+        self._overflow = False
+        self._data_deadline = now + self.profile.timings.write_data_timeout_s
+        return False
+
+    def _text_byte(self, byte: int) -> None:
+        if byte == 0x0A:
+            return
+        if byte != 0x0D:
+            if len(self._data) >= self.profile.limits.mo_max_bytes:
+                self._overflow = True
+            else:
+                self._data.append(byte)
+            return
+        self._data_deadline = None
+        ok = not self._overflow and len(self._data) > 0
+        if ok:
+            self.mo_buffer = bytes(self._data)
+        self._data.clear()
+        self._overflow = False
+        if ok:
+            self._info("0")
+        self._result(ok)
+        self._back_to_command_mode()
+
+    def _cmd_sbdrb(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg:
+            return True
+        payload = self.mt_buffer or b""
+        self._out += len(payload).to_bytes(2, "big") + payload + checksum(payload)
+        return True
+
+    def _cmd_sbdrt(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg:
+            return True
+        text = self.mt_buffer or b""
+        self._out += (b"\r\n+SBDRT:\r\n" if self.settings.verbose else b"+SBDRT:\r\n") + text
+        return True
+
+    def _cmd_sbdd(self, arg: str, now: float) -> bool:
+        if arg not in ("0", "1", "2"):
+            raise _CommandError
+        if arg in ("0", "2"):
+            self.mo_buffer = b""
+        if arg in ("1", "2"):
+            self.mt_buffer = None
+            self.mtmsn = -1
+        self._info("0")
+        return True
+
+    def _cmd_sbdc(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            self.momsn = 0
+            self._info("0")
+        return True
+
+    def _cmd_sbds(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            mo, mt = int(bool(self.mo_buffer)), int(self.mt_buffer is not None)
+            self._info(f"+SBDS: {mo}, {self.momsn}, {mt}, {self.mtmsn if mt else -1}")
+        return True
+
+    def _cmd_sbdsx(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            mo, mt = int(bool(self.mo_buffer)), int(self.mt_buffer is not None)
+            self._info(
+                f"+SBDSX: {mo}, {self.momsn}, {mt}, {self.mtmsn if mt else -1}, "
+                f"{int(self.ra_flag)}, {self.msg_waiting}"
+            )
+        return True
+
+    def _cmd_sbdmta(self, arg: str, now: float) -> bool:
+        if arg == "?":
+            self._info(f"+SBDMTA:{int(self.settings.ring_alerts)}")
+        elif arg == "=?":
+            self._info("+SBDMTA:(0-1)")
+        elif arg in ("=0", "=1"):
+            self.settings.ring_alerts = arg == "=1"
+        else:
+            raise _CommandError
+        return True
+
+    def _cmd_sbdst(self, arg: str, now: float) -> bool:
+        if arg == "?":
+            self._info(f"+SBDST:{int(self.session_timeout_s)}")
+        elif arg.startswith("=") and _decimal(arg[1:]):
+            self.session_timeout_s = float(int(arg[1:]))
+        else:
+            raise _CommandError
+        return True
+
+    def _session_command(self, prefix: str, arg: str, now: float) -> bool:
+        if arg == "=?":
+            return True
+        if arg and not (arg.startswith("=") and _LOCATION_RE.match(arg[1:])):
+            raise _CommandError
+        if not self.radio_on:
+            status, duration = MO_RADIO_DISABLED, 0.0
+        else:
+            status, duration = self.link.session_outcome(now)
+        if self.session_timeout_s > 0 and duration > self.session_timeout_s:
+            status, duration = MO_LOCAL_SESSION_TIMEOUT, self.session_timeout_s
+        self.mt_buffer = None  # the MT buffer is cleared when a session starts
+        self.mtmsn = -1
+        self._session = _Session(end=now + duration, status=status, prefix=prefix)
+        self.mode = Mode.SESSION
+        if duration <= 0:
+            self._finish_session(now)
+        return False
+
+    def _cmd_sbdix(self, arg: str, now: float) -> bool:
+        return self._session_command("+SBDIX", arg, now)
+
+    def _cmd_sbdixa(self, arg: str, now: float) -> bool:
+        return self._session_command("+SBDIXA", arg, now)
+
+    def _finish_session(self, now: float) -> None:
+        session = self._session
+        assert session is not None
+        self._session = None
+        momsn = self.momsn
+        if session.status == MO_SUCCESS:
+            try:
+                delivery = self.network.session(self.imei, self.mo_buffer or None, momsn, now)
+            except LookupError:  # the gateway does not know this IMEI
+                self._info(f"{session.prefix}: {MO_ACCESS_DENIED}, {momsn}, 2, 0, 0, 0")
+                self._result(True)
+                self._back_to_command_mode()
+                return
+            self.registered = True
+            self.momsn = (momsn + 1) & 0xFFFF
+            self.ra_flag = False
+            self.sri = 0
+            self.msg_waiting = delivery.queued
+            mo_status, mt_status, mtmsn, mt_len = MO_SUCCESS, 0, 0, 0
+            if delivery.payload is not None:
+                mtmsn = delivery.mtmsn
+                if len(delivery.payload) > self.profile.limits.mt_max_bytes:
+                    mo_status, mt_status = 1, 2  # MT too big for one session
+                else:
+                    self.mt_buffer = delivery.payload
+                    self.mtmsn = mtmsn
+                    mt_status, mt_len = 1, len(delivery.payload)
+            queued = delivery.queued
+            line = f"{session.prefix}: {mo_status}, {momsn}, {mt_status}, {mtmsn}, {mt_len}, {queued}"
+        else:
+            line = f"{session.prefix}: {session.status}, {momsn}, 2, 0, 0, 0"
+        self._info(line)
+        self._result(True)
+        self._back_to_command_mode()
+
+    def _cmd_sbdreg(self, arg: str, now: float) -> bool:
+        if arg == "?":
+            self._info(f"+SBDREG:{2 if self.registered else 0}")
+            return True
+        if arg == "=?":
+            return True
+        if arg and not (arg.startswith("=") and _LOCATION_RE.match(arg[1:])):
+            raise _CommandError
+        if self._signal(now) == 0:
+            self._info(f"+SBDREG:{2 if self.registered else 0},{MO_NO_NETWORK_SERVICE}")
+        else:
+            self.registered = True
+            self._info("+SBDREG:2,0")
+        return True
+
+    def _cmd_sbddet(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            self.registered = False
+            self._info("+SBDDET:0,0")
+        return True
+
+    def _cmd_sbdareg(self, arg: str, now: float) -> bool:
+        if arg not in ("=0", "=1", "=2", "?", "=?"):
+            raise _CommandError
+        if arg == "?":
+            self._info("+SBDAREG:0")
+        return True
+
+    def _cmd_cris(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            self._info(f"+CRIS:0,{self.sri}")
+        return True
+
+    def _cmd_culk(self, arg: str, now: float) -> bool:
+        if arg != "?":
+            raise _CommandError
+        self._info("+CULK:0")
+        return True
+
+    def _cmd_sbdtc(self, arg: str, now: float) -> bool:
+        self._no_args(arg)
+        if arg == "":
+            self.mt_buffer = self.mo_buffer
+            self.mtmsn = max(self.mtmsn, 0)
+            self._info(f"SBDTC: Outbound SBD Copied to Inbound SBD: size = {len(self.mo_buffer)}")
+        return True
+
+    _HANDLERS: ClassVar[dict[str, Callable[[IridiumModemEmulator, str, float], bool]]] = {
+        "+CGSN": _cmd_imei,
+        "+GSN": _cmd_imei,
+        "+CGMM": _cmd_model,
+        "+GMM": _cmd_model,
+        "+CGMI": _cmd_manufacturer,
+        "+GMI": _cmd_manufacturer,
+        "+CGMR": _cmd_revision,
+        "+GMR": _cmd_revision,
+        "+CSQ": _cmd_csq,
+        "+CSQF": _cmd_csqf,
+        "+CIER": _cmd_cier,
+        "-MSSTM": _cmd_msstm,
+        "+SBDWB": _cmd_sbdwb,
+        "+SBDWT": _cmd_sbdwt,
+        "+SBDRB": _cmd_sbdrb,
+        "+SBDRT": _cmd_sbdrt,
+        "+SBDD": _cmd_sbdd,
+        "+SBDC": _cmd_sbdc,
+        "+SBDS": _cmd_sbds,
+        "+SBDSX": _cmd_sbdsx,
+        "+SBDMTA": _cmd_sbdmta,
+        "+SBDST": _cmd_sbdst,
+        "+SBDIX": _cmd_sbdix,
+        "+SBDIXA": _cmd_sbdixa,
+        "+SBDREG": _cmd_sbdreg,
+        "+SBDDET": _cmd_sbddet,
+        "+SBDAREG": _cmd_sbdareg,
+        "+CRIS": _cmd_cris,
+        "+CULK": _cmd_culk,
+        "+SBDTC": _cmd_sbdtc,
+    }
+
+
+def _int_list(arg: str, low: int, high: int) -> list[int]:
+    if not arg.startswith("="):
+        raise _CommandError
+    parts = arg[1:].split(",")
+    if not low <= len(parts) <= high or not all(_decimal(p.strip()) for p in parts):
+        raise _CommandError
+    return [int(p) for p in parts]
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts characters such as ``¹`` that ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
