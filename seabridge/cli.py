@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="mo: crew message to shore; mt: reply from shore to a crew member (default: mo).",
     )
     est.set_defaults(func=cmd_estimate)
-    from shore.dashboard_users import add_parser as add_users_parser
+    from shore.dashboard.users import add_parser as add_users_parser
 
     add_users_parser(sub)
     return parser

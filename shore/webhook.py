@@ -9,6 +9,7 @@ to the pipeline (the service retries anything else, so de-duplication on IMEI + 
 pipeline). Every refusal is counted by reason and logged. It must not decrypt or interpret the frame.
 
 ``parse_mo`` and ``RateLimiter`` are sans-I/O; ``create_webhook_app`` is the thin Starlette adapter.
+Body reading and the token buckets are ``common.web``'s, shared with the other web doors.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import hmac
 import json
 import logging
 import re
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from common.clock import Clock
+from common.web import FormRefused, TokenBuckets, client_address, read_body
 
 log = logging.getLogger("shore.webhook")
 
@@ -152,54 +154,27 @@ class Authenticator:
 
 class RateLimiter:
     """Token buckets per key (the client address) and one global bucket; sans-I/O (time passed in).
-    Keeps at most ``max_keys`` buckets (least recently used dropped)."""
+    Keeps at most ``max_keys`` buckets (least recently used dropped); a request refused by its
+    address's bucket takes nothing from the global one."""
 
     def __init__(
         self, rate_per_s: float, burst: float, global_rate_per_s: float, max_keys: int = 4096
     ) -> None:
-        self.rate = rate_per_s
-        self.burst = burst
-        self.global_rate = global_rate_per_s
-        self.global_burst = max(burst, global_rate_per_s)
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._global = (self.global_burst, float("-inf"))
-
-    @staticmethod
-    def _take(
-        state: tuple[float, float], rate: float, burst: float, now: float
-    ) -> tuple[bool, tuple[float, float]]:
-        tokens, at = state
-        tokens = burst if at == float("-inf") else min(burst, tokens + (now - at) * rate)
-        if tokens >= 1.0:
-            return True, (tokens - 1.0, now)
-        return False, (tokens, now)
+        self.per_client = TokenBuckets(burst, rate_per_s, max_keys)
+        self.overall = TokenBuckets(max(burst, global_rate_per_s), global_rate_per_s, 1)
 
     def allow(self, key: str, now: float) -> bool:
-        state = self._buckets.pop(key, (self.burst, float("-inf")))
-        ok, state = self._take(state, self.rate, self.burst, now)
-        self._buckets[key] = state
-        while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
-        if not ok:
-            return False
-        ok, self._global = self._take(self._global, self.global_rate, self.global_burst, now)
-        return ok
+        return self.per_client.allow(key, now) and self.overall.allow("*", now)
 
 
 MoSink = Callable[[WebhookMo], Awaitable[str]]
 
 
 async def _read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise WebhookError("oversize-request", f"body larger than {limit} bytes", 413)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise WebhookError("oversize-request", f"body larger than {limit} bytes", 413)
-    return bytes(body)
+    try:
+        return await read_body(request, limit)
+    except FormRefused:
+        raise WebhookError("oversize-request", f"body larger than {limit} bytes", 413) from None
 
 
 def _fields(body: bytes, content_type: str) -> dict[str, str]:
@@ -241,7 +216,7 @@ def create_webhook_app(
         return PlainTextResponse(f"FAILED,{reason}", status_code=status)
 
     async def receive(request: Request) -> PlainTextResponse:
-        peer = request.client.host if request.client else "?"
+        peer = client_address(request, "?")
         if not limiter.allow(peer, clock.now()):
             return refuse("rate-limited", "too many requests", 429, peer)
         try:

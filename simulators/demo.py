@@ -29,8 +29,8 @@ from gateway.config import GatewayConfig
 from gateway.daemon import GatewayDaemon
 from gateway.modem.serial_link import IridiumModem
 from shore.config import ShoreConfig
-from shore.dashboard_auth import Role
-from shore.dashboard_users import ensure_users
+from shore.dashboard.auth import Role
+from shore.dashboard.users import ensure_users
 from shore.mqtt import MqttClient
 from shore.registry import create_shore_keys, create_vessel_key, register_vessel
 from shore.relay import TOPIC_ROOT, slug

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from common.clock import SystemClock
-from shore.dashboard_auth import Role
-from shore.dashboard_data import DashboardData
+from shore.dashboard.auth import Role
+from shore.dashboard.data import DashboardData
 from simulators.demo import DEMO_FLEET, Demo
 
 sync_api = pytest.importorskip("playwright.sync_api")

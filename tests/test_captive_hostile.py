@@ -11,9 +11,9 @@ import pytest
 from captive_support import page, sign_in, token_of
 
 from common.clock import ManualClock
+from common.web import FormRefused, parse_form
 from gateway.accounts import LOCK_AFTER_FAILURES
-from gateway.captive import MAX_FORM_BYTES, CaptiveLimits, parse_form
-from gateway.crew import CrewInputError
+from gateway.captive import MAX_FORM_BYTES, CaptiveLimits
 from gateway.store import GatewayStore
 
 GENEROUS = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
@@ -58,7 +58,7 @@ def test_invalid_utf8_or_nul_in_a_form_is_a_typed_refusal(tmp_path: Path, body: 
 
 def test_parse_form_refuses_garbage_with_a_typed_error() -> None:
     for body in (b"a=%C3%28", b"\xff\xfe", b"a=" + b"b" * (MAX_FORM_BYTES + 1)):
-        with pytest.raises(CrewInputError):
+        with pytest.raises(FormRefused):
             parse_form(body)
     assert parse_form(b"a=1&a=2&b=%E1%80%80") == {"a": "1", "b": "\u1000"}
 

@@ -11,8 +11,8 @@ import pytest
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
 from gateway.catchlog import PURPOSE_DELETE, PURPOSE_ORIGINAL, PURPOSE_REPLACE, encode_event
-from shore.dashboard_catch import trip_csv, trips
-from shore.dashboard_data import Event
+from shore.dashboard.catch_trips import trip_csv, trips
+from shore.dashboard.records import Event
 from wire.items import encode_record_item
 from wire.records import Kind
 

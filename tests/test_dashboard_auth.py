@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shore.archive import Archive
-from shore.dashboard_auth import (
+from shore.dashboard.auth import (
     CREW,
     PERMISSIONS,
     AuthError,
@@ -19,8 +19,9 @@ from shore.dashboard_auth import (
     parse_role,
     verify_password,
 )
-from shore.dashboard_data import DashboardData, is_safety_text
-from shore.dashboard_users import ensure_users
+from shore.dashboard.data import DashboardData
+from shore.dashboard.records import is_safety_text
+from shore.dashboard.users import ensure_users
 
 PASSWORD = "correct horse battery"
 

@@ -9,9 +9,9 @@ from xml.etree import ElementTree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shore.dashboard_catch import parse_catch, trip_csv, trip_epcis, trips
-from shore.dashboard_data import Event
-from shore.dashboard_svg import bytes_per_day_chart, class_chart, fleet_map, latency_chart
+from shore.dashboard.catch_trips import parse_catch, trip_csv, trip_epcis, trips
+from shore.dashboard.records import Event
+from shore.dashboard.svg import bytes_per_day_chart, class_chart, fleet_map, latency_chart
 from wire.records import to_wire_time
 
 

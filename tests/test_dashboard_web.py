@@ -24,8 +24,8 @@ import uvicorn
 from common.clock import ManualClock
 from shore.archive import Archive
 from shore.dashboard import create_app
-from shore.dashboard_auth import LockoutPolicy, Role
-from shore.dashboard_data import DashboardData
+from shore.dashboard.auth import LockoutPolicy, Role
+from shore.dashboard.data import DashboardData
 
 PASSWORD = "correct horse battery"
 IMEI_A, IMEI_B = "300234010753370", "300234010753371"

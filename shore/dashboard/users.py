@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from .archive import Archive
-from .dashboard_auth import AuthError, Role, parse_role
-from .dashboard_data import DashboardData
+from ..archive import Archive
+from .auth import AuthError, Role, parse_role
+from .data import DashboardData
 
 
 def _read_password(args: argparse.Namespace) -> str:

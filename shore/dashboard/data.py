@@ -12,31 +12,31 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import secrets
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from firmware_profiles import ProfileError, load_profile
-from wire.records import KIND_CLASS, Kind, PriorityClass, from_wire_time
+from wire.records import KIND_CLASS, Kind
 
-from .archive import Archive
-from .dashboard_auth import (
-    DUMMY_HASH,
-    AuthError,
-    LockoutPolicy,
-    Role,
-    Session,
-    User,
-    check_password,
-    check_username,
-    hash_password,
-    new_token,
-    token_digest,
-    verify_password,
+from ..archive import Archive
+from .accounts import DashboardAccounts
+from .auth import LockoutPolicy, User
+from .records import (
+    CLASS_NAMES,
+    DAY,
+    MAX_CONVERSATION_SCAN,
+    MAX_EVENTS_PER_POLL,
+    Conversation,
+    Event,
+    Message,
+    VesselRow,
+    as_int,
+    event_origin_time,
+    is_safety_text,
+    parse_event,
+    percentile,
+    position_of,
 )
-from .relay import TOPIC_ROOT, slug
 
 log = logging.getLogger("shore.dashboard")
 
@@ -65,317 +65,16 @@ SCHEMA = [
         credits INTEGER NOT NULL)""",
 ]
 
-MAX_EVENTS_PER_POLL = 200
-MAX_CONVERSATION_SCAN = 5000
-DAY = 86400.0
 
-# Words that make a crew message to the hotline a personal-safety alert (Burmese, Khmer, Thai,
-# English). A heuristic that errs on the side of alerting; staff acknowledge and move on.
-SAFETY_WORDS = (
-    "help",
-    "sos",
-    "danger",
-    "beaten",
-    "beat me",
-    "hurt",
-    "injured",
-    "trapped",
-    "threat",
-    "kill",
-    "ကူညီ",
-    "အန္တရာယ်",
-    "ရိုက်",
-    "ជួយ",
-    "គ្រោះថ្នាក់",
-    "វាយ",
-    "ช่วย",
-    "อันตราย",
-    "ทำร้าย",
-)
+class DashboardData(DashboardAccounts):
+    """The archive as the dashboard sees it; see the module docstring."""
 
-CLASS_NAMES = {
-    PriorityClass.DISTRESS: "distress",
-    PriorityClass.CONTROL: "control",
-    PriorityClass.CREW: "crew",
-    PriorityClass.CATCH: "catch",
-    PriorityClass.TELEMETRY: "telemetry",
-}
-
-
-_SAFETY_LATIN = re.compile(
-    r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in SAFETY_WORDS if w.isascii()) + r")(?![a-z])"
-)
-_SAFETY_OTHER = tuple(w for w in SAFETY_WORDS if not w.isascii())  # scripts without word spaces
-
-
-def is_safety_text(text: str) -> bool:
-    low = text.lower()
-    return _SAFETY_LATIN.search(low) is not None or any(w in low for w in _SAFETY_OTHER)
-
-
-@dataclass(frozen=True)
-class VesselRow:
-    imei: str
-    name: str
-    fleet: str
-    profile: str
-    revoked: bool
-    last_contact: float | None
-
-    @property
-    def slug(self) -> str:
-        return slug(self.name)
-
-    @property
-    def topic(self) -> str:
-        return f"{TOPIC_ROOT}/{slug(self.fleet)}/{slug(self.name)}"
-
-
-@dataclass
-class Event:
-    id: int
-    topic: str
-    fleet: str  # topic level (slug)
-    vessel: str  # topic level (slug)
-    kind: str  # the rest of the topic: "up/crew", "state/link", "evt/delivery", ...
-    created: float
-    data: dict[str, Any]
-
-
-@dataclass
-class Message:
-    id: int
-    direction: str  # "in" (from the crew) or "out" (a desk reply)
-    text: str
-    at: float
-    msg_id: str
-    handle: str = ""
-    to: str = ""
-    sent_at: float | None = None  # crew: written on board
-    sender: str = ""
-    status: str = ""  # desk replies: "sent to relay" or "delivered"
-    delivered_at: float | None = None
-    frame_bytes: int = 0
-    credits: int = 0
-    safety: bool = False
-
-
-@dataclass
-class Conversation:
-    key: str  # "<vessel slug>:<member>"
-    vessel: str
-    vessel_slug: str
-    fleet: str
-    member: int
-    handles: list[str] = field(default_factory=list)
-    last_at: float = 0.0
-    last_id: int = 0
-    unread: int = 0
-    count: int = 0
-    safety: bool = False
-
-
-def _loads(payload: Any) -> dict[str, Any]:
-    try:
-        data = json.loads(bytes(payload))
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def parse_event(event_id: int, topic: str, payload: Any, created: float) -> Event | None:
-    parts = topic.split("/")
-    if len(parts) < 6 or "/".join(parts[:2]) != TOPIC_ROOT:
-        return None
-    data = _loads(payload)
-    for key in ("received", "at", "created"):
-        # Times are numbers or absent: anything else is dropped, so callers can trust them.
-        value = data.get(key)
-        if key in data and (not isinstance(value, int | float) or isinstance(value, bool) or value != value):
-            del data[key]
-    data.setdefault("received", float(created))
-    return Event(event_id, topic, parts[2], parts[3], "/".join(parts[4:]), float(created), data)
-
-
-def event_origin_time(data: dict[str, Any]) -> float | None:
-    """When a record was made on board, if its event says so."""
-    created = data.get("created")
-    if isinstance(created, int | float) and not isinstance(created, bool):
-        return float(created)
-    body = data.get("body")
-    if isinstance(body, dict):
-        wire = body.get("0")
-        if isinstance(wire, int) and not isinstance(wire, bool):
-            return from_wire_time(wire)
-    return None
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-class DashboardData:
     def __init__(self, archive: Archive, lockout: LockoutPolicy | None = None) -> None:
         self.archive = archive
         self.lockout = lockout or LockoutPolicy()
         with archive.tx() as db:
             for statement in SCHEMA:
                 db.execute(statement)
-
-    # --- users ------------------------------------------------------------------------------------
-
-    def add_user(self, name: str, role: Role, password: str, fleet: str | None, now: float) -> User:
-        name = check_username(name)
-        check_password(password)
-        if role == Role.OWNER and not fleet:
-            raise AuthError("a fleet owner needs --fleet")
-        pw = hash_password(password)
-        with self.archive.tx() as db:
-            if db.execute("SELECT 1 FROM dash_users WHERE name = ?", (name,)).fetchone():
-                raise AuthError(f"user {name!r} exists")
-            db.execute(
-                "INSERT INTO dash_users (name, role, fleet, pw, created) VALUES (?, ?, ?, ?, ?)",
-                (name, role.value, fleet or None, pw, now),
-            )
-        return User(name, role, fleet or None)
-
-    def set_password(self, name: str, password: str) -> bool:
-        check_password(password)
-        pw = hash_password(password)
-        with self.archive.tx() as db:
-            cur = db.execute(
-                "UPDATE dash_users SET pw = ?, failures = 0, locked_until = NULL WHERE name = ?", (pw, name)
-            )
-            changed = cur.rowcount > 0
-            db.execute("DELETE FROM dash_sessions WHERE name = ?", (name,))
-        return changed
-
-    def remove_user(self, name: str) -> bool:
-        with self.archive.tx() as db:
-            cur = db.execute("DELETE FROM dash_users WHERE name = ?", (name,))
-            db.execute("DELETE FROM dash_sessions WHERE name = ?", (name,))
-            return cur.rowcount > 0
-
-    def users(self) -> list[dict[str, Any]]:
-        rows = self.archive.query(
-            "SELECT name, role, fleet, failures, locked_until, disabled, created FROM dash_users ORDER BY name"
-        )
-        keys = ("name", "role", "fleet", "failures", "locked_until", "disabled", "created")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    def user(self, name: str) -> User | None:
-        rows = self.archive.query(
-            "SELECT role, fleet FROM dash_users WHERE name = ? AND disabled = 0", (name,)
-        )
-        if not rows:
-            return None
-        try:
-            return User(name, Role(rows[0][0]), rows[0][1])
-        except ValueError:
-            return None
-
-    def authenticate(self, name: str, password: str, now: float) -> tuple[User | None, str]:
-        """(user, "ok") or (None, "bad" | "locked"). Unknown names cost as much time as known ones."""
-        try:
-            name = check_username(name)
-        except AuthError:
-            verify_password(password, DUMMY_HASH)
-            return None, "bad"
-        rows = self.archive.query(
-            "SELECT role, fleet, pw, failures, locked_until, disabled FROM dash_users WHERE name = ?", (name,)
-        )
-        if not rows:
-            verify_password(password, DUMMY_HASH)
-            return None, "bad"
-        role, fleet, pw, failures, locked_until, disabled = rows[0]
-        if locked_until is not None and now < float(locked_until):
-            verify_password(password, DUMMY_HASH)
-            return None, "locked"
-        if disabled or not verify_password(password, pw):
-            count, until = self.lockout.after_failure(int(failures), now)
-            with self.archive.tx() as db:
-                db.execute(
-                    "UPDATE dash_users SET failures = ?, locked_until = ? WHERE name = ?",
-                    (count, until, name),
-                )
-            return None, "locked" if until is not None else "bad"
-        with self.archive.tx() as db:
-            db.execute("UPDATE dash_users SET failures = 0, locked_until = NULL WHERE name = ?", (name,))
-        return User(name, Role(role), fleet), "ok"
-
-    def unlock(self, name: str) -> None:
-        with self.archive.tx() as db:
-            db.execute("UPDATE dash_users SET failures = 0, locked_until = NULL WHERE name = ?", (name,))
-
-    # --- sessions ---------------------------------------------------------------------------------
-
-    def open_session(self, user: User, now: float) -> tuple[str, str]:
-        """A new session: (cookie token, CSRF token). Only a digest of the cookie is stored."""
-        token, csrf = new_token(), new_token()
-        with self.archive.tx() as db:
-            db.execute(
-                "INSERT INTO dash_sessions (digest, name, csrf, created, seen) VALUES (?, ?, ?, ?, ?)",
-                (token_digest(token), user.name, csrf, now, now),
-            )
-        return token, csrf
-
-    def session(self, token: str, now: float, idle_s: float, max_age_s: float) -> Session | None:
-        if not token or len(token) > 128:
-            return None
-        digest = token_digest(token)
-        rows = self.archive.query(
-            "SELECT name, csrf, created, seen FROM dash_sessions WHERE digest = ?", (digest,)
-        )
-        if not rows:
-            return None
-        name, csrf, created, seen = rows[0]
-        user = self.user(name)
-        if user is None or now - float(seen) > idle_s or now - float(created) > max_age_s:
-            self.close_session(token)
-            return None
-        if now - float(seen) > 30:
-            with self.archive.tx() as db:
-                db.execute("UPDATE dash_sessions SET seen = ? WHERE digest = ?", (now, digest))
-        return Session(user, csrf, float(created))
-
-    def close_session(self, token: str) -> None:
-        with self.archive.tx() as db:
-            db.execute("DELETE FROM dash_sessions WHERE digest = ?", (token_digest(token),))
-
-    # --- audit ------------------------------------------------------------------------------------
-
-    def audit(
-        self, user: User | None, action: str, target: str, now: float, detail: str = "", addr: str = ""
-    ) -> None:
-        with self.archive.tx() as db:
-            db.execute(
-                "INSERT INTO dash_audit (id, at, name, role, action, target, detail, addr) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    f"{now:017.6f}-{secrets.token_hex(6)}",
-                    now,
-                    user.name if user else "-",
-                    user.role.value if user else "-",
-                    action[:64],
-                    target[:200],
-                    detail[:500],
-                    addr[:64],
-                ),
-            )
-
-    def audit_log(self, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT at, name, role, action, target, detail, addr FROM dash_audit"
-        args: tuple[Any, ...] = ()
-        if action:
-            sql += " WHERE action = ?"
-            args = (action,)
-        rows = self.archive.query(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
-        keys = ("at", "name", "role", "action", "target", "detail", "addr")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # --- vessels and events -----------------------------------------------------------------------
 
@@ -542,15 +241,19 @@ class DashboardData:
             status["telemetry_at"] = telemetry.data.get("received", telemetry.created)
             queue = body.get("5") or []
             status["queue"] = [
-                {"class": CLASS_NAMES.get(_int(q[0]), str(q[0])), "records": _int(q[1]), "bytes": _int(q[2])}
+                {
+                    "class": CLASS_NAMES.get(as_int(q[0]), str(q[0])),
+                    "records": as_int(q[1]),
+                    "bytes": as_int(q[2]),
+                }
                 for q in queue
                 if isinstance(q, list) and len(q) == 3
             ]
-            status["budget_day_permille"] = _int(body.get("6"))
-            status["budget_month_permille"] = _int(body.get("7"))
+            status["budget_day_permille"] = as_int(body.get("6"))
+            status["budget_month_permille"] = as_int(body.get("7"))
             link_stats = body.get("8") or []
-            if isinstance(link_stats, list) and len(link_stats) >= 2 and _int(link_stats[0]):
-                sessions, failures = _int(link_stats[0]), _int(link_stats[1])
+            if isinstance(link_stats, list) and len(link_stats) >= 2 and as_int(link_stats[0]):
+                sessions, failures = as_int(link_stats[0]), as_int(link_stats[1])
                 status["session_success"] = round(100 * (sessions - failures) / sessions)
         # Delivery latency, vessel to shore, over the last week.
         if latencies is None:
@@ -564,7 +267,7 @@ class DashboardData:
             status["alerts"].append({"kind": "silent", "text": "silent (relay alert)"})
         if budget_alert and now - budget_alert.created < DAY:
             body = budget_alert.data.get("body") if isinstance(budget_alert.data.get("body"), dict) else {}
-            level = _int(body.get("3"))
+            level = as_int(body.get("3"))
             status["alerts"].append(
                 {"kind": "budget", "text": f"budget {body.get('2', '')} {level / 10:.0f} %".strip()}
             )
@@ -637,7 +340,7 @@ class DashboardData:
             points: list[tuple[float, float, float]] = []
             for kind in ("up/telemetry", "up/position", "state/position", "up/sos"):
                 for e in self._events(f"{v.topic}/{kind}", since, 500):
-                    point = _position(e.data)
+                    point = position_of(e.data)
                     if point is not None:
                         points.append((float(e.data.get("received", e.created)), *point))
             out[v.slug] = sorted(points)
@@ -662,7 +365,7 @@ class DashboardData:
             e = parse_event(int(r[0]), r[1], r[2], r[3])
             if e is None or e.vessel not in names:
                 continue
-            member = _int(e.data.get("member"))
+            member = as_int(e.data.get("member"))
             key = f"{e.vessel}:{member}"
             c = convs.get(key)
             if c is None:
@@ -683,7 +386,7 @@ class DashboardData:
     def thread(self, vessel: VesselRow, member: int) -> list[Message]:
         out: list[Message] = []
         for e in self._events(f"{vessel.topic}/up/crew", 0.0, MAX_CONVERSATION_SCAN):
-            if _int(e.data.get("member")) != member:
+            if as_int(e.data.get("member")) != member:
                 continue
             text = str(e.data.get("text", ""))
             out.append(
@@ -781,19 +484,3 @@ class DashboardData:
             (f"{vessel.topic}/up/catch", f"{vessel.topic}/up/catch/%", limit),
         )
         return [e for r in reversed(rows) if (e := parse_event(int(r[0]), r[1], r[2], r[3])) is not None]
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _position(data: dict[str, Any]) -> tuple[float, float] | None:
-    lat, lon = data.get("latitude"), data.get("longitude")
-    if isinstance(lat, int | float) and isinstance(lon, int | float):
-        return float(lat), float(lon)
-    body = data.get("body")
-    if isinstance(body, dict):
-        lat, lon = body.get("1"), body.get("2")
-        if isinstance(lat, int) and isinstance(lon, int) and abs(lat) <= 9_000_000 and abs(lon) <= 18_000_000:
-            return lat / 1e5, lon / 1e5
-    return None

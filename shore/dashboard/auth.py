@@ -3,7 +3,7 @@
 It owns the role table (what each role may see and do), hashing and checking passwords with scrypt
 (standard library, memory-hard), the lock-out policy after repeated failed logins, and the random
 tokens for sessions and CSRF. It stores nothing and reads no clock: callers pass ``now`` and keep the
-state (``dashboard_data`` persists users, sessions and the audit log).
+state (``accounts`` persists users, sessions and the audit log).
 """
 
 from __future__ import annotations

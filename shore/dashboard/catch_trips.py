@@ -23,7 +23,7 @@ from typing import Any
 
 from wire.records import from_wire_time
 
-from .dashboard_data import Event
+from .records import Event
 
 log = logging.getLogger("shore.dashboard")
 

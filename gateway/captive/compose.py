@@ -1,0 +1,72 @@
+"""Composing a message: sending it (a preset button sends exactly its table phrase, which the codec
+carries as an index) and the live size and cost estimate the form shows as the person types."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from common.estimate import estimate as estimate_cost
+from common.web import client_address
+
+from ..crew import MAX_CONTACT_CHARS, MAX_TEXT_CHARS, CrewInputError
+from ..i18n import catalogue
+from .home import home_view
+from .pages import MAX_PRESET_BUTTONS, error_text, guarded, language, redirect_home, render, session_of
+from .state import accounts_of, desk_of, limiters_of, now_of, on_accept_of, presets_of, profile_of
+
+log = logging.getLogger("gateway.captive")
+
+
+async def send(request: Request, form: dict[str, str], lang: str) -> Response:
+    session = await session_of(request, form)
+    if session is None:
+        err = CrewInputError("session", "ended", "problem_expired")
+        return render(request, lang, 401, view="login", error=error_text(lang, err))
+    profile = await run_in_threadpool(accounts_of(request).profile, session)
+    if not profile.consented:
+        err = CrewInputError("request", "consent first", "problem_consent")
+        return render(request, lang, 403, view="consent", session=session, error=error_text(lang, err))
+    preset = form.get("preset", "")
+    phrases = presets_of(request).phrases(lang)
+    if preset.isdigit() and int(preset) < min(len(phrases), MAX_PRESET_BUTTONS):
+        text = phrases[int(preset)]  # exactly a table phrase: the codec sends it as an index
+    else:
+        text = form.get("text", "")
+    to = form.get("contact", "") if form.get("to") == "family" else form.get("to", "")
+    try:
+        rid = await run_in_threadpool(desk_of(request).send, session.member, to, text)
+    except CrewInputError as exc:
+        return await home_view(request, session, lang, 400, error=error_text(lang, exc), draft=text)
+    on_accept_of(request)()
+    log.info("crew message %d accepted", rid)
+    return redirect_home(session, lang, sent=str(rid))
+
+
+async def estimate(request: Request) -> Response:
+    if not limiters_of(request).api.allow(client_address(request), now_of(request)):
+        return JSONResponse({"error": "too many requests"}, status_code=429)
+    text = request.query_params.get("text", "")[: MAX_TEXT_CHARS * 2]
+    to = request.query_params.get("to", "")[:MAX_CONTACT_CHARS]
+    lang = language(request)
+    profile = profile_of(request)
+    cost = estimate_cost(text, None, profile, to=to.strip() or "hotline")
+    body = {
+        "bytes": cost["frame_bytes"],
+        "record_bytes": cost["record_bytes"],
+        "frames": cost["frames"],
+        "units": cost["credits"],
+        "unit_name": profile.billing.unit_name,
+        "label": catalogue(lang)("estimate_value", bytes=cost["frame_bytes"], units=cost["credits"]),
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/send", guarded(send), methods=["POST"]),
+    Route("/api/estimate", estimate, methods=["GET"]),
+]

@@ -1,0 +1,207 @@
+"""The captain's catch-log page at ``/catch``: sign in, start a trip, record an event (haul,
+protected-species interaction, discard, crew rest hours, landing), correct or delete one. Plain HTML
+forms (no JavaScript needed) that call the same ``CatchLog`` methods as the JSON API.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, Template, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from common.web import FormRefused, client_address, inline_page_policy, read_form, secured
+
+from ..catchlog import CODELISTS, FATES, Captain, CaptainLocked, CatchInputError, CatchLog, pick_list
+from ..i18n import LANGUAGES, catalogue, pick_language
+from .language import error_message, iso, lang_of
+from .state import catchlog_of, limiter_of
+
+PAGE_LINES = 4  # species line rows on the haul form
+PAGE_CREW_ROWS = 12
+CATCH_COOKIE = "sb_catch"
+POLICY = inline_page_policy()
+
+_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+@cache
+def _template() -> Template:
+    text = (resources.files("gateway") / "templates" / "catchlog.html").read_text(encoding="utf-8")
+    return _env.from_string(text)
+
+
+def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> Response:
+    t = catalogue(lang)
+    token = ctx.get("token", "")
+    query = request.query_params.get("q", "")[:40]
+    html = _template().render(
+        t=t,
+        lang=lang,
+        languages=[(code, catalogue(code).name) for code in LANGUAGES],
+        lists={name: pick_list(name, lang, limit=500) for name in CODELISTS if name != "species"},
+        species=pick_list("species", lang, query, limit=500),
+        q=query,
+        fates=list(FATES),
+        page_lines=range(PAGE_LINES),
+        crew_rows=range(PAGE_CREW_ROWS),
+        iso=iso,
+        token_q=urllib.parse.quote(token),
+        **ctx,
+    )
+    response = HTMLResponse(html, status_code=status)
+    if token:
+        response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
+    return secured(response, POLICY)
+
+
+async def page_captain(request: Request, form: dict[str, str] | None = None) -> Captain | None:
+    token = (form or {}).get("t") or request.query_params.get("t") or request.cookies.get(CATCH_COOKIE, "")
+    return await run_in_threadpool(catchlog_of(request).captain, token) if token else None
+
+
+async def _shown_trip(catchlog: CatchLog) -> tuple[int | None, int | None]:
+    """The open trip (if any), and the trip the page shows: the open one, else the latest."""
+    trip = await run_in_threadpool(catchlog.open_trip)
+    trips = await run_in_threadpool(catchlog.trips)
+    return trip, trip or (trips[0]["trip"] if trips else None)
+
+
+async def log_view(request: Request, captain: Captain, lang: str, status: int = 200, **ctx: Any) -> Response:
+    """The signed-in page: the open (or latest) trip's events and the forms."""
+    catchlog = catchlog_of(request)
+    trip, shown = await _shown_trip(catchlog)
+    events = await run_in_threadpool(catchlog.events, shown) if shown else []
+    return render(
+        request,
+        lang,
+        status,
+        view="log",
+        token=captain.token,
+        captain=captain.handle,
+        trip=trip,
+        shown=shown,
+        events=events,
+        **ctx,
+    )
+
+
+async def page_home(request: Request) -> Response:
+    lang = lang_of(request)
+    captain = await page_captain(request)
+    if captain is None:
+        return render(request, lang, view="login")
+    edit = request.query_params.get("edit", "")
+    ctx: dict[str, Any] = {}
+    if edit.isdigit():
+        catchlog = catchlog_of(request)
+        _trip, shown = await _shown_trip(catchlog)
+        if shown:
+            for event in await run_in_threadpool(catchlog.events, shown):
+                if event["seq"] == int(edit) and not event["deleted"]:
+                    ctx["editing"] = event
+    saved = request.query_params.get("saved", "")
+    return await log_view(
+        request, captain, lang, saved=saved if saved.replace(",", "").isdigit() else "", **ctx
+    )
+
+
+def form_event(form: dict[str, str]) -> dict[str, Any]:
+    """Page form fields → the same shape the API takes."""
+    data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("t", "l")}
+    lines = []
+    for i in range(PAGE_LINES):
+        species = form.get(f"line{i}_species", "").strip()
+        kg = form.get(f"line{i}_kg", "").strip()
+        if species or kg:
+            lines.append(
+                {
+                    "species": species,
+                    "kg": kg,
+                    "fate": form.get(f"line{i}_fate", "kept"),
+                    "local_name": form.get(f"line{i}_local_name", ""),
+                }
+            )
+    data["lines"] = lines
+    crew = []
+    for i in range(PAGE_CREW_ROWS):
+        number, hours = form.get(f"crew{i}", "").strip(), form.get(f"hours{i}", "").strip()
+        if number or hours:
+            crew.append({"crew": number, "rest_hours": hours})
+    data["crew"] = crew
+    return data
+
+
+async def _page_login(request: Request, form: dict[str, str], lang: str) -> Response:
+    try:
+        captain = await run_in_threadpool(
+            catchlog_of(request).login, form.get("handle", ""), form.get("pin", "")
+        )
+    except CaptainLocked as exc:
+        msg = catalogue(lang)("problem_locked", seconds=exc.seconds)
+        return render(request, lang, 429, view="login", error=msg)
+    if captain is None:
+        return render(request, lang, 403, view="login", error=catalogue(lang)("problem_wrong"))
+    return _redirect(captain.token, lang)
+
+
+def _change(catchlog: CatchLog, captain: Captain, action: str, form: dict[str, str]) -> dict[str, Any]:
+    """Apply one page action (``trip``, ``event``, ``delete``); raises ``CatchInputError`` on refusal."""
+    if action == "trip":
+        return catchlog.start_trip(captain, form_event(form))
+    if action == "event":
+        data = form_event(form)
+        trip = int(form.get("trip", "0") or 0) if form.get("trip", "").isdigit() else 0
+        if form.get("seq", "").isdigit():
+            return catchlog.correct(captain, trip, int(form["seq"]), data)
+        return catchlog.add_event(captain, trip, form.get("type", ""), data)
+    if action == "delete":
+        trip = int(form["trip"]) if form.get("trip", "").isdigit() else 0
+        seq = int(form["seq"]) if form.get("seq", "").isdigit() else -1
+        return catchlog.correct(captain, trip, seq, None)
+    raise CatchInputError("type", "problem_not_found", "unknown action")
+
+
+async def page_post(request: Request) -> Response:
+    lang = pick_language(request.query_params.get("l"), request.cookies.get("sb_lang"))
+    catchlog = catchlog_of(request)
+    if not limiter_of(request).allow(client_address(request), catchlog.clock.now()):
+        return render(request, lang, 429, view="login", error=catalogue(lang)("problem_rate"))
+    try:
+        form = await read_form(request)
+    except FormRefused as exc:
+        return render(request, lang, 400, view="login", error=str(exc))
+    lang = lang_of(request, form)
+    action = request.url.path.rsplit("/", 1)[-1]
+    if action == "login":
+        return await _page_login(request, form, lang)
+    captain = await page_captain(request, form)
+    if captain is None:
+        return render(request, lang, 401, view="login", error=catalogue(lang)("problem_expired"))
+    try:
+        result = await run_in_threadpool(_change, catchlog, captain, action, form)
+    except CatchInputError as exc:
+        return await log_view(request, captain, lang, 422, error=error_message(lang, exc), draft=form)
+    return _redirect(captain.token, lang, saved=f"{result['rid']},{result['bytes']}")
+
+
+def _redirect(token: str, lang: str, **extra: str) -> Response:
+    query = urllib.parse.urlencode({"t": token, "l": lang, **extra})
+    response = RedirectResponse(f"/catch?{query}", status_code=303)
+    response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
+    return secured(response, POLICY)
+
+
+routes = [
+    Route("/catch", page_home, methods=["GET"]),
+    Route("/catch/login", page_post, methods=["POST"]),
+    Route("/catch/trip", page_post, methods=["POST"]),
+    Route("/catch/event", page_post, methods=["POST"]),
+    Route("/catch/delete", page_post, methods=["POST"]),
+]

@@ -1,0 +1,185 @@
+"""What the dashboard reads out of the archive, as plain values: vessels, events of the outbox,
+messages and conversations of the hotline desk, and the small pure helpers that read them (event
+parsing, origin times, positions, percentiles, the personal-safety word check).
+
+It owns no SQL and no I/O: ``data.DashboardData`` runs the queries and builds these values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from wire.records import PriorityClass, from_wire_time
+
+from ..relay import TOPIC_ROOT, slug
+
+MAX_EVENTS_PER_POLL = 200
+MAX_CONVERSATION_SCAN = 5000
+DAY = 86400.0
+
+# Words that make a crew message to the hotline a personal-safety alert (Burmese, Khmer, Thai,
+# English). A heuristic that errs on the side of alerting; staff acknowledge and move on.
+SAFETY_WORDS = (
+    "help",
+    "sos",
+    "danger",
+    "beaten",
+    "beat me",
+    "hurt",
+    "injured",
+    "trapped",
+    "threat",
+    "kill",
+    "ကူညီ",
+    "အန္တရာယ်",
+    "ရိုက်",
+    "ជួយ",
+    "គ្រោះថ្នាក់",
+    "វាយ",
+    "ช่วย",
+    "อันตราย",
+    "ทำร้าย",
+)
+
+CLASS_NAMES = {
+    PriorityClass.DISTRESS: "distress",
+    PriorityClass.CONTROL: "control",
+    PriorityClass.CREW: "crew",
+    PriorityClass.CATCH: "catch",
+    PriorityClass.TELEMETRY: "telemetry",
+}
+
+
+_SAFETY_LATIN = re.compile(
+    r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in SAFETY_WORDS if w.isascii()) + r")(?![a-z])"
+)
+_SAFETY_OTHER = tuple(w for w in SAFETY_WORDS if not w.isascii())  # scripts without word spaces
+
+
+def is_safety_text(text: str) -> bool:
+    low = text.lower()
+    return _SAFETY_LATIN.search(low) is not None or any(w in low for w in _SAFETY_OTHER)
+
+
+@dataclass(frozen=True)
+class VesselRow:
+    imei: str
+    name: str
+    fleet: str
+    profile: str
+    revoked: bool
+    last_contact: float | None
+
+    @property
+    def slug(self) -> str:
+        return slug(self.name)
+
+    @property
+    def topic(self) -> str:
+        return f"{TOPIC_ROOT}/{slug(self.fleet)}/{slug(self.name)}"
+
+
+@dataclass
+class Event:
+    id: int
+    topic: str
+    fleet: str  # topic level (slug)
+    vessel: str  # topic level (slug)
+    kind: str  # the rest of the topic: "up/crew", "state/link", "evt/delivery", ...
+    created: float
+    data: dict[str, Any]
+
+
+@dataclass
+class Message:
+    id: int
+    direction: str  # "in" (from the crew) or "out" (a desk reply)
+    text: str
+    at: float
+    msg_id: str
+    handle: str = ""
+    to: str = ""
+    sent_at: float | None = None  # crew: written on board
+    sender: str = ""
+    status: str = ""  # desk replies: "sent to relay" or "delivered"
+    delivered_at: float | None = None
+    frame_bytes: int = 0
+    credits: int = 0
+    safety: bool = False
+
+
+@dataclass
+class Conversation:
+    key: str  # "<vessel slug>:<member>"
+    vessel: str
+    vessel_slug: str
+    fleet: str
+    member: int
+    handles: list[str] = field(default_factory=list)
+    last_at: float = 0.0
+    last_id: int = 0
+    unread: int = 0
+    count: int = 0
+    safety: bool = False
+
+
+def _loads(payload: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(bytes(payload))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def parse_event(event_id: int, topic: str, payload: Any, created: float) -> Event | None:
+    parts = topic.split("/")
+    if len(parts) < 6 or "/".join(parts[:2]) != TOPIC_ROOT:
+        return None
+    data = _loads(payload)
+    for key in ("received", "at", "created"):
+        # Times are numbers or absent: anything else is dropped, so callers can trust them.
+        value = data.get(key)
+        if key in data and (not isinstance(value, int | float) or isinstance(value, bool) or value != value):
+            del data[key]
+    data.setdefault("received", float(created))
+    return Event(event_id, topic, parts[2], parts[3], "/".join(parts[4:]), float(created), data)
+
+
+def event_origin_time(data: dict[str, Any]) -> float | None:
+    """When a record was made on board, if its event says so."""
+    created = data.get("created")
+    if isinstance(created, int | float) and not isinstance(created, bool):
+        return float(created)
+    body = data.get("body")
+    if isinstance(body, dict):
+        wire = body.get("0")
+        if isinstance(wire, int) and not isinstance(wire, bool):
+            return from_wire_time(wire)
+    return None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def position_of(data: dict[str, Any]) -> tuple[float, float] | None:
+    lat, lon = data.get("latitude"), data.get("longitude")
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return float(lat), float(lon)
+    body = data.get("body")
+    if isinstance(body, dict):
+        lat, lon = body.get("1"), body.get("2")
+        if isinstance(lat, int) and isinstance(lon, int) and abs(lat) <= 9_000_000 and abs(lon) <= 18_000_000:
+            return lat / 1e5, lon / 1e5
+    return None
