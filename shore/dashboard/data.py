@@ -36,6 +36,7 @@ from .records import (
     parse_event,
     percentile,
     position_of,
+    telemetry_status,
 )
 
 log = logging.getLogger("shore.dashboard")
@@ -206,55 +207,8 @@ class DashboardData(DashboardAccounts):
             "network": link.data.get("network") if link else None,
             "alerts": [],
         }
-        # Frames received in the last day: accepted vs refused, bytes and billing units.
-        day_start = now - now % DAY
-        month_start = now - 31 * DAY
-        rows = self.archive.query(
-            "SELECT outcome, length(raw), received FROM frames_in WHERE imei = ? AND received >= ?",
-            (v.imei, month_start),
-        )
-        try:
-            billing = load_profile(v.profile).billing
-        except (ProfileError, OSError, ValueError):
-            billing = None
-        accepted = [(int(n), float(t)) for o, n, t in rows if o == "accepted"]
-        last_day = [o for o, _n, t in rows if float(t) >= now - DAY]
-        status["frames_day"] = sum(1 for o in last_day if o == "accepted")
-        status["rejects_day"] = sum(1 for o in last_day if o not in ("accepted", "duplicate"))
-        status["bytes_today"] = sum(n for n, t in accepted if t >= day_start)
-        status["bytes_month"] = sum(n for n, _t in accepted)
-        if billing is not None:
-            units_month = sum(billing.units(n) for n, _t in accepted)
-            status["units_month"] = units_month
-            status["units_today"] = sum(billing.units(n) for n, t in accepted if t >= day_start)
-            status["unit_name"] = billing.unit_name
-            status["cost_month"] = round(units_month * billing.cost_per_unit, 2)
-            status["currency"] = billing.currency
-        # Gateway telemetry, when the vessel sends it.
-        status["telemetry_at"] = None
-        status["queue"] = []
-        status["budget_day_permille"] = None
-        status["budget_month_permille"] = None
-        status["session_success"] = None
-        if telemetry is not None:
-            body = telemetry.data.get("body") if isinstance(telemetry.data.get("body"), dict) else {}
-            status["telemetry_at"] = telemetry.data.get("received", telemetry.created)
-            queue = body.get("5") or []
-            status["queue"] = [
-                {
-                    "class": CLASS_NAMES.get(as_int(q[0]), str(q[0])),
-                    "records": as_int(q[1]),
-                    "bytes": as_int(q[2]),
-                }
-                for q in queue
-                if isinstance(q, list) and len(q) == 3
-            ]
-            status["budget_day_permille"] = as_int(body.get("6"))
-            status["budget_month_permille"] = as_int(body.get("7"))
-            link_stats = body.get("8") or []
-            if isinstance(link_stats, list) and len(link_stats) >= 2 and as_int(link_stats[0]):
-                sessions, failures = as_int(link_stats[0]), as_int(link_stats[1])
-                status["session_success"] = round(100 * (sessions - failures) / sessions)
+        status.update(self._traffic(v, now))
+        status.update(telemetry_status(telemetry))
         # Delivery latency, vessel to shore, over the last week.
         if latencies is None:
             latencies = self.latencies([v], now - 7 * DAY)
@@ -276,6 +230,35 @@ class DashboardData(DashboardAccounts):
                 status["alerts"].append({"kind": "sos", "text": "SOS"})
                 break
         return status
+
+    def _traffic(self, v: VesselRow, now: float) -> dict[str, Any]:
+        """Frames received in the last day (accepted vs refused), bytes and billing units today and
+        over the last 31 days."""
+        out: dict[str, Any] = {}
+        day_start = now - now % DAY
+        month_start = now - 31 * DAY
+        rows = self.archive.query(
+            "SELECT outcome, length(raw), received FROM frames_in WHERE imei = ? AND received >= ?",
+            (v.imei, month_start),
+        )
+        try:
+            billing = load_profile(v.profile).billing
+        except (ProfileError, OSError, ValueError):
+            billing = None
+        accepted = [(int(n), float(t)) for o, n, t in rows if o == "accepted"]
+        last_day = [o for o, _n, t in rows if float(t) >= now - DAY]
+        out["frames_day"] = sum(1 for o in last_day if o == "accepted")
+        out["rejects_day"] = sum(1 for o in last_day if o not in ("accepted", "duplicate"))
+        out["bytes_today"] = sum(n for n, t in accepted if t >= day_start)
+        out["bytes_month"] = sum(n for n, _t in accepted)
+        if billing is not None:
+            units_month = sum(billing.units(n) for n, _t in accepted)
+            out["units_month"] = units_month
+            out["units_today"] = sum(billing.units(n) for n, t in accepted if t >= day_start)
+            out["unit_name"] = billing.unit_name
+            out["cost_month"] = round(units_month * billing.cost_per_unit, 2)
+            out["currency"] = billing.currency
+        return out
 
     def latencies(self, vessels: list[VesselRow], since: float) -> list[float]:
         """Seconds from creation on board to arrival ashore, for records whose events carry both."""

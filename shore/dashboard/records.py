@@ -183,3 +183,34 @@ def position_of(data: dict[str, Any]) -> tuple[float, float] | None:
         if isinstance(lat, int) and isinstance(lon, int) and abs(lat) <= 9_000_000 and abs(lon) <= 18_000_000:
             return lat / 1e5, lon / 1e5
     return None
+
+
+def telemetry_status(telemetry: Event | None) -> dict[str, Any]:
+    """What the fleet view shows of a vessel's latest gateway telemetry: when, its queue per class,
+    its budget use (per mille of the day's and month's) and its link-session success rate (%)."""
+    status: dict[str, Any] = {}
+    status["telemetry_at"] = None
+    status["queue"] = []
+    status["budget_day_permille"] = None
+    status["budget_month_permille"] = None
+    status["session_success"] = None
+    if telemetry is not None:
+        body = telemetry.data.get("body") if isinstance(telemetry.data.get("body"), dict) else {}
+        status["telemetry_at"] = telemetry.data.get("received", telemetry.created)
+        queue = body.get("5") or []
+        status["queue"] = [
+            {
+                "class": CLASS_NAMES.get(as_int(q[0]), str(q[0])),
+                "records": as_int(q[1]),
+                "bytes": as_int(q[2]),
+            }
+            for q in queue
+            if isinstance(q, list) and len(q) == 3
+        ]
+        status["budget_day_permille"] = as_int(body.get("6"))
+        status["budget_month_permille"] = as_int(body.get("7"))
+        link_stats = body.get("8") or []
+        if isinstance(link_stats, list) and len(link_stats) >= 2 and as_int(link_stats[0]):
+            sessions, failures = as_int(link_stats[0]), as_int(link_stats[1])
+            status["session_success"] = round(100 * (sessions - failures) / sessions)
+    return status
