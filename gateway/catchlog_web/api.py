@@ -25,7 +25,7 @@ from ..catchlog import Captain, CaptainLocked, CatchInputError, pick_list
 from .language import error_message, lang_of
 from .state import catchlog_of, limiter_of
 
-log = logging.getLogger("gateway.catchlog_api")
+log = logging.getLogger("gateway.catchlog_web")
 
 MAX_JSON_BYTES = 32 * 1024
 
