@@ -38,13 +38,30 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from firmware_profiles import ModemProfile
+
+from .at_engine import (
+    COMMON_TRANSITIONS,
+    Action,
+    AtEngine,
+    CommandError,
+    Current,
+    Event,
+    LocalProtocolError,
+    NetworkTime,
+    Operation,
+    RemoteProtocolError,
+    State,
+    Step,
+    Timeout,
+    Tok,
+)
 
 #: A token longer than this without a line end is noise (the longest real line is a ``%MGFG`` answer
 #: carrying the largest forward message in base64, plus its fields).
@@ -76,19 +93,7 @@ def with_crc(command: str) -> str:
     return f"{command}*{crc16(command.encode('latin-1')):04X}"
 
 
-class LocalProtocolError(Exception):
-    """The caller misused the driver (operation while busy, message too large, bad name)."""
-
-
-class RemoteProtocolError(Exception):
-    """The modem answered something the protocol does not allow (bad CRC, unparsable or short reply)."""
-
-
 # -- events ---------------------------------------------------------------------------------
-
-
-class Event:
-    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,6 @@ class SignalQuality(Event):
     level: int  # 0..5 bars
     cn0: float  # dB-Hz
     control_state: int  # 10 = active (registered)
-
-
-@dataclass(frozen=True)
-class NetworkTime(Event):
-    unix_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -162,63 +162,21 @@ class ForwardMarked(Event):
     name: str
 
 
-@dataclass(frozen=True)
-class Timeout(Event):
-    command: str
-
-
-@dataclass(frozen=True)
-class CommandError(Event):
-    command: str
-    reason: int | None  # ATS80? value, None when it could not be read
-
-
 # -- machinery ------------------------------------------------------------------------------
 
 
-class _Tok(enum.Enum):
-    ECHO = "echo"
-    OK = "OK"
-    ERROR = "ERROR"
-    CRC = "*XXXX"
-    INFO = "info"
-
-
-class _State(enum.Enum):
-    IDLE = "idle"
-    AWAIT_ECHO = "await echo"
-    AWAIT_FINAL = "await final result"
-    AWAIT_CRC = "await CRC"
-
-
 @dataclass
-class _Step:
-    command: str
-    on_ok: Callable[[list[str]], None] | None = None
-    on_error: Callable[[int | None], bool] | None = None  # True: handled (step done)
-    resend: int = 0  # resends allowed after a damaged answer (idempotent commands)
+class _Step(Step):
     crc_after: bool | None = None  # the CRC mode the answer uses, when the command changes it
-    error_retry: int = 0  # plain resends on ERROR before asking ATS80?
-    toggle_crc_on_error: bool = False
+    toggle_crc_on_error: bool = False  # an ERROR may mean the CRC mode is not what we think
     reason_query: bool = False  # this is the ATS80? query itself
 
 
 @dataclass
-class _Op:
-    name: str
-    steps: collections.deque[_Step]
-    finish: Callable[[], Event]
-
-
-@dataclass
-class _Current:
-    step: _Step
-    deadline: float
-    sent: str = ""
-    info: list[str] = field(default_factory=list)
-    raw: bytearray = field(default_factory=bytearray)
+class _Current(Current):
+    raw: bytearray = field(default_factory=bytearray)  # the answer's bytes, for its CRC
+    seglen: int = 0  # length of the last line taken
     final: str | None = None
-    attempts: int = 0
     failed_command: str = ""
     skip_lf: bool = False  # the line feed that ends a stray CRC line is not part of the answer
 
@@ -231,70 +189,19 @@ _CRC_TOKEN = re.compile(r"^\*([0-9A-Fa-f]{4})$")
 _NAME = re.compile(r"^[0-9A-Za-z._-]+$")
 
 
-class InmarsatIdp:
+class InmarsatIdp(AtEngine):
     """The driver state machine for one IDP modem. See the module docstring."""
 
+    current_type = _Current
+
     def __init__(self, profile: ModemProfile, *, use_crc: bool = True) -> None:
+        longest = 4 * (-(-max(profile.limits.mo_max_bytes, profile.limits.mt_max_bytes) // 3))
+        super().__init__(longest + TOKEN_MARGIN)
         self.profile = profile
         self.use_crc = use_crc
         self.crc = False  # the modem's CRC mode as far as the driver knows
-        self.echo: bool | None = None
         self.mobile_id: str | None = None
         self._name_max = int(profile.at["message_name_max"])
-        self._max_token = 4 * (-(-max(profile.limits.mo_max_bytes, profile.limits.mt_max_bytes) // 3))
-        self._max_token += TOKEN_MARGIN
-        self._buf = bytearray()
-        self._out = bytearray()
-        self._events: collections.deque[Event | RemoteProtocolError] = collections.deque()
-        self._state = _State.IDLE
-        self._op: _Op | None = None
-        self._cur: _Current | None = None
-        self._reason: int | None = None
-
-    # -- sans-I/O surface -------------------------------------------------------------------
-
-    @property
-    def busy(self) -> bool:
-        return self._op is not None
-
-    @property
-    def state(self) -> str:
-        return self._state.value
-
-    def receive_data(self, data: bytes, now: float) -> None:
-        self._buf += data
-        while self._take_token(now):
-            pass
-
-    def tick(self, now: float) -> None:
-        if self._cur is not None and now >= self._cur.deadline:
-            self._end(Timeout(self._cur.step.command))
-            self._buf.clear()
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
-    def next_event(self) -> Event | None:
-        if not self._events:
-            return None
-        item = self._events.popleft()
-        if isinstance(item, RemoteProtocolError):
-            raise item
-        return item
-
-    def next_wakeup(self) -> float | None:
-        return self._cur.deadline if self._cur is not None else None
-
-    def reset(self) -> None:
-        """Forget the running operation, buffered bytes and what is known of the modem's modes."""
-        self._op = None
-        self._cur = None
-        self._state = _State.IDLE
-        self._buf.clear()
-        self._out.clear()
-        self.echo = None
 
     # -- operations -------------------------------------------------------------------------
 
@@ -316,10 +223,10 @@ class InmarsatIdp:
 
         want = self.use_crc
         steps = [
-            _Step("AT", toggle_crc_on_error=True, error_retry=2, resend=2),
-            _Step("ATE1;V1;Q0", on_ok=echo_on, resend=2),
-            _Step(f"AT%CRC={int(want)}", crc_after=want, resend=2),
-            _Step("AT+GSN", on_ok=learn_id, resend=2),
+            self._cmd("AT", toggle_crc_on_error=True, retries_on_error=2, resend=2),
+            self._cmd("ATE1;V1;Q0", on_ok=echo_on, resend=2),
+            self._cmd(f"AT%CRC={int(want)}", crc_after=want, resend=2),
+            self._cmd("AT+GSN", on_ok=learn_id, resend=2),
         ]
         self._out += b"\r"  # end any half-written line left by an earlier timeout
 
@@ -327,7 +234,7 @@ class InmarsatIdp:
             assert self.mobile_id is not None
             return Ready(self.mobile_id, self.crc)
 
-        self._start(_Op("initialize", collections.deque(steps), finish), now)
+        self._run_steps("initialize", steps, finish, now)
 
     def submit(self, name: str, sin: int, data: bytes, now: float, *, priority: int = 4) -> None:
         """``%MGRT`` one return message (SIN + ``data``, base64); ends in ``MessageSubmitted``."""
@@ -343,7 +250,6 @@ class InmarsatIdp:
             )
         b64 = base64.b64encode(data).decode("ascii")
         repeated: list[bool] = [False]
-        holder: list[_Step] = []
 
         def on_error(reason: int | None) -> bool:
             cur = self._cur
@@ -352,11 +258,8 @@ class InmarsatIdp:
                 return True
             return False
 
-        step = _Step(f'AT%MGRT="{name}",{priority},{sin},3,{b64}', on_error=on_error, resend=2)
-        holder.append(step)
-        self._start(
-            _Op("submit", collections.deque([step]), lambda: MessageSubmitted(name, repeated[0])), now
-        )
+        step = self._cmd(f'AT%MGRT="{name}",{priority},{sin},3,{b64}', on_error=on_error, resend=2)
+        self._run_steps("submit", [step], lambda: MessageSubmitted(name, repeated[0]), now)
 
     def return_states(self, now: float, name: str | None = None) -> None:
         """``%MGRS[="name"]``; ends in ``ReturnStates`` (empty when the name is unknown: reason 109)."""
@@ -377,8 +280,8 @@ class InmarsatIdp:
             return reason == REASON_UNAVAILABLE
 
         command = "AT%MGRS" if name is None else f'AT%MGRS="{name}"'
-        step = _Step(command, on_ok=parse, on_error=on_error)
-        self._start(_Op("mo state", collections.deque([step]), lambda: ReturnStates(tuple(result))), now)
+        step = self._cmd(command, on_ok=parse, on_error=on_error)
+        self._run_steps("mo state", [step], lambda: ReturnStates(tuple(result)), now)
 
     def forward_list(self, now: float) -> None:
         """``%MGFN``: forward messages waiting; ends in ``ForwardList``."""
@@ -393,8 +296,8 @@ class InmarsatIdp:
                 elif not line.startswith("%MGFN:"):
                     raise RemoteProtocolError(f"unparsable %MGFN line {line!r}")
 
-        step = _Step("AT%MGFN", on_ok=parse, resend=2)
-        self._start(_Op("mt list", collections.deque([step]), lambda: ForwardList(tuple(result))), now)
+        step = self._cmd("AT%MGFN", on_ok=parse, resend=2)
+        self._run_steps("mt list", [step], lambda: ForwardList(tuple(result)), now)
 
     def get_forward(self, name: str, now: float) -> None:
         """``%MGFG="name",3``; ends in ``ForwardMessage`` (raw = SIN + data), length checked."""
@@ -420,14 +323,14 @@ class InmarsatIdp:
                 return
             raise RemoteProtocolError(f"no %MGFG in {lines!r}")
 
-        step = _Step(f'AT%MGFG="{name}",3', on_ok=parse, resend=2)
-        self._start(_Op("mt get", collections.deque([step]), lambda: result[0]), now)
+        step = self._cmd(f'AT%MGFG="{name}",3', on_ok=parse, resend=2)
+        self._run_steps("mt get", [step], lambda: result[0], now)
 
     def mark_forward(self, name: str, now: float) -> None:
         """``%MGFM="name"``: mark retrieved without reading; ends in ``ForwardMarked``."""
         self._check_name(name)
-        step = _Step(f'AT%MGFM="{name}"', resend=2)
-        self._start(_Op("mt mark", collections.deque([step]), lambda: ForwardMarked(name)), now)
+        step = self._cmd(f'AT%MGFM="{name}"', resend=2)
+        self._run_steps("mt mark", [step], lambda: ForwardMarked(name), now)
 
     def request_signal(self, now: float) -> None:
         """Satellite status trace (``S122`` control state, ``S116`` C/N0); ends in ``SignalQuality``."""
@@ -441,8 +344,8 @@ class InmarsatIdp:
             bars = sum(1 for t in CN0_BARS if cn0 >= t) if control == CONTROL_ACTIVE else 0
             result.append(SignalQuality(bars, cn0, control))
 
-        step = _Step("ATS90=3 S91=1 S92=1 S122? S116?", on_ok=parse, resend=2)
-        self._start(_Op("signal", collections.deque([step]), lambda: result[0]), now)
+        step = self._cmd("ATS90=3 S91=1 S92=1 S122? S116?", on_ok=parse, resend=2)
+        self._run_steps("signal", [step], lambda: result[0], now)
 
     def request_network_time(self, now: float) -> None:
         """``%UTC``; ends in ``NetworkTime``."""
@@ -461,150 +364,115 @@ class InmarsatIdp:
             result.append(None)
             return True
 
-        step = _Step("AT%UTC", on_ok=parse, on_error=on_error, resend=2)
-        self._start(_Op("time", collections.deque([step]), lambda: NetworkTime(result[0])), now)
+        step = self._cmd("AT%UTC", on_ok=parse, on_error=on_error, resend=2)
+        self._run_steps("time", [step], lambda: NetworkTime(result[0]), now)
 
     def _check_name(self, name: str) -> None:
         if not 1 <= len(name) <= self._name_max or not _NAME.match(name):
             raise LocalProtocolError(f"message name {name!r}: 1..{self._name_max} letters/digits")
 
-    # -- step machinery ---------------------------------------------------------------------
+    # -- engine hooks -----------------------------------------------------------------------
 
-    def _start(self, op: _Op, now: float) -> None:
-        if self._op is not None:
-            raise LocalProtocolError(f"operation {self._op.name!r} still running; cannot start {op.name!r}")
-        self._op = op
-        self._begin_step(now)
+    def _cmd(self, command: str, **answer: Any) -> _Step:
+        """A step for ``command``; every IDP command has the profile's command timeout."""
+        return _Step(command, self.profile.timings.command_timeout_s, **answer)
 
-    def _begin_step(self, now: float, attempts: int = 0) -> None:
-        assert self._op is not None
-        step = self._op.steps[0]
-        sent = with_crc(step.command) if self.crc else step.command
-        self._cur = _Current(step, now + self.profile.timings.command_timeout_s, sent, attempts=attempts)
-        self._out += sent.encode("latin-1") + b"\r"
-        self._state = _State.AWAIT_ECHO if self.echo else _State.AWAIT_FINAL
+    def _run_steps(self, name: str, steps: list[_Step], finish: Callable[[], Event], now: float) -> None:
+        self._start(Operation(name, collections.deque(steps), finish), now)
 
-    def _end(self, outcome: Event | RemoteProtocolError) -> None:
-        self._events.append(outcome)
-        self._op = None
-        self._cur = None
-        self._state = _State.IDLE
+    def _encode(self, command: str) -> str:
+        return with_crc(command) if self.crc else command
 
-    def _take_token(self, now: float) -> bool:
-        """Cut one token off the buffer, keep its bytes for the CRC, and run its transition."""
-        buf = self._buf
-        ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
-        if not ends:
-            if len(buf) > self._max_token:
-                buf.clear()
-                if self._cur is not None:
-                    self._cur.raw.clear()
-            return False
-        end = min(ends)
-        segment = bytes(buf[: end + 1])
-        del buf[: end + 1]
+    def _current(self) -> _Current:
+        assert isinstance(self._cur, _Current)
+        return self._cur
+
+    def _on_segment(self, segment: bytes) -> bool:
+        """Keep the answer's bytes (after the echo) for its CRC; idle lines are noise."""
         cur = self._cur
-        if cur is None:
-            return True  # idle: noise
-        if self._state is not _State.AWAIT_ECHO:  # the answer (and what its CRC covers) starts after the echo
+        if not isinstance(cur, _Current):
+            return False
+        cur.seglen = len(segment)
+        if self._state is not State.AWAIT_ECHO:  # the answer (and what its CRC covers) starts after the echo
             if cur.skip_lf and segment == b"\n":
                 cur.skip_lf = False
-                return True
+                return False
             cur.skip_lf = False
             cur.raw += segment
-        token = segment.decode("latin-1").strip()
-        if not token:
-            return True
-        action = _TRANSITIONS.get((self._state, self._classify(token)))
-        if action is not None:
-            action(self, token, len(segment), now)
         return True
 
-    def _classify(self, token: str) -> _Tok:
-        cur = self._cur
-        assert cur is not None
+    def _on_overflow(self) -> None:
+        if isinstance(self._cur, _Current):
+            self._cur.raw.clear()
+
+    def _classify(self, token: str) -> Tok:
+        cur = self._current()
         upper = token.upper()
+        numeric_results = not (isinstance(cur.step, _Step) and cur.step.reason_query)
         if self._is_echo(token):
-            return _Tok.ECHO
-        if upper == "OK" or (token == "0" and not cur.step.reason_query):
-            return _Tok.OK
-        if upper == "ERROR" or (token == "4" and not cur.step.reason_query):
-            return _Tok.ERROR
+            return Tok.ECHO
+        if upper == "OK" or (token == "0" and numeric_results):
+            return Tok.OK
+        if upper == "ERROR" or (token == "4" and numeric_results):
+            return Tok.ERROR
         if _CRC_TOKEN.match(token):
-            return _Tok.CRC
-        return _Tok.INFO
+            return Tok.CHECK
+        return Tok.INFO
 
-    # transitions: one method per (state, token) entry of _TRANSITIONS
+    def _step_of(self, cur: Current) -> _Step:
+        assert isinstance(cur.step, _Step)
+        return cur.step
 
-    def _echo_seen(self, token: str, seglen: int, now: float) -> None:
-        assert self._cur is not None
-        self._state = _State.AWAIT_FINAL
-        self._cur.raw.clear()
+    # -- transitions: one method per dialect entry of TRANSITIONS ---------------------------
 
-    def _late_echo(self, token: str, seglen: int, now: float) -> None:
+    def _echo_then_answer(self, token: str, now: float) -> None:
+        """Our echo: the answer, and what its CRC covers, starts after it."""
+        self._echo_seen(token, now)
+        self._current().raw.clear()
+
+    def _late_echo(self, token: str, now: float) -> None:
         """The echo while the echo setting was unknown: the answer starts after it."""
-        assert self._cur is not None
-        self._cur.raw.clear()
-        self._cur.info.clear()
+        cur = self._current()
+        cur.raw.clear()
+        cur.info.clear()
 
-    def _collect_info(self, token: str, seglen: int, now: float) -> None:
-        assert self._cur is not None
-        self._cur.info.append(token)
-
-    def _final(self, token: str, seglen: int, now: float) -> None:
-        cur = self._cur
-        assert cur is not None
-        cur.final = "OK" if self._classify(token) is _Tok.OK else "ERROR"
+    def _final(self, token: str, now: float) -> None:
+        cur = self._current()
+        cur.final = "OK" if self._classify(token) is Tok.OK else "ERROR"
         if self._answer_crc(cur):
-            self._state = _State.AWAIT_CRC
+            self._state = State.AWAIT_CHECK
         else:
             self._on_final(now)
 
-    def _stray_crc(self, token: str, seglen: int, now: float) -> None:
+    def _stray_crc(self, token: str, now: float) -> None:
         """A CRC we did not expect ends an earlier answer (the CRC mode was unknown): start afresh."""
-        cur = self._cur
-        assert cur is not None
+        cur = self._current()
         cur.raw.clear()
         cur.info.clear()
         cur.skip_lf = True
 
-    def _is_echo(self, token: str) -> bool:
-        cur = self._cur
-        assert cur is not None
-        upper = token.upper()
-        return upper.endswith(cur.sent.upper()) or upper.endswith(cur.step.command.upper())
-
     def _answer_crc(self, cur: _Current) -> bool:
-        if cur.step.crc_after is not None and cur.final == "OK":
-            return cur.step.crc_after
+        crc_after = self._step_of(cur).crc_after
+        if crc_after is not None and cur.final == "OK":
+            return crc_after
         return self.crc
 
-    def _on_crc(self, token: str, seglen: int, now: float) -> None:
-        cur = self._cur
-        assert cur is not None
+    def _on_crc(self, token: str, now: float) -> None:
+        cur = self._current()
         m = _CRC_TOKEN.match(token)
-        covered = bytes(cur.raw[: len(cur.raw) - seglen])
+        covered = bytes(cur.raw[: len(cur.raw) - cur.seglen])
         if m is None or int(m.group(1), 16) != crc16(covered):
-            self._damaged(f"answer to {cur.step.command} fails its CRC", now)
+            self._damaged(RemoteProtocolError(f"answer to {cur.step.command} fails its CRC"), now)
             return
         self._on_final(now)
 
-    def _crc_missing(self, token: str, seglen: int, now: float) -> None:
-        assert self._cur is not None
-        self._damaged(f"answer to {self._cur.step.command} has no CRC", now)
-
-    def _damaged(self, why: str, now: float) -> None:
-        cur = self._cur
-        assert cur is not None
-        if cur.attempts < cur.step.resend:
-            self._begin_step(now, cur.attempts + 1)
-            return
-        self._end(RemoteProtocolError(why))
+    def _crc_missing(self, token: str, now: float) -> None:
+        self._damaged(RemoteProtocolError(f"answer to {self._current().step.command} has no CRC"), now)
 
     def _on_final(self, now: float) -> None:
-        cur = self._cur
-        assert cur is not None and self._op is not None
-        step = cur.step
+        cur = self._current()
+        assert self._op is not None
+        step = self._step_of(cur)
         if step.reason_query:
             values = [int(v) for v in cur.info if v.isascii() and v.isdigit()]
             reason = values[0] if cur.final == "OK" and values else None
@@ -616,58 +484,54 @@ class InmarsatIdp:
         if cur.final == "OK":
             if step.crc_after is not None:
                 self.crc = step.crc_after
-            if step.on_ok is not None:
-                try:
-                    step.on_ok(cur.info)
-                except RemoteProtocolError as exc:
-                    self._damaged(str(exc), now)
-                    return
-            self._next_step(now)
+            self._step_done(now)
             return
-        if step.toggle_crc_on_error and cur.attempts < step.error_retry:
+        if step.toggle_crc_on_error and cur.attempts < step.retries_on_error:
             self.crc = not self.crc
             self._begin_step(now, cur.attempts + 1)
             return
-        # ask the reason before anything else is sent
-        query = _Step("ATS80?", reason_query=True)
-        self._op.steps.appendleft(query)
-        attempts = cur.attempts
-        self._begin_step(now, attempts)
-        assert self._cur is not None
-        self._cur.failed_command = cur.sent
+        self._on_failed(cur, now)
 
-    def _after_error(self, step: _Step, reason: int | None, now: float) -> None:
-        if step.on_error is not None and step.on_error(reason):
-            self._next_step(now)
-            return
-        self._end(CommandError(step.command, reason))
-
-    def _next_step(self, now: float) -> None:
+    def _on_failed(self, cur: Current, now: float) -> None:
+        """Ask the reason (``ATS80?``) before anything else is sent."""
         assert self._op is not None
-        self._op.steps.popleft()
-        if self._op.steps:
-            self._begin_step(now)
-            return
-        try:
-            outcome: Event | RemoteProtocolError = self._op.finish()
-        except RemoteProtocolError as exc:
-            outcome = exc
-        self._end(outcome)
+        self._op.steps.appendleft(self._cmd("ATS80?", reason_query=True))
+        self._begin_step(now, cur.attempts)
+        self._current().failed_command = cur.sent
+
+    #: The line-level state machine: (state, token class) -> transition. Pairs not listed are noise.
+    TRANSITIONS: ClassVar[dict[tuple[State, Tok], Action]] = {
+        **COMMON_TRANSITIONS,
+        (State.AWAIT_ECHO, Tok.ECHO): _echo_then_answer,
+        (State.AWAIT_FINAL, Tok.ECHO): _late_echo,
+        (State.AWAIT_FINAL, Tok.OK): _final,
+        (State.AWAIT_FINAL, Tok.ERROR): _final,
+        (State.AWAIT_FINAL, Tok.CHECK): _stray_crc,
+        (State.AWAIT_CHECK, Tok.CHECK): _on_crc,
+        (State.AWAIT_CHECK, Tok.INFO): _crc_missing,
+        (State.AWAIT_CHECK, Tok.OK): _crc_missing,
+        (State.AWAIT_CHECK, Tok.ERROR): _crc_missing,
+        (State.AWAIT_CHECK, Tok.ECHO): _crc_missing,
+    }  # type: ignore[dict-item]
 
 
-_Action = Callable[[InmarsatIdp, str, int, float], None]
-
-#: The line-level state machine: (state, token class) -> transition. Pairs not listed are noise.
-_TRANSITIONS: dict[tuple[_State, _Tok], _Action] = {
-    (_State.AWAIT_ECHO, _Tok.ECHO): InmarsatIdp._echo_seen,
-    (_State.AWAIT_FINAL, _Tok.ECHO): InmarsatIdp._late_echo,
-    (_State.AWAIT_FINAL, _Tok.INFO): InmarsatIdp._collect_info,
-    (_State.AWAIT_FINAL, _Tok.OK): InmarsatIdp._final,
-    (_State.AWAIT_FINAL, _Tok.ERROR): InmarsatIdp._final,
-    (_State.AWAIT_FINAL, _Tok.CRC): InmarsatIdp._stray_crc,
-    (_State.AWAIT_CRC, _Tok.CRC): InmarsatIdp._on_crc,
-    (_State.AWAIT_CRC, _Tok.INFO): InmarsatIdp._crc_missing,
-    (_State.AWAIT_CRC, _Tok.OK): InmarsatIdp._crc_missing,
-    (_State.AWAIT_CRC, _Tok.ERROR): InmarsatIdp._crc_missing,
-    (_State.AWAIT_CRC, _Tok.ECHO): InmarsatIdp._crc_missing,
-}
+__all__ = [
+    "CommandError",
+    "Event",
+    "ForwardList",
+    "ForwardMarked",
+    "ForwardMessage",
+    "ForwardState",
+    "InmarsatIdp",
+    "LocalProtocolError",
+    "MessageSubmitted",
+    "NetworkTime",
+    "Ready",
+    "RemoteProtocolError",
+    "ReturnState",
+    "ReturnStates",
+    "SignalQuality",
+    "Timeout",
+    "crc16",
+    "with_crc",
+]

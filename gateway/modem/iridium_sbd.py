@@ -41,10 +41,28 @@ import collections
 import enum
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from firmware_profiles import ModemProfile
+
+from .at_engine import (
+    COMMON_TRANSITIONS,
+    Action,
+    AtEngine,
+    CommandError,
+    Current,
+    Event,
+    LocalProtocolError,
+    NetworkTime,
+    Operation,
+    RemoteProtocolError,
+    State,
+    Step,
+    Timeout,
+    Tok,
+)
 
 #: Iridium system time: 90 ms ticks since the era-2 epoch, 2014-05-11 14:23:55 UTC.
 IRIDIUM_EPOCH = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
@@ -59,24 +77,7 @@ _WRAP_S = (1 << 32) * IRIDIUM_TICK_S
 MAX_TOKEN_BYTES = 1024
 
 
-class LocalProtocolError(Exception):
-    """The caller misused the driver (operation while busy, payload of the wrong size)."""
-
-
-class RemoteProtocolError(Exception):
-    """The modem answered something the protocol does not allow (bad checksum, unparsable reply).
-
-    The operation that was running is over; the driver is idle and usable again.
-    """
-
-
 # -- events ---------------------------------------------------------------------------------
-
-
-class Event:
-    """Base class of everything ``next_event()`` returns."""
-
-    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,6 @@ class Ready(Event):
 @dataclass(frozen=True)
 class SignalQuality(Event):
     level: int  # 0..5 bars
-
-
-@dataclass(frozen=True)
-class NetworkTime(Event):
-    unix_seconds: float | None  # None: the modem has no network service
 
 
 @dataclass(frozen=True)
@@ -155,16 +151,6 @@ class RingAlert(Event):
     pass
 
 
-@dataclass(frozen=True)
-class Timeout(Event):
-    command: str
-
-
-@dataclass(frozen=True)
-class CommandError(Event):
-    command: str
-
-
 # -- steps ----------------------------------------------------------------------------------
 
 
@@ -175,49 +161,14 @@ class _Kind(enum.Enum):
     READ = "read"  # +SBDRB: echo, binary block, OK
 
 
-class _State(enum.Enum):
-    IDLE = "idle"
-    AWAIT_ECHO = "await echo"
-    AWAIT_FINAL = "await final result"
-    AWAIT_READY = "await READY"
-    AWAIT_WRITE_CODE = "await write result"
-    AWAIT_READ_ECHO = "await +SBDRB echo"
-    AWAIT_BLOCK = "await +SBDRB block"
-
-
-class _Tok(enum.Enum):
-    ECHO = "echo"
-    OK = "OK"
-    ERROR = "ERROR"
-    RING = "SBDRING"
-    READY = "READY"
-    DIGIT = "digit"
-    INFO = "info"
-
-
 @dataclass
-class _Step:
-    command: str
-    kind: _Kind
-    timeout_s: float
-    on_ok: Callable[[list[str]], None] | None = None  # given the info lines; may raise RemoteProtocolError
+class _Step(Step):
+    kind: _Kind = _Kind.PLAIN
     payload: bytes = b""
-    retries_on_error: int = 0
 
 
 @dataclass
-class _Op:
-    name: str
-    steps: collections.deque[_Step]
-    finish: Callable[[], Event]
-
-
-@dataclass
-class _Current:
-    step: _Step
-    deadline: float
-    info: list[str] = field(default_factory=list)
-    digit: int | None = None
+class _Current(Current):
     block: bytes | None = None
     block_error: str | None = None
 
@@ -251,76 +202,20 @@ def _find_info(lines: list[str], pattern: re.Pattern[str], what: str) -> re.Matc
     raise RemoteProtocolError(f"no {what} in the answer {lines!r}")
 
 
-class IridiumSbd:
+class IridiumSbd(AtEngine):
     """The driver state machine for one modem. See the module docstring."""
 
+    current_type = _Current
+
     def __init__(self, profile: ModemProfile) -> None:
+        super().__init__(MAX_TOKEN_BYTES)
         self.profile = profile
         self.imei: str | None = None
-        self.echo: bool | None = None  # None until ATE1 is acknowledged
         self._ring_token = str(profile.at.get("numeric_ring_code", 126))
-        self._buf = bytearray()
-        self._out = bytearray()
-        self._events: collections.deque[Event | RemoteProtocolError] = collections.deque()
-        self._state = _State.IDLE
-        self._op: _Op | None = None
-        self._cur: _Current | None = None
         self._last_mtmsn = -1
         self._written_code = 0
         self._read_payload: bytes | None = None
         self._maybe_in_data_mode = False
-
-    # -- sans-I/O surface -------------------------------------------------------------------
-
-    @property
-    def busy(self) -> bool:
-        return self._op is not None
-
-    @property
-    def state(self) -> str:
-        return self._state.value
-
-    def receive_data(self, data: bytes, now: float) -> None:
-        """Bytes read from the modem at ``now``."""
-        self._buf += data
-        self._process(now)
-
-    def tick(self, now: float) -> None:
-        """Let time pass: an operation whose step is past its deadline ends with ``Timeout``."""
-        if self._cur is not None and now >= self._cur.deadline:
-            command = self._cur.step.command
-            if self._cur.step.kind is _Kind.WRITE:
-                # The modem may still sit in +SBDWB data mode, swallowing our next commands.
-                self._maybe_in_data_mode = True
-            self._abort(Timeout(command))
-            self._buf.clear()
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
-    def next_event(self) -> Event | None:
-        """The next event, or None. Raises ``RemoteProtocolError`` as an operation's outcome."""
-        if not self._events:
-            return None
-        item = self._events.popleft()
-        if isinstance(item, RemoteProtocolError):
-            raise item
-        return item
-
-    def next_wakeup(self) -> float | None:
-        """When ``tick`` must next be called (the current step's deadline), or None."""
-        return self._cur.deadline if self._cur is not None else None
-
-    def reset(self) -> None:
-        """Forget the running operation and all buffered bytes (after the port was reopened)."""
-        self._op = None
-        self._cur = None
-        self._state = _State.IDLE
-        self._buf.clear()
-        self._out.clear()
-        self.echo = None
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -351,13 +246,13 @@ class IridiumSbd:
 
         flow = "AT&K3" if self.profile.serial.flow_control == "rtscts" else "AT&K0"
         steps = [
-            _Step("AT", _Kind.PLAIN, t, retries_on_error=2),
-            _Step("ATE1", _Kind.PLAIN, t, on_ok=echo_on),
-            _Step("ATV1", _Kind.PLAIN, t),
-            _Step(flow, _Kind.PLAIN, t),
-            _Step("AT+SBDMTA=1", _Kind.PLAIN, t),
-            _Step("AT+CGSN", _Kind.PLAIN, t, on_ok=learn_imei),
-            _Step("AT+SBDSX", _Kind.PLAIN, t, on_ok=status),
+            _Step("AT", t, retries_on_error=2),
+            _Step("ATE1", t, on_ok=echo_on),
+            _Step("ATV1", t),
+            _Step(flow, t),
+            _Step("AT+SBDMTA=1", t),
+            _Step("AT+CGSN", t, on_ok=learn_imei),
+            _Step("AT+SBDSX", t, on_ok=status),
         ]
 
         def finish() -> Event:
@@ -367,7 +262,7 @@ class IridiumSbd:
                 self._last_mtmsn = sx.mtmsn
             return Ready(self.imei, sx.mo_flag, sx.momsn, sx.mt_flag, sx.mtmsn, sx.ring_flag, sx.mt_waiting)
 
-        self._start(_Op("initialize", collections.deque(steps), finish), now)
+        self._run_steps("initialize", steps, finish, now)
 
     def request_signal(self, now: float, *, fresh: bool = True) -> None:
         """``AT+CSQ`` (waits for a fresh reading) or ``AT+CSQF`` (last known); ends in ``SignalQuality``."""
@@ -377,8 +272,8 @@ class IridiumSbd:
             result.append(int(_find_info(lines, _CSQ_RE, "+CSQ").group(1)))
 
         timeout = self.profile.timings.signal_timeout_s if fresh else self.profile.timings.command_timeout_s
-        step = _Step("AT+CSQ" if fresh else "AT+CSQF", _Kind.PLAIN, timeout, on_ok=parse)
-        self._start(_Op("signal", collections.deque([step]), lambda: SignalQuality(result[0])), now)
+        step = _Step("AT+CSQ" if fresh else "AT+CSQF", timeout, on_ok=parse)
+        self._run_steps("signal", [step], lambda: SignalQuality(result[0]), now)
 
     def request_network_time(self, now: float) -> None:
         """``AT-MSSTM``; ends in ``NetworkTime`` (None without network service)."""
@@ -395,8 +290,8 @@ class IridiumSbd:
                     return
             raise RemoteProtocolError(f"no -MSSTM in the answer {lines!r}")
 
-        step = _Step("AT-MSSTM", _Kind.PLAIN, self.profile.timings.command_timeout_s, on_ok=parse)
-        self._start(_Op("network time", collections.deque([step]), lambda: NetworkTime(result[0])), now)
+        step = _Step("AT-MSSTM", self.profile.timings.command_timeout_s, on_ok=parse)
+        self._run_steps("network time", [step], lambda: NetworkTime(result[0]), now)
 
     def request_status(self, now: float) -> None:
         """``AT+SBDSX``; ends in ``StatusReport``."""
@@ -405,8 +300,8 @@ class IridiumSbd:
         def parse(lines: list[str]) -> None:
             result.append(self._parse_sbdsx(lines))
 
-        step = _Step("AT+SBDSX", _Kind.PLAIN, self.profile.timings.command_timeout_s, on_ok=parse)
-        self._start(_Op("status", collections.deque([step]), lambda: result[0]), now)
+        step = _Step("AT+SBDSX", self.profile.timings.command_timeout_s, on_ok=parse)
+        self._run_steps("status", [step], lambda: result[0], now)
 
     def write_message(self, payload: bytes, now: float) -> None:
         """``AT+SBDWB`` into the MO buffer; ends in ``MessageWritten`` or ``WriteFailed``."""
@@ -415,20 +310,21 @@ class IridiumSbd:
             raise LocalProtocolError(
                 f"MO payload of {size} bytes; {self.profile.name} takes 1..{self.profile.limits.mo_max_bytes}"
             )
-        step = _Step(f"AT+SBDWB={size}", _Kind.WRITE, self.profile.timings.command_timeout_s, payload=payload)
+        t = self.profile.timings.command_timeout_s
+        step = _Step(f"AT+SBDWB={size}", t, kind=_Kind.WRITE, payload=payload)
 
         def finish() -> Event:
             code = self._written_code
             return MessageWritten(size) if code == 0 else WriteFailed(code)
 
-        self._start(_Op("write", collections.deque([step]), finish), now)
+        self._run_steps("write", [step], finish, now)
 
     def clear_buffers(self, which: int, now: float) -> None:
         """``AT+SBDD<which>`` (0 MO, 1 MT, 2 both); ends in ``BuffersCleared``."""
         if which not in (0, 1, 2):
             raise LocalProtocolError(f"no buffer {which}: 0 MO, 1 MT, 2 both")
-        step = _Step(f"AT+SBDD{which}", _Kind.DIGIT, self.profile.timings.command_timeout_s)
-        self._start(_Op("clear", collections.deque([step]), lambda: BuffersCleared(which)), now)
+        step = _Step(f"AT+SBDD{which}", self.profile.timings.command_timeout_s, kind=_Kind.DIGIT)
+        self._run_steps("clear", [step], lambda: BuffersCleared(which), now)
 
     def start_session(self, now: float, *, answer_ring: bool = False, location: str | None = None) -> None:
         """``AT+SBDIX`` (``AT+SBDIXA`` when answering a ring alert); ends in ``SessionResult``."""
@@ -446,106 +342,69 @@ class IridiumSbd:
             if values[2] == 1:
                 self._last_mtmsn = values[3]
 
-        step = _Step(command, _Kind.PLAIN, self.profile.timings.session_timeout_s, on_ok=parse)
-        self._start(_Op("session", collections.deque([step]), lambda: result[0]), now)
+        step = _Step(command, self.profile.timings.session_timeout_s, on_ok=parse)
+        self._run_steps("session", [step], lambda: result[0], now)
 
     def read_message(self, now: float) -> None:
         """``AT+SBDRB``: read the MT buffer by byte count; ends in ``MessageReceived``."""
-        step = _Step("AT+SBDRB", _Kind.READ, self.profile.timings.command_timeout_s)
+        step = _Step("AT+SBDRB", self.profile.timings.command_timeout_s, kind=_Kind.READ)
 
         def finish() -> Event:
             assert self._read_payload is not None
             return MessageReceived(self._read_payload, self._last_mtmsn)
 
-        self._start(_Op("read", collections.deque([step]), finish), now)
+        self._run_steps("read", [step], finish, now)
 
-    # -- operation machinery ------------------------------------------------------------------
+    # -- engine hooks -------------------------------------------------------------------------
 
-    def _start(self, op: _Op, now: float) -> None:
-        if self._op is not None:
-            raise LocalProtocolError(f"operation {self._op.name!r} still running; cannot start {op.name!r}")
-        self._op = op
-        self._written_code = 0
-        self._read_payload = None
-        self._begin_step(now)
+    def _run_steps(self, name: str, steps: list[_Step], finish: Callable[[], Event], now: float) -> None:
+        if self._op is None:
+            self._written_code = 0
+            self._read_payload = None
+        self._start(Operation(name, collections.deque(steps), finish), now)
 
-    def _begin_step(self, now: float) -> None:
-        assert self._op is not None
-        step = self._op.steps[0]
-        self._cur = _Current(step, now + step.timeout_s)
-        self._out += step.command.encode("ascii") + b"\r"
-        if step.kind is _Kind.READ:
-            self._state = _State.AWAIT_READ_ECHO if self.echo else _State.AWAIT_BLOCK
+    def _begin_step(self, now: float, attempts: int = 0) -> None:
+        super()._begin_step(now, attempts)
+        if self._step().kind is _Kind.READ:
+            self._state = State.AWAIT_BLOCK_ECHO if self.echo else State.AWAIT_BLOCK
             if not self.echo:
                 self._buf.clear()
-        elif self.echo:
-            self._state = _State.AWAIT_ECHO
-        else:
-            self._state = self._first_state(step)
 
-    @staticmethod
-    def _first_state(step: _Step) -> _State:
-        return _State.AWAIT_READY if step.kind is _Kind.WRITE else _State.AWAIT_FINAL
+    def _state_after_echo(self, step: Step) -> State:
+        assert isinstance(step, _Step)
+        return State.AWAIT_PROMPT if step.kind is _Kind.WRITE else State.AWAIT_FINAL
 
-    def _step_done(self, now: float) -> None:
-        assert self._op is not None and self._cur is not None
-        step = self._cur.step
-        if step.on_ok is not None:
-            try:
-                step.on_ok(self._cur.info)
-            except RemoteProtocolError as exc:
-                self._abort(exc)
-                return
-        self._op.steps.popleft()
-        if self._op.steps:
-            self._begin_step(now)
-            return
-        try:
-            outcome: Event | RemoteProtocolError = self._op.finish()
-        except RemoteProtocolError as exc:
-            outcome = exc
-        self._abort(outcome)
+    def _on_timeout(self, cur: Current) -> None:
+        if self._step().kind is _Kind.WRITE:
+            # The modem may still sit in +SBDWB data mode, swallowing our next commands.
+            self._maybe_in_data_mode = True
 
-    def _abort(self, outcome: Event | RemoteProtocolError) -> None:
-        """End the running operation with ``outcome``."""
-        self._events.append(outcome)
-        self._op = None
-        self._cur = None
-        self._state = _State.IDLE
+    def _on_unsolicited(self, token: str) -> None:
+        self._events.append(RingAlert())
+
+    def _step(self) -> _Step:
+        assert self._cur is not None and isinstance(self._cur.step, _Step)
+        return self._cur.step
 
     def _parse_sbdsx(self, lines: list[str]) -> StatusReport:
         m = _find_info(lines, _SBDSX_RE, "+SBDSX")
         return StatusReport(*(int(v) for v in m.groups()))
 
-    # -- byte level ---------------------------------------------------------------------------
+    def _classify(self, token: str) -> Tok | None:
+        upper = token.upper()
+        if upper == "SBDRING" or token == self._ring_token:
+            return Tok.UNSOLICITED
+        if upper in _RESULT_TOKENS:
+            return _RESULT_TOKENS[upper]
+        if len(token) == 1 and "0" <= token <= "9":
+            return Tok.DIGIT
+        if upper.startswith("AT"):
+            return Tok.ECHO if self._is_echo(token) else None
+        return Tok.INFO
 
-    def _process(self, now: float) -> None:
-        while True:
-            if self._state is _State.AWAIT_READ_ECHO:
-                if not self._find_read_echo():
-                    return
-            elif self._state is _State.AWAIT_BLOCK:
-                if not self._take_block():
-                    return
-            else:
-                if not self._take_token(now):
-                    return
+    # -- binary framing (+SBDRB) --------------------------------------------------------------
 
-    def _take_token(self, now: float) -> bool:
-        buf = self._buf
-        ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
-        end = min(ends) if ends else -1
-        if end < 0:
-            if len(buf) > MAX_TOKEN_BYTES:
-                buf.clear()
-            return False
-        token = bytes(buf[:end]).decode("latin-1").strip()
-        del buf[: end + 1]
-        if token:
-            self._on_token(token, now)
-        return True
-
-    def _find_read_echo(self) -> bool:
+    def _find_read_echo(self, now: float) -> bool:
         echo = b"AT+SBDRB\r"
         idx = self._buf.find(echo)
         if idx < 0:
@@ -555,7 +414,7 @@ class IridiumSbd:
             return False
         self._count_rings(bytes(self._buf[:idx]))
         del self._buf[: idx + len(echo)]
-        self._state = _State.AWAIT_BLOCK
+        self._state = State.AWAIT_BLOCK
         return True
 
     def _count_rings(self, noise: bytes) -> None:
@@ -563,9 +422,9 @@ class IridiumSbd:
             if token.strip() == b"SBDRING":
                 self._events.append(RingAlert())
 
-    def _take_block(self) -> bool:
+    def _take_block(self, now: float) -> bool:
         cur = self._cur
-        assert cur is not None
+        assert isinstance(cur, _Current)
         buf = self._buf
         ring = b"\r\nSBDRING\r\n"
         if len(buf) < 2:
@@ -579,7 +438,7 @@ class IridiumSbd:
                 self._events.append(RingAlert())
                 return True
             buf.clear()
-            self._abort(RemoteProtocolError(f"+SBDRB length {length} exceeds the MT limit"))
+            self._end(RemoteProtocolError(f"+SBDRB length {length} exceeds the MT limit"))
             return False
         if len(buf) < length + 4:
             return False
@@ -591,57 +450,17 @@ class IridiumSbd:
             cur.block_error = (
                 f"+SBDRB checksum mismatch: got {received.hex()}, computed {checksum(payload).hex()}"
             )
-        self._state = _State.AWAIT_FINAL
+        self._state = State.AWAIT_FINAL
         return True
 
-    # -- token level --------------------------------------------------------------------------
-
-    def _classify(self, token: str) -> _Tok | None:
-        upper = token.upper()
-        if upper == "SBDRING" or token == self._ring_token:
-            return _Tok.RING
-        if upper == "OK":
-            return _Tok.OK
-        if upper == "ERROR":
-            return _Tok.ERROR
-        if upper == "READY":
-            return _Tok.READY
-        if len(token) == 1 and "0" <= token <= "9":
-            return _Tok.DIGIT
-        if upper.startswith("AT"):
-            cur = self._cur
-            if cur is not None and upper.endswith(cur.step.command.upper()):
-                return _Tok.ECHO
-            return None
-        return _Tok.INFO
-
-    def _on_token(self, token: str, now: float) -> None:
-        tok = self._classify(token)
-        if tok is _Tok.RING:
-            self._events.append(RingAlert())
-            return
-        if tok is None:
-            return
-        action = _TRANSITIONS.get((self._state, tok))
-        if action is not None:
-            action(self, token, now)
-
-    # transitions: one method per (state, token) entry of _TRANSITIONS
-
-    def _echo_seen(self, token: str, now: float) -> None:
-        assert self._cur is not None
-        self._state = self._first_state(self._cur.step)
-
-    def _collect_info(self, token: str, now: float) -> None:
-        assert self._cur is not None
-        self._cur.info.append(token)
+    # -- transitions: one method per dialect entry of TRANSITIONS -----------------------------
 
     def _final_digit(self, token: str, now: float) -> None:
         """A digit while awaiting the final result: an info digit, or a numeric result code."""
         cur = self._cur
         assert cur is not None
         digit = int(token)
-        if cur.step.kind is _Kind.DIGIT and cur.digit is None:
+        if self._step().kind is _Kind.DIGIT and cur.digit is None:
             cur.digit = digit
         elif digit == 0:
             self._final_ok(token, now)
@@ -652,45 +471,34 @@ class IridiumSbd:
 
     def _final_ok(self, token: str, now: float) -> None:
         cur = self._cur
-        assert cur is not None
-        step = cur.step
-        if step.kind is _Kind.DIGIT and cur.digit not in (None, 0):
-            self._abort(CommandError(step.command))
-        elif step.kind is _Kind.READ:
+        assert isinstance(cur, _Current)
+        kind = self._step().kind
+        if kind is _Kind.DIGIT and cur.digit not in (None, 0):
+            self._end(CommandError(cur.step.command))
+        elif kind is _Kind.READ:
             if cur.block_error is not None:
-                self._abort(RemoteProtocolError(cur.block_error))
+                self._end(RemoteProtocolError(cur.block_error))
                 return
             self._read_payload = cur.block
             self._step_done(now)
-        elif step.kind is _Kind.WRITE:
-            self._written_code = cur.digit or 0
-            self._step_done(now)
         else:
+            if kind is _Kind.WRITE:
+                self._written_code = cur.digit or 0
             self._step_done(now)
-
-    def _final_error(self, token: str, now: float) -> None:
-        cur = self._cur
-        assert cur is not None
-        if cur.step.retries_on_error > 0:
-            cur.step.retries_on_error -= 1
-            self._begin_step(now)
-            return
-        self._abort(CommandError(cur.step.command))
 
     def _ready_seen(self, token: str, now: float) -> None:
         cur = self._cur
         assert cur is not None
-        payload = cur.step.payload
+        payload = self._step().payload
         self._out += payload + checksum(payload)
         cur.deadline = now + self.profile.timings.command_timeout_s
-        self._state = _State.AWAIT_WRITE_CODE
+        self._state = State.AWAIT_UPLOAD_RESULT
 
     def _write_refused(self, token: str, now: float) -> None:
         """A digit instead of READY: the modem refused the size (3); its OK follows."""
-        cur = self._cur
-        assert cur is not None
-        cur.digit = int(token)
-        self._state = _State.AWAIT_FINAL
+        assert self._cur is not None
+        self._cur.digit = int(token)
+        self._state = State.AWAIT_FINAL
 
     def _write_code(self, token: str, now: float) -> None:
         cur = self._cur
@@ -701,21 +509,48 @@ class IridiumSbd:
             self._written_code = code
             self._step_done(now)
         else:
-            self._state = _State.AWAIT_FINAL
+            self._state = State.AWAIT_FINAL
+
+    #: The line-level state machine: (state, token class) -> transition. Pairs not listed are noise.
+    TRANSITIONS: ClassVar[dict[tuple[State, Tok], Action]] = {
+        **COMMON_TRANSITIONS,
+        (State.AWAIT_FINAL, Tok.DIGIT): _final_digit,
+        (State.AWAIT_FINAL, Tok.OK): _final_ok,
+        (State.AWAIT_FINAL, Tok.ERROR): AtEngine._final_error,
+        (State.AWAIT_PROMPT, Tok.PROMPT): _ready_seen,
+        (State.AWAIT_PROMPT, Tok.DIGIT): _write_refused,
+        (State.AWAIT_PROMPT, Tok.ERROR): AtEngine._final_error,
+        (State.AWAIT_UPLOAD_RESULT, Tok.DIGIT): _write_code,
+        (State.AWAIT_UPLOAD_RESULT, Tok.ERROR): AtEngine._final_error,
+    }  # type: ignore[dict-item]
+    #: States in which the input is read by byte count: the ``+SBDRB`` echo, then the block.
+    BYTE_READERS: ClassVar[dict[State, Callable[[AtEngine, float], bool]]] = {
+        State.AWAIT_BLOCK_ECHO: _find_read_echo,
+        State.AWAIT_BLOCK: _take_block,
+    }  # type: ignore[dict-item]
 
 
-_Action = Callable[[IridiumSbd, str, float], None]
+_RESULT_TOKENS = {"OK": Tok.OK, "ERROR": Tok.ERROR, "READY": Tok.PROMPT}
 
-#: The line-level state machine: (state, token class) -> transition. Pairs not listed are noise.
-_TRANSITIONS: dict[tuple[_State, _Tok], _Action] = {
-    (_State.AWAIT_ECHO, _Tok.ECHO): IridiumSbd._echo_seen,
-    (_State.AWAIT_FINAL, _Tok.INFO): IridiumSbd._collect_info,
-    (_State.AWAIT_FINAL, _Tok.DIGIT): IridiumSbd._final_digit,
-    (_State.AWAIT_FINAL, _Tok.OK): IridiumSbd._final_ok,
-    (_State.AWAIT_FINAL, _Tok.ERROR): IridiumSbd._final_error,
-    (_State.AWAIT_READY, _Tok.READY): IridiumSbd._ready_seen,
-    (_State.AWAIT_READY, _Tok.DIGIT): IridiumSbd._write_refused,
-    (_State.AWAIT_READY, _Tok.ERROR): IridiumSbd._final_error,
-    (_State.AWAIT_WRITE_CODE, _Tok.DIGIT): IridiumSbd._write_code,
-    (_State.AWAIT_WRITE_CODE, _Tok.ERROR): IridiumSbd._final_error,
-}
+__all__ = [
+    "IRIDIUM_EPOCH",
+    "NETWORK_TIME_FLOOR",
+    "BuffersCleared",
+    "CommandError",
+    "Event",
+    "IridiumSbd",
+    "LocalProtocolError",
+    "MessageReceived",
+    "MessageWritten",
+    "NetworkTime",
+    "Ready",
+    "RemoteProtocolError",
+    "RingAlert",
+    "SessionResult",
+    "SignalQuality",
+    "StatusReport",
+    "Timeout",
+    "WriteFailed",
+    "checksum",
+    "network_time_from_ticks",
+]
