@@ -29,17 +29,14 @@ means, and must not import the gateway or the shore relay. Request sizes are bou
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
-import socket
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -47,6 +44,7 @@ from starlette.routing import Route
 
 from common.clock import Clock
 from firmware_profiles import ModemProfile, load_profile
+from simulators.http_server import HttpServer
 from simulators.idp_modem import IdpModemEmulator
 
 API_BASE = "/GLGW/GWServices_v1/RestMessages.svc/"
@@ -154,8 +152,6 @@ class IdpNetwork:
         self._clock = clock
         self.access_id = access_id or f"7000{secrets.randbelow(10**4):04d}"
         self.password = password or secrets.token_hex(8)
-        self._host = host
-        self._port = port
         self.page_size = page_size
         self.region = region
         self._log = log or logging.getLogger(__name__)
@@ -167,10 +163,8 @@ class IdpNetwork:
         self.forwards: dict[int, ForwardMessage] = {}
         self._forward_queues: dict[str, deque[int]] = {}
         self._next_forward_id = 5_000_001
-        self._server: uvicorn.Server | None = None
-        self._socket: socket.socket | None = None
-        self._serve_task: Any = None
         self.app = self._build_app()
+        self._http = HttpServer(self.app, host=host, port=port, name="idp-api")
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -439,37 +433,14 @@ class IdpNetwork:
     @property
     def url(self) -> str:
         """Base URL of the API (ends with ``/``); valid after :meth:`start`."""
-        if self._socket is None:
-            raise RuntimeError("network is not started")
-        host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}{API_BASE}"
+        return self._http.url(API_BASE)
 
     async def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("network already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        sock.listen(64)
-        sock.setblocking(False)
-        self._socket = sock
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]), name="idp-api")
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()
-            await asyncio.sleep(0.01)
+        await self._http.start()
         self._log.info("IDP network API on %s (access id %s)", self.url, self.access_id)
 
     async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.should_exit = True
-            await self._serve_task
-        if self._socket is not None:
-            self._socket.close()
+        await self._http.stop()
 
     async def __aenter__(self) -> IdpNetwork:
         await self.start()

@@ -29,37 +29,30 @@ import collections
 import enum
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from typing import ClassVar, Protocol
 
 from firmware_profiles import ModemProfile
+from simulators.at_emulator import AtEmulator, decimal
+from simulators.at_emulator import Settings as BaseSettings
+from simulators.iridium_queries import (
+    IRIDIUM_EPOCH_ERA2,
+    LOCATION_RE,
+    QUERY_HANDLERS,
+    CommandRefused,
+    Indicators,
+    IridiumQueries,
+)
 from simulators.link_model import (
     MO_ACCESS_DENIED,
     MO_LOCAL_SESSION_TIMEOUT,
-    MO_NO_NETWORK_SERVICE,
     MO_RADIO_DISABLED,
     MO_SUCCESS,
     LinkModel,
 )
 
-#: Iridium system time counts 90 ms ticks from this epoch ("era 2", 2014-05-11 14:23:55 UTC).
-IRIDIUM_EPOCH_ERA2 = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
-IRIDIUM_TICK_S = 0.090
-
 DEFAULT_IMEI = "300234010753370"
 
-_CGMR_LINES = (
-    "Call Processor Version: TA19002",
-    "Modem DSP Version: 1.7 svn: 2358",
-    "DBB Version: 0x0001 (ASIC)",
-    "RFA Version: 0x0007 (SRFA2)",
-    "NVM Version: KVS",
-    "Hardware Version: BOOT07d2/9603NrevDE/04/RAW0d",
-    "BOOT Version: TA19002 (rev exported)",
-)
-
-_LOCATION_RE = re.compile(r"^[+-]?\d{4}\.\d{1,3},[+-]?\d{5}\.\d{1,3}$")
 _BASIC_RE = re.compile(r"(&[A-Z]|\*[A-Z]|%[A-Z]|[A-Z])(\d*)")
 _EXTENDED_RE = re.compile(r"([+-][A-Z]+)(.*)", re.DOTALL | re.IGNORECASE)
 
@@ -143,12 +136,9 @@ class Mode(enum.Enum):
 
 
 @dataclass
-class Settings:
+class Settings(BaseSettings):
     """Settings stored in the modem's configuration profile (``AT&W0``)."""
 
-    echo: bool
-    verbose: bool
-    quiet: bool
     ring_alerts: bool
     flow_control: int = 0
     dtr: int = 0
@@ -161,26 +151,12 @@ class _Session:
     prefix: str
 
 
-class _CommandError(Exception):
-    """Internal: the current command line answers ERROR."""
-
-
 def checksum(payload: bytes) -> bytes:
     """Iridium SBD checksum: sum of the bytes modulo 65536, big-endian."""
     return (sum(payload) & 0xFFFF).to_bytes(2, "big")
 
 
-@dataclass
-class _Indicators:
-    enabled: bool = False
-    signal: bool = False
-    service: bool = False
-    last_signal: int | None = None
-    last_service: int | None = None
-    held: dict[int, int] = field(default_factory=dict)
-
-
-class IridiumModemEmulator:
+class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
     """One emulated Iridium SBD transceiver. See the module docstring for the model."""
 
     def __init__(
@@ -193,33 +169,26 @@ class IridiumModemEmulator:
         registered: bool = False,
         momsn: int = 0,
     ) -> None:
-        self.profile = profile
-        self.link = link
-        self.network = network
-        self.imei = imei
         at = profile.at
-        self._factory = Settings(
+        factory = Settings(
             echo=bool(at.get("echo_default", True)),
             verbose=bool(at.get("verbose_default", True)),
             quiet=False,
             ring_alerts=bool(at.get("ring_alerts_default", False)),
         )
-        self._stored = replace(self._factory)
-        self.settings = replace(self._stored)
+        super().__init__(profile, factory, len("AT+SBDWT=") + profile.limits.text_command_max_chars)
+        self.link = link
+        self.network = network
+        self.imei = imei
         self._ring_code = int(at.get("numeric_ring_code", 126))
-        self._line_limit = len("AT+SBDWT=") + profile.limits.text_command_max_chars
-        #: Called when output appears outside ``feed``/``tick`` (a ring alert), so an adapter can flush.
-        self.on_output: Callable[[], None] | None = None
         # persistent state (survives power cycles)
         self.momsn = momsn & 0xFFFF
         self.ra_flag = False
         self._power_on_state(registered)
 
     def _power_on_state(self, registered: bool) -> None:
-        self._out = bytearray()
+        self._clear_line()
         self.mode = Mode.COMMAND
-        self._line = bytearray()
-        self._overflow = False
         self.mo_buffer = b""
         self.mt_buffer: bytes | None = None
         self.mtmsn = -1
@@ -233,7 +202,7 @@ class IridiumModemEmulator:
         self._data_deadline: float | None = None
         self._session: _Session | None = None
         self._pending_ring = False
-        self._indicators = _Indicators()
+        self._indicators = Indicators()
         self._indicator_due = 0.0
 
     # -- sans-I/O surface ---------------------------------------------------------------------
@@ -269,12 +238,6 @@ class IridiumModemEmulator:
         if self._indicators.enabled:
             self._poll_indicators(now)
 
-    def read_output(self) -> bytes:
-        """Bytes for the DTE produced so far (and forget them)."""
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
     def next_wakeup(self) -> float | None:
         """When ``tick`` next has something to do, or None."""
         session_end = self._session.end if self._session is not None else None
@@ -282,6 +245,10 @@ class IridiumModemEmulator:
         if self._indicators.enabled and self._indicators.last_signal is not None:
             times.append(self._indicator_due)
         return min(times) if times else None
+
+    @property
+    def in_command_mode(self) -> bool:
+        return self.mode is Mode.COMMAND
 
     def ring_alert(self, now: float) -> None:
         """The network signals a queued MT message (called by the network side)."""
@@ -293,8 +260,7 @@ class IridiumModemEmulator:
             return
         if self.mode is Mode.COMMAND:
             self._write_ring()
-            if self.on_output is not None:
-                self.on_output()
+            self._notify_output()
         else:
             self._pending_ring = True
 
@@ -306,16 +272,10 @@ class IridiumModemEmulator:
     # -- framing ------------------------------------------------------------------------------
 
     def _info(self, text: str) -> None:
-        raw = text.encode("latin-1")
-        self._out += b"\r\n" + raw + b"\r\n" if self.settings.verbose else raw + b"\r\n"
+        self._out += self._frame_info(text)
 
     def _result(self, ok: bool) -> None:
-        if self.settings.quiet:
-            return
-        if self.settings.verbose:
-            self._out += b"\r\nOK\r\n" if ok else b"\r\nERROR\r\n"
-        else:
-            self._out += b"0\r" if ok else b"4\r"
+        self._out += self._frame_result(ok)
 
     def _ready(self) -> None:
         self._out += b"\r\nREADY\r\n" if self.settings.verbose else b"READY\r\n"
@@ -334,43 +294,14 @@ class IridiumModemEmulator:
 
     # -- command mode -------------------------------------------------------------------------
 
-    def _command_byte(self, byte: int, now: float) -> None:
-        if byte == 0x0A:
-            return
-        if byte == 0x0D:
-            if self.settings.echo:
-                self._out.append(byte)
-            line = bytes(self._line)
-            overflow = self._overflow
-            self._line.clear()
-            self._overflow = False
-            self._execute(line, overflow, now)
-            return
-        if byte == 0x08:
-            if self._line:
-                self._line.pop()
-                if self.settings.echo:
-                    self._out.append(byte)
-            return
-        if len(self._line) >= self._line_limit:
-            self._overflow = True
-            return
-        self._line.append(byte)
-        if self.settings.echo:
-            self._out.append(byte)
-
-    def _execute(self, line: bytes, overflow: bool, now: float) -> None:
-        text = line.decode("latin-1")
-        start = text.upper().find("AT")
-        if start < 0:
-            return  # not a command line (V.25ter: characters before "AT" are discarded)
+    def _execute(self, text: str, overflow: bool, now: float) -> None:
         if overflow:
             self._result(False)
             return
-        body = text[start + 2 :]
+        body = text[2:]
         try:
             final = self._dispatch(body, now)
-        except _CommandError:
+        except CommandRefused:
             self._result(False)
             return
         if final:
@@ -385,23 +316,15 @@ class IridiumModemEmulator:
                 return self._extended(body[pos:], now)
             m = _BASIC_RE.match(upper, pos)
             if m is None:
-                raise _CommandError
+                raise CommandRefused
             self._basic(m.group(1), int(m.group(2) or 0))
             pos = m.end()
         return True
 
     def _basic(self, name: str, value: int) -> None:
         s = self.settings
-        if name == "E" and value in (0, 1):
-            s.echo = bool(value)
-        elif name == "V" and value in (0, 1):
-            s.verbose = bool(value)
-        elif name == "Q" and value in (0, 1):
-            s.quiet = bool(value)
-        elif name == "Z" and value == 0:
-            self.settings = replace(self._stored)
-        elif name == "&F" and value == 0:
-            self.settings = replace(self._factory)
+        if self._setting(name, value):
+            pass
         elif name == "&W" and value in (0, 1):
             self._stored = replace(self.settings)
         elif name == "&Y" and value in (0, 1):
@@ -415,121 +338,24 @@ class IridiumModemEmulator:
         elif name == "*F" and value == 0:
             pass
         else:
-            raise _CommandError
+            raise CommandRefused
 
     # -- extended commands --------------------------------------------------------------------
 
     def _extended(self, text: str, now: float) -> bool:
         m = _EXTENDED_RE.match(text)
         if m is None:
-            raise _CommandError
+            raise CommandRefused
         name = m.group(1).upper()
         arg = m.group(2)
         handler = self._HANDLERS.get(name)
         if handler is None:
-            raise _CommandError
+            raise CommandRefused
         return handler(self, arg, now)
 
-    def _no_args(self, arg: str) -> None:
-        if arg not in ("", "=?"):
-            raise _CommandError
-
-    def _cmd_imei(self, arg: str, now: float) -> bool:
-        self._no_args(arg)
-        if arg == "":
-            self._info(self.imei)
-        return True
-
-    def _cmd_model(self, arg: str, now: float) -> bool:
-        self._no_args(arg)
-        if arg == "":
-            name = "IRIDIUM 9523 Family" if "9523" in self.profile.name else "IRIDIUM 9600 Family"
-            self._info(f"{name} SBD Transceiver")
-        return True
-
-    def _cmd_manufacturer(self, arg: str, now: float) -> bool:
-        self._no_args(arg)
-        if arg == "":
-            self._info("Iridium")
-        return True
-
-    def _cmd_revision(self, arg: str, now: float) -> bool:
-        self._no_args(arg)
-        if arg == "":
-            for line in _CGMR_LINES:
-                self._info(line)
-        return True
-
-    def _signal(self, now: float) -> int:
-        return self.link.signal(now) if self.radio_on else 0
-
-    def _cmd_csq(self, arg: str, now: float) -> bool:
-        if arg == "=?":
-            self._info("+CSQ:(0-5)")
-        elif arg == "":
-            self._info(f"+CSQ:{self._signal(now)}")
-        else:
-            raise _CommandError
-        return True
-
-    def _cmd_csqf(self, arg: str, now: float) -> bool:
-        if arg == "=?":
-            self._info("+CSQF:(0-5)")
-        elif arg == "":
-            self._info(f"+CSQF:{self._signal(now)}")
-        else:
-            raise _CommandError
-        return True
-
-    def _cmd_cier(self, arg: str, now: float) -> bool:
-        ind = self._indicators
-        if arg == "?":
-            self._info(f"+CIER:{int(ind.enabled)},{int(ind.signal)},{int(ind.service)},0")
-            return True
-        if arg == "=?":
-            self._info("+CIER:(0-1),(0-1),(0-1),(0-1)")
-            return True
-        values = _int_list(arg, 1, 4)
-        if any(v not in (0, 1) for v in values):
-            raise _CommandError
-        values += [0] * (4 - len(values))
-        ind.enabled, ind.signal, ind.service = bool(values[0]), bool(values[1]), bool(values[2])
-        ind.last_signal = ind.last_service = None
-        self._result(True)
-        self._poll_indicators(now)
-        return False
-
-    def _poll_indicators(self, now: float) -> None:
-        ind = self._indicators
-        bars = self._signal(now)
-        self._indicator_due = self.link.next_change(now)
-        events: list[tuple[int, int]] = []
-        if ind.signal and bars != ind.last_signal:
-            events.append((0, bars))
-        service = int(bars > 0)
-        if ind.service and service != ind.last_service:
-            events.append((1, service))
-        ind.last_signal, ind.last_service = bars, service
-        for indicator, value in events:
-            if self.mode is Mode.COMMAND:
-                self._info(f"+CIEV:{indicator},{value}")
-            else:
-                ind.held[indicator] = value
-
-    def _cmd_msstm(self, arg: str, now: float) -> bool:
-        self._no_args(arg)
-        if arg:
-            return True
-        if self._signal(now) == 0:
-            self._info("-MSSTM: no network service")
-        else:
-            ticks = int((now - IRIDIUM_EPOCH_ERA2) / IRIDIUM_TICK_S) & 0xFFFFFFFF
-            self._info(f"-MSSTM: {ticks:08x}")
-        return True
-
     def _cmd_sbdwb(self, arg: str, now: float) -> bool:
-        if not arg.startswith("=") or not _decimal(arg[1:].strip()):
-            raise _CommandError
+        if not arg.startswith("=") or not decimal(arg[1:].strip()):
+            raise CommandRefused
         size = int(arg[1:])
         if not 1 <= size <= self.profile.limits.mo_max_bytes:
             self._info("3")
@@ -566,11 +392,11 @@ class IridiumModemEmulator:
         if arg.startswith("="):
             text = arg[1:]
             if len(text) > self.profile.limits.text_command_max_chars or not text:
-                raise _CommandError
+                raise CommandRefused
             self.mo_buffer = text.encode("latin-1")
             return True
         if arg != "":
-            raise _CommandError
+            raise CommandRefused
         self._ready()
         self.mode = Mode.TEXT
         self._data.clear()
@@ -616,7 +442,7 @@ class IridiumModemEmulator:
 
     def _cmd_sbdd(self, arg: str, now: float) -> bool:
         if arg not in ("0", "1", "2"):
-            raise _CommandError
+            raise CommandRefused
         if arg in ("0", "2"):
             self.mo_buffer = b""
         if arg in ("1", "2"):
@@ -657,23 +483,23 @@ class IridiumModemEmulator:
         elif arg in ("=0", "=1"):
             self.settings.ring_alerts = arg == "=1"
         else:
-            raise _CommandError
+            raise CommandRefused
         return True
 
     def _cmd_sbdst(self, arg: str, now: float) -> bool:
         if arg == "?":
             self._info(f"+SBDST:{int(self.session_timeout_s)}")
-        elif arg.startswith("=") and _decimal(arg[1:]):
+        elif arg.startswith("=") and decimal(arg[1:]):
             self.session_timeout_s = float(int(arg[1:]))
         else:
-            raise _CommandError
+            raise CommandRefused
         return True
 
     def _session_command(self, prefix: str, arg: str, now: float) -> bool:
         if arg == "=?":
             return True
-        if arg and not (arg.startswith("=") and _LOCATION_RE.match(arg[1:])):
-            raise _CommandError
+        if arg and not (arg.startswith("=") and LOCATION_RE.match(arg[1:])):
+            raise CommandRefused
         if not self.radio_on:
             status, duration = MO_RADIO_DISABLED, 0.0
         else:
@@ -729,47 +555,6 @@ class IridiumModemEmulator:
         self._result(True)
         self._back_to_command_mode()
 
-    def _cmd_sbdreg(self, arg: str, now: float) -> bool:
-        if arg == "?":
-            self._info(f"+SBDREG:{2 if self.registered else 0}")
-            return True
-        if arg == "=?":
-            return True
-        if arg and not (arg.startswith("=") and _LOCATION_RE.match(arg[1:])):
-            raise _CommandError
-        if self._signal(now) == 0:
-            self._info(f"+SBDREG:{2 if self.registered else 0},{MO_NO_NETWORK_SERVICE}")
-        else:
-            self.registered = True
-            self._info("+SBDREG:2,0")
-        return True
-
-    def _cmd_sbddet(self, arg: str, now: float) -> bool:
-        self._no_args(arg)
-        if arg == "":
-            self.registered = False
-            self._info("+SBDDET:0,0")
-        return True
-
-    def _cmd_sbdareg(self, arg: str, now: float) -> bool:
-        if arg not in ("=0", "=1", "=2", "?", "=?"):
-            raise _CommandError
-        if arg == "?":
-            self._info("+SBDAREG:0")
-        return True
-
-    def _cmd_cris(self, arg: str, now: float) -> bool:
-        self._no_args(arg)
-        if arg == "":
-            self._info(f"+CRIS:0,{self.sri}")
-        return True
-
-    def _cmd_culk(self, arg: str, now: float) -> bool:
-        if arg != "?":
-            raise _CommandError
-        self._info("+CULK:0")
-        return True
-
     def _cmd_sbdtc(self, arg: str, now: float) -> bool:
         self._no_args(arg)
         if arg == "":
@@ -779,18 +564,7 @@ class IridiumModemEmulator:
         return True
 
     _HANDLERS: ClassVar[dict[str, Callable[[IridiumModemEmulator, str, float], bool]]] = {
-        "+CGSN": _cmd_imei,
-        "+GSN": _cmd_imei,
-        "+CGMM": _cmd_model,
-        "+GMM": _cmd_model,
-        "+CGMI": _cmd_manufacturer,
-        "+GMI": _cmd_manufacturer,
-        "+CGMR": _cmd_revision,
-        "+GMR": _cmd_revision,
-        "+CSQ": _cmd_csq,
-        "+CSQF": _cmd_csqf,
-        "+CIER": _cmd_cier,
-        "-MSSTM": _cmd_msstm,
+        **QUERY_HANDLERS,
         "+SBDWB": _cmd_sbdwb,
         "+SBDWT": _cmd_sbdwt,
         "+SBDRB": _cmd_sbdrb,
@@ -803,24 +577,19 @@ class IridiumModemEmulator:
         "+SBDST": _cmd_sbdst,
         "+SBDIX": _cmd_sbdix,
         "+SBDIXA": _cmd_sbdixa,
-        "+SBDREG": _cmd_sbdreg,
-        "+SBDDET": _cmd_sbddet,
-        "+SBDAREG": _cmd_sbdareg,
-        "+CRIS": _cmd_cris,
-        "+CULK": _cmd_culk,
         "+SBDTC": _cmd_sbdtc,
     }
 
 
-def _int_list(arg: str, low: int, high: int) -> list[int]:
-    if not arg.startswith("="):
-        raise _CommandError
-    parts = arg[1:].split(",")
-    if not low <= len(parts) <= high or not all(_decimal(p.strip()) for p in parts):
-        raise _CommandError
-    return [int(p) for p in parts]
-
-
-def _decimal(text: str) -> bool:
-    """ASCII digits only (``str.isdigit`` also accepts characters such as ``¹`` that ``int`` refuses)."""
-    return text.isascii() and text.isdigit()
+__all__ = [
+    "DEFAULT_IMEI",
+    "IRIDIUM_EPOCH_ERA2",
+    "IridiumModemEmulator",
+    "LoopbackNetwork",
+    "MoRecord",
+    "Mode",
+    "MtDelivery",
+    "SatelliteNetwork",
+    "Settings",
+    "checksum",
+]

@@ -32,7 +32,6 @@ import contextlib
 import logging
 import re
 import secrets
-import socket
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +40,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
@@ -51,6 +49,7 @@ from starlette.routing import Route
 
 from common.clock import Clock
 from firmware_profiles import ModemProfile, load_profile
+from simulators.http_server import HttpServer
 from simulators.iridium_modem import IridiumModemEmulator, MtDelivery
 from simulators.iridium_network import MO_LIFETIME_S, MO_RETRY_REPEAT_S, MO_RETRY_SCHEDULE_S
 
@@ -143,8 +142,6 @@ class RockBlockNetwork:
         self.webhook_url = webhook_url
         self.username = username or f"fleet{secrets.randbelow(10**4):04d}"
         self.password = password or secrets.token_hex(8)
-        self._host = host
-        self._port = port
         self.retry_scale = retry_scale
         self.timeout_s = timeout_s
         self._log = log or logging.getLogger(__name__)
@@ -170,10 +167,9 @@ class RockBlockNetwork:
             ),
             0,
         )
-        self._server: uvicorn.Server | None = None
-        self._socket: socket.socket | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
         self.app = Starlette(routes=[Route(MT_PATH, self._api_mt, methods=["POST"])])
+        self._http = HttpServer(self.app, host=host, port=port, name="rockblock-mt-api")
+        self._deliverer: asyncio.Task[None] | None = None
         for imei, profile_name in (imeis or {}).items():
             self.register_imei(imei, profile_name)
 
@@ -356,43 +352,21 @@ class RockBlockNetwork:
 
     @property
     def mt_url(self) -> str:
-        if self._socket is None:
-            raise RuntimeError("network is not started")
-        host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}{MT_PATH}"
+        return self._http.url(MT_PATH)
 
     async def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("network already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        sock.listen(64)
-        sock.setblocking(False)
-        self._socket = sock
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        serve = asyncio.create_task(self._server.serve(sockets=[sock]), name="rockblock-mt-api")
-        self._tasks = [serve, asyncio.create_task(self._deliver_loop(), name="rockblock-webhook")]
-        while not self._server.started:
-            if serve.done():
-                serve.result()
-            await asyncio.sleep(0.01)
+        await self._http.start()
+        self._deliverer = asyncio.create_task(self._deliver_loop(), name="rockblock-webhook")
         self._log.info(
             "RockBLOCK-style service: MT API %s, webhook %s", self.mt_url, self.webhook_url or "(none)"
         )
 
     async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.should_exit = True
-        for task in self._tasks[1:]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if self._socket is not None:
-            self._socket.close()
+        deliverer, self._deliverer = self._deliverer, None
+        if deliverer is not None:
+            deliverer.cancel()
+            await asyncio.gather(deliverer, return_exceptions=True)
+        await self._http.stop()
 
     async def __aenter__(self) -> RockBlockNetwork:
         await self.start()

@@ -47,7 +47,6 @@ from .inmarsat_idp import (
     RemoteProtocolError,
     ReturnStates,
     SignalQuality,
-    Timeout,
 )
 from .port import DriverPort, ModemError
 from .serial_link import SessionReport
@@ -55,13 +54,10 @@ from .serial_link import SessionReport
 _NAME_SPACE = 10**8  # 8-digit message names
 
 
-class IdpModem(DriverPort):
+class IdpModem(DriverPort[InmarsatIdp]):
     """An IDP modem on a serial port, for the gateway daemon. One call runs at a time."""
 
     read_size = 65536
-    protocol_error = RemoteProtocolError
-    timeout_event = Timeout
-    error_event = CommandError
 
     def __init__(
         self,
@@ -91,9 +87,6 @@ class IdpModem(DriverPort):
         self._held_mt: list[bytes] = []
         self._background = background_poll
         self._poller: asyncio.Task[None] | None = None
-
-    def _error_text(self, event: object) -> str:
-        return f"{event.command} answered ERROR (reason {event.reason})"  # type: ignore[attr-defined]
 
     # -- public API -------------------------------------------------------------------------
 

@@ -13,30 +13,27 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import serial
 
 from common.clock import Clock
 from firmware_profiles import ModemProfile
 
+from .at_engine import AtEngine, CommandError, ModemError, RemoteProtocolError, Timeout
+
 POLL_INTERVAL_S = 0.01
 
-
-class ModemError(Exception):
-    """The modem did not answer, answered wrongly, or the port failed."""
+D = TypeVar("D", bound=AtEngine)
 
 
-class DriverPort:
+class DriverPort(Generic[D]):
     """Base of ``IridiumModem`` and ``IdpModem``: one driver, one serial port, one call at a time."""
 
     read_size = 4096
-    protocol_error: type[Exception] = Exception
-    timeout_event: type = type(None)
-    error_event: type = type(None)
 
     def __init__(
-        self, port: str, profile: ModemProfile, clock: Clock, log: logging.Logger | None, driver: Any
+        self, port: str, profile: ModemProfile, clock: Clock, log: logging.Logger | None, driver: D
     ) -> None:
         self.port = port
         self.profile = profile
@@ -55,8 +52,10 @@ class DriverPort:
         """Handle an event no call waits for (True) or leave it for the running call (False)."""
         return False
 
-    def _error_text(self, event: Any) -> str:
-        return f"{event.command} answered ERROR"
+    @staticmethod
+    def _error_text(event: CommandError) -> str:
+        reason = "" if event.reason is None else f" (reason {event.reason})"
+        return f"{event.command} answered ERROR{reason}"
 
     # -- port -------------------------------------------------------------------------------
 
@@ -119,7 +118,7 @@ class DriverPort:
         while True:
             try:
                 event = self._driver.next_event()
-            except self.protocol_error as exc:
+            except RemoteProtocolError as exc:
                 self._events.append(exc)
                 continue
             if event is None:
@@ -153,16 +152,16 @@ class DriverPort:
         """Run one driver operation; return its outcome if it is one of ``kinds``, else raise ModemError."""
         try:
             event = await self._run(start)
-        except self.protocol_error as exc:
+        except RemoteProtocolError as exc:
             if not protocol_errors:
                 raise
             raise ModemError(f"modem protocol error: {exc}") from exc
         if isinstance(event, kinds):
             return event
-        if isinstance(event, self.timeout_event):
+        if isinstance(event, Timeout):
             self._ready = False
             raise ModemError(f"no answer to {event.command}")
-        if isinstance(event, self.error_event):
+        if isinstance(event, CommandError):
             raise ModemError(self._error_text(event))
         raise ModemError(f"unexpected answer {event}")
 
@@ -175,7 +174,7 @@ class DriverPort:
                 self._poll_port()
             if self._events:
                 event = self._events.popleft()
-                if isinstance(event, self.protocol_error):
+                if isinstance(event, RemoteProtocolError):
                     raise event
                 return event
             if self._fault is not None:

@@ -21,7 +21,6 @@ from firmware_profiles import ModemProfile
 
 from .iridium_sbd import (
     BuffersCleared,
-    CommandError,
     IridiumSbd,
     MessageReceived,
     MessageWritten,
@@ -31,7 +30,6 @@ from .iridium_sbd import (
     RingAlert,
     SessionResult,
     SignalQuality,
-    Timeout,
     WriteFailed,
 )
 from .port import DriverPort, ModemError
@@ -61,12 +59,8 @@ class SessionReport:
     sessions: int = 0
 
 
-class IridiumModem(DriverPort):
+class IridiumModem(DriverPort[IridiumSbd]):
     """An Iridium SBD modem on a serial port, for the gateway daemon. One call runs at a time."""
-
-    protocol_error = RemoteProtocolError
-    timeout_event = Timeout
-    error_event = CommandError
 
     def __init__(
         self,
