@@ -20,7 +20,6 @@ network calls ``forward_waiting(now)`` when it has something new, so an idle mod
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import re
@@ -30,31 +29,36 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from firmware_profiles import ModemProfile
+from simulators.at_emulator import AtEmulator
+from simulators.at_emulator import Settings as BaseSettings
+from simulators.idp_messages import (
+    ERR_CRC,
+    ERR_NAME_IN_USE,
+    ERR_OK,
+    ERR_PARAMETERS,
+    ERR_QUEUE_FULL,
+    ERR_READ_ONLY,
+    ERR_TOO_LONG,
+    ERR_UNAVAILABLE,
+    ERR_UNKNOWN_COMMAND,
+    MESSAGE_HANDLERS,
+    RX_COMPLETE,
+    RX_PENDING,
+    RX_RETRIEVED,
+    TX_CANCELLED,
+    TX_COMPLETE,
+    TX_FAILED,
+    TX_READY,
+    TX_SENDING,
+    ForwardEntry,
+    IdpMessageQueues,
+    ModemRefusal,
+    ReturnEntry,
+    msg_num,
+)
 from simulators.link_model import MO_NO_NETWORK_SERVICE, MO_SUCCESS, LinkModel
 
 DEFAULT_MOBILE_ID = "01097623SKYFDA1"
-
-# S80 error reasons (reference §1.2).
-ERR_OK = 0
-ERR_CRC = 100
-ERR_UNKNOWN_COMMAND = 101
-ERR_PARAMETERS = 102
-ERR_TOO_LONG = 103
-ERR_SYSTEM = 105
-ERR_QUEUE_FULL = 106
-ERR_NAME_IN_USE = 107
-ERR_UNAVAILABLE = 109
-ERR_READ_ONLY = 112
-
-# Return (MO) message states and forward (MT) message states.
-TX_READY = 4
-TX_SENDING = 5
-TX_COMPLETE = 6
-TX_FAILED = 7
-TX_CANCELLED = 8
-RX_PENDING = 1
-RX_COMPLETE = 2
-RX_RETRIEVED = 3
 
 # S89 event bits.
 EVENT_MT_RECEIVED = 0x2
@@ -95,38 +99,8 @@ class IdpSatelliteNetwork(Protocol):
 
 
 @dataclass
-class ReturnEntry:
-    name: str
-    priority: int
-    sin: int
-    raw: bytes
-    created: float
-    state: int = TX_READY
-    msg_num: str = "0.0"
-    acked: int = 0
-
-
-@dataclass
-class ForwardEntry:
-    name: str
-    msg_num: str
-    sin: int
-    raw: bytes
-    state: int = RX_COMPLETE
-
-
-@dataclass
-class Settings:
-    echo: bool
-    verbose: bool
-    quiet: bool
+class Settings(BaseSettings):
     crc: bool
-
-
-class _Err(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass
@@ -139,12 +113,13 @@ class _Attempt:
     entry: ReturnEntry | None = None
 
 
-_NAME_RE = re.compile(r'^"([^"]{1,12})"$')
 _S_REG_RE = re.compile(r"S(\d{1,3})(\?|=(\d+))")
 
 
-class IdpModemEmulator:
+class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
     """One emulated IDP modem. See the module docstring for the model."""
+
+    LF_IN_LINE = True
 
     def __init__(
         self,
@@ -155,24 +130,21 @@ class IdpModemEmulator:
         mobile_id: str = DEFAULT_MOBILE_ID,
         tx_lifetime_s: float | None = None,
     ) -> None:
-        self.profile = profile
-        self.link = link
-        self.network = network
-        self.mobile_id = mobile_id
         at = profile.at
-        self._factory = Settings(
+        factory = Settings(
             echo=bool(at.get("echo_default", True)),
             verbose=bool(at.get("verbose_default", True)),
             quiet=False,
             crc=bool(at.get("crc_default", False)),
         )
-        self._stored = replace(self._factory)
+        # the longest legal line: %MGRT with a base64 body of the largest return message
+        super().__init__(profile, factory, 4 * (-(-profile.limits.mo_max_bytes // 3)) + 64)
+        self.link = link
+        self.network = network
+        self.mobile_id = mobile_id
         self.queue_slots = int(at["queue_slots"])
         self.name_max = int(at["message_name_max"])
         self.tx_lifetime_s = profile.timings.session_timeout_s if tx_lifetime_s is None else tx_lifetime_s
-        # the longest legal line: %MGRT with a base64 body of the largest return message
-        self._line_limit = 4 * (-(-profile.limits.mo_max_bytes // 3)) + 64
-        self.on_output: Callable[[], None] | None = None
         # non-volatile queues survive resets
         self.returns: list[ReturnEntry] = []
         self.forwards: list[ForwardEntry] = []
@@ -183,9 +155,7 @@ class IdpModemEmulator:
 
     def _power_on(self) -> None:
         self.settings = replace(self._stored)
-        self._out = bytearray()
-        self._line = bytearray()
-        self._overflow = False
+        self._clear_line()
         self.sregs: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 39: 0, 41: 180, 50: 0, 51: 0, 52: 0}
         self.sregs.update({55: 0, 56: 0, 57: 0, 60: 1, 61: 0, 62: 1, 63: 0, 64: 42, 80: 0, 81: 0})
         self.sregs.update({85: 220, 88: 0, 89: EVENT_RESET_COMPLETE, 90: 0, 91: 0, 92: 0})
@@ -221,11 +191,6 @@ class IdpModemEmulator:
                 continue
             break
 
-    def read_output(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
     def next_wakeup(self) -> float | None:
         if not self.powered:
             return None
@@ -238,8 +203,7 @@ class IdpModemEmulator:
         self._forward_check = True
         if self._attempt is None:
             self._retry_at = now
-        if self.on_output is not None:
-            self.on_output()
+        self._notify_output()
 
     def power_off(self) -> None:
         """Remove power: nothing is answered; queues are kept (they are non-volatile)."""
@@ -255,10 +219,6 @@ class IdpModemEmulator:
 
     def signal_bars(self, now: float) -> int:
         return self.link.signal(now)
-
-    def _free_slots(self) -> int:
-        used = sum(1 for e in self.returns) + sum(1 for f in self.forwards if f.state != RX_RETRIEVED)
-        return self.queue_slots - used
 
     def _start_attempt(self, now: float) -> bool:
         """Start sending the oldest highest-priority ready message, or receiving a forward one."""
@@ -283,7 +243,7 @@ class IdpModemEmulator:
             entry.state = TX_SENDING
             if entry.msg_num == "0.0":
                 self._msg_seq += 1
-                entry.msg_num = _msg_num(self._msg_seq)
+                entry.msg_num = msg_num(self._msg_seq)
             self._attempt = _Attempt(now + duration, status, "tx", entry=entry)
         else:
             assert offer is not None
@@ -334,72 +294,21 @@ class IdpModemEmulator:
         self.sregs[89] |= EVENT_MT_RECEIVED
         self.network.forward_result(self.mobile_id, attempt.reference, True, now)
 
-    def _evict_retrieved(self) -> None:
-        for i, f in enumerate(self.forwards):
-            if f.state == RX_RETRIEVED:
-                del self.forwards[i]
-                return
-
-    def _forward_name(self, reference: int) -> str:
-        base = "FM" + _msg_num(reference)
-        names = {f.name for f in self.forwards}
-        if base not in names:
-            return base
-        for n in range(1, 10):
-            if f"{base}{n}" not in names:
-                return f"{base}{n}"
-        self._evict_retrieved()
-        return f"{base}9"
-
     # -- framing --------------------------------------------------------------------------------
 
     def _info(self, resp: bytearray, text: str) -> None:
-        raw = text.encode("latin-1")
-        resp += b"\r\n" + raw + b"\r\n" if self.settings.verbose else raw + b"\r\n"
+        resp += self._frame_info(text)
 
     def _finish_line(self, resp: bytearray, ok: bool | None) -> None:
-        if ok is not None and not self.settings.quiet:
-            if self.settings.verbose:
-                resp += b"\r\nOK\r\n" if ok else b"\r\nERROR\r\n"
-            else:
-                resp += b"0\r" if ok else b"4\r"
+        if ok is not None:
+            resp += self._frame_result(ok)
         if self.settings.crc and resp:
             resp += b"*%04X\r\n" % crc16(bytes(resp))
         self._out += resp
 
     # -- command line ---------------------------------------------------------------------------
 
-    def _command_byte(self, byte: int, now: float) -> None:
-        if byte == 0x0A and not self._line:
-            return
-        if byte == 0x0D:
-            if self.settings.echo:
-                self._out.append(byte)
-            line = bytes(self._line)
-            overflow = self._overflow
-            self._line.clear()
-            self._overflow = False
-            self._execute(line, overflow, now)
-            return
-        if byte == 0x08:
-            if self._line:
-                self._line.pop()
-                if self.settings.echo:
-                    self._out.append(byte)
-            return
-        if len(self._line) >= self._line_limit:
-            self._overflow = True
-            return
-        self._line.append(byte)
-        if self.settings.echo:
-            self._out.append(byte)
-
-    def _execute(self, line: bytes, overflow: bool, now: float) -> None:
-        text = line.decode("latin-1")
-        start = text.upper().find("AT")
-        if start < 0:
-            return
-        text = text[start:]
+    def _execute(self, text: str, overflow: bool, now: float) -> None:
         resp = bytearray()
         crc_on_entry = self.settings.crc
         if overflow:
@@ -418,7 +327,7 @@ class IdpModemEmulator:
         try:
             for command in _split_commands(text[2:]):
                 self._dispatch(command, resp, now)
-        except _Err as exc:
+        except ModemRefusal as exc:
             self._error(resp, exc.code)
             return
         self.sregs[80] = ERR_OK
@@ -435,10 +344,10 @@ class IdpModemEmulator:
         if upper.startswith("%") or upper.startswith("+"):
             m = re.match(r"([%+][A-Z]+)(.*)", command, re.DOTALL | re.IGNORECASE)
             if m is None:
-                raise _Err(ERR_UNKNOWN_COMMAND)
+                raise ModemRefusal(ERR_UNKNOWN_COMMAND)
             handler = _EXTENDED.get(m.group(1).upper())
             if handler is None:
-                raise _Err(ERR_UNKNOWN_COMMAND)
+                raise ModemRefusal(ERR_UNKNOWN_COMMAND)
             handler(self, m.group(2), resp, now)
             return
         self._basic(upper, resp, now)
@@ -458,20 +367,10 @@ class IdpModemEmulator:
                 continue
             m = re.compile(r"(&[A-Z]|[A-Z])(\d*)").match(text, pos)
             if m is None:
-                raise _Err(ERR_UNKNOWN_COMMAND)
+                raise ModemRefusal(ERR_UNKNOWN_COMMAND)
             name, value = m.group(1), int(m.group(2) or 0)
             pos = m.end()
-            if name == "E" and value in (0, 1):
-                s.echo = bool(value)
-            elif name == "V" and value in (0, 1):
-                s.verbose = bool(value)
-            elif name == "Q" and value in (0, 1):
-                s.quiet = bool(value)
-            elif name == "Z" and value == 0:
-                self.settings = replace(self._stored)
-                s = self.settings
-            elif name == "&F" and value == 0:
-                self.settings = replace(self._factory)
+            if self._setting(name, value):
                 s = self.settings
             elif name == "&W" and value == 0:
                 self._stored = replace(self.settings)
@@ -481,17 +380,17 @@ class IdpModemEmulator:
             elif name == "I" and value in (0, 1, 2, 3, 4, 5):
                 self._info(resp, "ORBCOMM Inc" if value == 0 else self.profile.model)
             else:
-                raise _Err(ERR_UNKNOWN_COMMAND)
+                raise ModemRefusal(ERR_UNKNOWN_COMMAND)
 
     def _sreg(self, reg: int, value: str | None, resp: bytearray) -> None:
         if reg > 123:
-            raise _Err(ERR_PARAMETERS)
+            raise ModemRefusal(ERR_PARAMETERS)
         if value is not None:
             if reg in _READ_ONLY:
-                raise _Err(ERR_READ_ONLY)
+                raise ModemRefusal(ERR_READ_ONLY)
             v = int(value)
             if v > 0xFFFF:
-                raise _Err(ERR_PARAMETERS)
+                raise ModemRefusal(ERR_PARAMETERS)
             self.sregs[reg] = v
             if reg == 63:
                 self.settings.crc = bool(v)
@@ -531,164 +430,37 @@ class IdpModemEmulator:
         elif arg in ("=0", "=1"):
             self.settings.crc = arg == "=1"
         else:
-            raise _Err(ERR_PARAMETERS)
+            raise ModemRefusal(ERR_PARAMETERS)
 
     def _cmd_gsn(self, arg: str, resp: bytearray, now: float) -> None:
         if arg:
-            raise _Err(ERR_PARAMETERS)
+            raise ModemRefusal(ERR_PARAMETERS)
         self._info(resp, f"+GSN: {self.mobile_id}")
 
     def _cmd_gmr(self, arg: str, resp: bytearray, now: float) -> None:
         if arg:
-            raise _Err(ERR_PARAMETERS)
+            raise ModemRefusal(ERR_PARAMETERS)
         self._info(resp, "+GMR: 3.003,3.1,8")
 
     def _cmd_utc(self, arg: str, resp: bytearray, now: float) -> None:
         if arg:
-            raise _Err(ERR_PARAMETERS)
+            raise ModemRefusal(ERR_PARAMETERS)
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S")
         self._info(resp, f"%UTC: {stamp}")
 
     def _cmd_off(self, arg: str, resp: bytearray, now: float) -> None:
         if arg:
-            raise _Err(ERR_PARAMETERS)
-
-    def _cmd_mgrt(self, arg: str, resp: bytearray, now: float) -> None:
-        if not arg.startswith("="):
-            raise _Err(ERR_PARAMETERS)
-        parts = _split_args(arg[1:], 5)
-        if len(parts) != 5:
-            raise _Err(ERR_PARAMETERS)
-        name = self._name(parts[0])
-        try:
-            priority = int(parts[1])
-            sin_text, _, min_text = parts[2].partition(".")
-            sin = int(sin_text)
-            min_byte = bytes([int(min_text)]) if min_text else b""
-            fmt = int(parts[3])
-        except ValueError:
-            raise _Err(ERR_PARAMETERS) from None
-        if not 1 <= priority <= 4 or not 16 <= sin <= 255 or fmt not in (1, 2, 3):
-            raise _Err(ERR_PARAMETERS)
-        data = _decode_data(parts[4], fmt)
-        raw = bytes([sin]) + min_byte + data
-        if len(raw) > self.profile.limits.mo_max_bytes:
-            raise _Err(ERR_TOO_LONG)
-        if any(e.name == name for e in self.returns):
-            raise _Err(ERR_NAME_IN_USE)
-        if self._free_slots() <= 0:
-            self._evict_retrieved()
-        if self._free_slots() <= 0:
-            raise _Err(ERR_QUEUE_FULL)
-        self.returns.append(ReturnEntry(name, priority, sin, raw, now))
-        if self._attempt is None:
-            self._retry_at = now
-
-    def _name(self, text: str) -> str:
-        m = _NAME_RE.match(text.strip())
-        if m is None or len(m.group(1)) > self.name_max:
-            raise _Err(ERR_PARAMETERS)
-        return m.group(1)
-
-    def _cmd_mgrs(self, arg: str, resp: bytearray, now: float) -> None:
-        if arg == "":
-            entries = list(self.returns)
-        elif arg.startswith("="):
-            name = self._name(arg[1:])
-            entries = [e for e in self.returns if e.name == name]
-            if not entries:
-                raise _Err(ERR_UNAVAILABLE)
-        else:
-            raise _Err(ERR_PARAMETERS)
-        lines = [
-            f'"{e.name}",{e.msg_num},{e.priority},{e.sin},{e.state},{len(e.raw)},{e.acked}' for e in entries
-        ]
-        self._listing(resp, "%MGRS:", lines)
-        for e in entries:  # final states are deleted once reported
-            if e.state in (TX_COMPLETE, TX_FAILED, TX_CANCELLED):
-                self.returns.remove(e)
-
-    def _cmd_mgrc(self, arg: str, resp: bytearray, now: float) -> None:
-        if not arg.startswith("="):
-            raise _Err(ERR_PARAMETERS)
-        name = self._name(arg[1:])
-        for e in self.returns:
-            if e.name == name:
-                if e.state != TX_READY:
-                    raise _Err(ERR_UNAVAILABLE)
-                e.state = TX_CANCELLED
-                return
-        raise _Err(ERR_UNAVAILABLE)
-
-    def _listing(self, resp: bytearray, prefix: str, lines: list[str]) -> None:
-        if not lines:
-            self._info(resp, prefix)
-            return
-        self._info(resp, f"{prefix} {lines[0]}")
-        for line in lines[1:]:
-            self._info(resp, line)
-
-    def _forward_line(self, f: ForwardEntry) -> str:
-        return f'"{f.name}",{f.msg_num},0,{f.sin},{f.state},{len(f.raw)},{len(f.raw)}'
-
-    def _cmd_mgfn(self, arg: str, resp: bytearray, now: float) -> None:
-        if arg:
-            raise _Err(ERR_PARAMETERS)
-        lines = [self._forward_line(f) for f in self.forwards if f.state in (RX_PENDING, RX_COMPLETE)]
-        self._listing(resp, "%MGFN:", lines)
-
-    def _cmd_mgfs(self, arg: str, resp: bytearray, now: float) -> None:
-        if arg == "":
-            entries = list(self.forwards)
-        elif arg.startswith("="):
-            entries = [self._forward(arg[1:])]
-        else:
-            raise _Err(ERR_PARAMETERS)
-        self._listing(resp, "%MGFS:", [self._forward_line(f) for f in entries])
-
-    def _forward(self, quoted: str) -> ForwardEntry:
-        name = self._name(quoted)
-        for f in self.forwards:
-            if f.name == name:
-                return f
-        raise _Err(ERR_UNAVAILABLE)
-
-    def _cmd_mgfg(self, arg: str, resp: bytearray, now: float) -> None:
-        if not arg.startswith("="):
-            raise _Err(ERR_PARAMETERS)
-        parts = _split_args(arg[1:], 2)
-        if len(parts) != 2 or parts[1].strip() not in ("1", "2", "3"):
-            raise _Err(ERR_PARAMETERS)
-        f = self._forward(parts[0])
-        fmt = int(parts[1])
-        data = _encode_data(f.raw[1:], fmt)
-        self._info(resp, f'%MGFG: "{f.name}",{f.msg_num},0,{f.sin},{f.state},{len(f.raw)},{fmt},{data}')
-        f.state = RX_RETRIEVED
-
-    def _cmd_mgfm(self, arg: str, resp: bytearray, now: float) -> None:
-        if not arg.startswith("="):
-            raise _Err(ERR_PARAMETERS)
-        self._forward(arg[1:]).state = RX_RETRIEVED
+            raise ModemRefusal(ERR_PARAMETERS)
 
 
 _EXTENDED: dict[str, Callable[[IdpModemEmulator, str, bytearray, float], None]] = {
+    **MESSAGE_HANDLERS,
     "%CRC": IdpModemEmulator._cmd_crc,
     "+GSN": IdpModemEmulator._cmd_gsn,
     "+GMR": IdpModemEmulator._cmd_gmr,
     "%UTC": IdpModemEmulator._cmd_utc,
     "%OFF": IdpModemEmulator._cmd_off,
-    "%MGRT": IdpModemEmulator._cmd_mgrt,
-    "%MGRS": IdpModemEmulator._cmd_mgrs,
-    "%MGRC": IdpModemEmulator._cmd_mgrc,
-    "%MGFN": IdpModemEmulator._cmd_mgfn,
-    "%MGFS": IdpModemEmulator._cmd_mgfs,
-    "%MGFG": IdpModemEmulator._cmd_mgfg,
-    "%MGFM": IdpModemEmulator._cmd_mgfm,
 }
-
-
-def _msg_num(n: int) -> str:
-    return f"{(n // 100) % 100:02d}.{n % 100:02d}"
 
 
 def _split_commands(body: str) -> list[str]:
@@ -706,59 +478,6 @@ def _split_commands(body: str) -> list[str]:
             cur.append(ch)
     out.append("".join(cur).strip())
     return [c for c in out if c]
-
-
-def _split_args(text: str, count: int) -> list[str]:
-    """Split at commas outside quotes into at most ``count`` fields (the last takes the rest)."""
-    out: list[str] = []
-    cur: list[str] = []
-    quoted = False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted and len(out) < count - 1:
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    out.append("".join(cur))
-    return out
-
-
-def _decode_data(text: str, fmt: int) -> bytes:
-    try:
-        if fmt == 3:
-            return base64.b64decode(text.strip(), validate=True)
-        if fmt == 2:
-            return bytes.fromhex(text.strip())
-    except (binascii.Error, ValueError):
-        raise _Err(ERR_PARAMETERS) from None
-    t = text.strip()
-    if len(t) < 2 or not (t.startswith('"') and t.endswith('"')):
-        raise _Err(ERR_PARAMETERS)
-    body = t[1:-1]
-    out = bytearray()
-    i = 0
-    while i < len(body):
-        if body[i] == "\\":
-            try:
-                out.append(int(body[i + 1 : i + 3], 16))
-            except ValueError:
-                raise _Err(ERR_PARAMETERS) from None
-            i += 3
-        else:
-            out += body[i].encode("latin-1")
-            i += 1
-    return bytes(out)
-
-
-def _encode_data(data: bytes, fmt: int) -> str:
-    if fmt == 3:
-        return base64.b64encode(data).decode("ascii")
-    if fmt == 2:
-        return data.hex().upper()
-    text = "".join(chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else f"\\{b:02X}" for b in data)
-    return f'"{text}"'
 
 
 @dataclass(frozen=True)
@@ -808,3 +527,27 @@ class IdpLoopbackNetwork:
         queue = self._forward.get(mobile_id, [])
         self._forward[mobile_id] = [item for item in queue if item[0] != reference]
         self.forward_states[reference] = "delivered" if delivered else "refused"
+
+
+__all__ = [
+    "DEFAULT_MOBILE_ID",
+    "ERR_NAME_IN_USE",
+    "ERR_QUEUE_FULL",
+    "ERR_TOO_LONG",
+    "ERR_UNAVAILABLE",
+    "RX_COMPLETE",
+    "RX_PENDING",
+    "RX_RETRIEVED",
+    "TX_CANCELLED",
+    "TX_COMPLETE",
+    "TX_FAILED",
+    "TX_READY",
+    "ForwardEntry",
+    "IdpLoopbackNetwork",
+    "IdpModemEmulator",
+    "IdpSatelliteNetwork",
+    "ReturnEntry",
+    "ReturnRecord",
+    "Settings",
+    "crc16",
+]
