@@ -25,15 +25,60 @@ import random
 import signal
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from common.clock import Clock, SystemClock
 from firmware_profiles import ModemProfile, ProfileError, load_profile
 
+from .iridium_modem import DEFAULT_IMEI
 from .link_model import LinkModel
-from .pty_modem import PtyModem
+from .pty_modem import ByteModem, PtyModem
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModemServiceOptions:
+    """What ``seabridge sim modem`` was asked for; the one place its options are read."""
+
+    profile: str
+    link: str
+    seed: int | None = None
+    imei: str = DEFAULT_IMEI
+    mobile_id: str = ""
+    directip_mo: str = ""
+    rockblock_webhook: str = ""
+    bind: str = "127.0.0.1"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ModemServiceOptions:
+        return cls(
+            profile=args.profile,
+            link=args.link,
+            seed=getattr(args, "seed", None),
+            imei=getattr(args, "imei", None) or DEFAULT_IMEI,
+            mobile_id=getattr(args, "mobile_id", None) or "",
+            directip_mo=getattr(args, "directip_mo", None) or "",
+            rockblock_webhook=getattr(args, "rockblock_webhook", None) or "",
+            bind=getattr(args, "bind", None) or "127.0.0.1",
+        )
+
+
+class _NetworkSide(Protocol):
+    async def __aenter__(self) -> object: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+@dataclass
+class _Served:
+    """A built emulator, its network side, and the endpoint lines to print once both run."""
+
+    emulator: ByteModem
+    network: _NetworkSide
+    lines: Callable[[], list[str]]
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -43,85 +88,77 @@ def _address(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _build_iridium(
+    opts: ModemServiceOptions, profile: ModemProfile, clock: Clock, link: LinkModel
+) -> _Served:
+    from .iridium_modem import IridiumModemEmulator
+    from .iridium_network import IridiumNetwork
+    from .rockblock_network import RockBlockNetwork
+
+    if opts.rockblock_webhook:
+        rockblock = RockBlockNetwork(clock=clock, webhook_url=opts.rockblock_webhook, host=opts.bind)
+        emulator = IridiumModemEmulator(profile, link, rockblock, imei=opts.imei)
+        rockblock.attach(emulator)
+        key_path = Path(tempfile.mkdtemp(prefix="seabridge-rockblock-")) / "rockblock-public.pem"
+        key_path.write_bytes(rockblock.public_key_pem)
+        return _Served(
+            emulator,
+            rockblock,
+            lambda: [
+                f"rockblock-mt: {rockblock.mt_url}",
+                f"rockblock-credentials: {rockblock.username}:{rockblock.password}",
+                f"rockblock-public-key: {key_path}",
+            ],
+        )
+    shore = [_address(opts.directip_mo)] if opts.directip_mo else []
+    iridium = IridiumNetwork(clock=clock, shore=shore, mt_host=opts.bind)
+    emulator = IridiumModemEmulator(profile, link, iridium, imei=opts.imei)
+    iridium.attach(emulator)
+    return _Served(emulator, iridium, lambda: ["directip-mt: {}:{}".format(*iridium.mt_address)])
+
+
+def _build_idp(opts: ModemServiceOptions, profile: ModemProfile, clock: Clock, link: LinkModel) -> _Served:
+    from .idp_modem import DEFAULT_MOBILE_ID, IdpModemEmulator
+    from .idp_network import IdpNetwork
+
+    network = IdpNetwork(clock=clock, host=opts.bind)
+    emulator = IdpModemEmulator(profile, link, network, mobile_id=opts.mobile_id or DEFAULT_MOBILE_ID)
+    network.attach(emulator)
+    return _Served(
+        emulator,
+        network,
+        lambda: [f"api: {network.url}", f"api-credentials: {network.access_id}:{network.password}"],
+    )
+
+
+#: The emulator and network side for each modem family.
+FAMILIES: dict[str, Callable[[ModemServiceOptions, ModemProfile, Clock, LinkModel], _Served]] = {
+    "iridium-sbd": _build_iridium,
+    "inmarsat-idp": _build_idp,
+}
+
+
 async def serve_modem(
-    args: argparse.Namespace,
+    args: argparse.Namespace | ModemServiceOptions,
     stop: asyncio.Event,
     print_line: Callable[[str], None],
 ) -> int:
     """Run the emulated modem described by ``args`` until ``stop`` is set; 0 on a clean stop."""
-    profile = load_profile(args.profile)
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    opts = args if isinstance(args, ModemServiceOptions) else ModemServiceOptions.from_args(args)
+    profile = load_profile(opts.profile)
+    build = FAMILIES.get(profile.family)
+    if build is None:
+        raise ProfileError(f"no emulator for modem family {profile.family!r}")
+    seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     clock = SystemClock()
-    link = LinkModel(random.Random(rng.random()), args.link)
-    log.info("link model %s, seed %d", args.link, seed)
-    if profile.family == "iridium-sbd":
-        return await _serve_iridium(args, profile, clock, link, stop, print_line)
-    if profile.family == "inmarsat-idp":
-        return await _serve_idp(args, profile, clock, link, stop, print_line)
-    raise ProfileError(f"no emulator for modem family {profile.family!r}")
-
-
-async def _serve_iridium(
-    args: argparse.Namespace,
-    profile: ModemProfile,
-    clock: Clock,
-    link: LinkModel,
-    stop: asyncio.Event,
-    print_line: Callable[[str], None],
-) -> int:
-    from .iridium_modem import IridiumModemEmulator
-    from .iridium_network import IridiumNetwork
-
-    webhook = getattr(args, "rockblock_webhook", None)
-    mt_host = getattr(args, "bind", None) or "127.0.0.1"
-    if webhook:
-        from .rockblock_network import RockBlockNetwork
-
-        network = RockBlockNetwork(clock=clock, webhook_url=webhook, host=mt_host)
-        emulator = IridiumModemEmulator(profile, link, network, imei=args.imei)
-        network.attach(emulator)
-        key_dir = Path(tempfile.mkdtemp(prefix="seabridge-rockblock-"))
-        key_path = key_dir / "rockblock-public.pem"
-        key_path.write_bytes(network.public_key_pem)
-        async with network, PtyModem(emulator, clock) as pty:
-            print_line(f"pty: {pty.path}")
-            print_line(f"rockblock-mt: {network.mt_url}")
-            print_line(f"rockblock-credentials: {network.username}:{network.password}")
-            print_line(f"rockblock-public-key: {key_path}")
-            await stop.wait()
-        return 0
-    shore = [_address(args.directip_mo)] if args.directip_mo else []
-    iridium = IridiumNetwork(clock=clock, shore=shore, mt_host=mt_host)
-    emulator = IridiumModemEmulator(profile, link, iridium, imei=args.imei)
-    iridium.attach(emulator)
-    async with iridium, PtyModem(emulator, clock) as pty:
-        host, port = iridium.mt_address
+    link = LinkModel(random.Random(rng.random()), opts.link)
+    log.info("link model %s, seed %d", opts.link, seed)
+    served = build(opts, profile, clock, link)
+    async with served.network, PtyModem(served.emulator, clock) as pty:
         print_line(f"pty: {pty.path}")
-        print_line(f"directip-mt: {host}:{port}")
-        await stop.wait()
-    return 0
-
-
-async def _serve_idp(
-    args: argparse.Namespace,
-    profile: ModemProfile,
-    clock: Clock,
-    link: LinkModel,
-    stop: asyncio.Event,
-    print_line: Callable[[str], None],
-) -> int:
-    from .idp_modem import DEFAULT_MOBILE_ID, IdpModemEmulator
-    from .idp_network import IdpNetwork
-
-    mobile_id = getattr(args, "mobile_id", None) or DEFAULT_MOBILE_ID
-    network = IdpNetwork(clock=clock, host=getattr(args, "bind", None) or "127.0.0.1")
-    emulator = IdpModemEmulator(profile, link, network, mobile_id=mobile_id)
-    network.attach(emulator)
-    async with network, PtyModem(emulator, clock) as pty:
-        print_line(f"pty: {pty.path}")
-        print_line(f"api: {network.url}")
-        print_line(f"api-credentials: {network.access_id}:{network.password}")
+        for line in served.lines():
+            print_line(line)
         await stop.wait()
     return 0
 

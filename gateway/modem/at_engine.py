@@ -377,6 +377,10 @@ class AtEngine:
         assert self._cur is not None
         self._cur.info.append(token)
 
+    def _ok_seen(self, token: str, now: float) -> None:
+        """OK: the step succeeded."""
+        self._step_done(now)
+
     def _final_error(self, token: str, now: float) -> None:
         """ERROR: resend while retries last, then the dialect decides (reason query or CommandError)."""
         cur = self._cur
