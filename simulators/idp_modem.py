@@ -4,9 +4,9 @@ This module owns the modem's behaviour as its serial port shows it: the V.250 co
 every byte including a ``*XXXX`` CRC suffix and the ``\\r``, ``;`` chaining, space-separated
 S-register queries), verbose and numeric result framing, CRC mode (``AT%CRC=1``: CRC-16/CCITT-FALSE
 on requests and on every response), ``ATS80?`` error reasons, S-registers including the satellite
-status trace registers, the return (MO) message queue (``%MGRT``, ``%MGRS``, ``%MGRC``) and the
-forward (MT) queue (``%MGFN``, ``%MGFS``, ``%MGFG``, ``%MGFM``), shared queue slots with queue-full
-errors, and the event bitmap ``S89``. Radio conditions come from a ``LinkModel``: each transmission
+status trace registers, and the event bitmap ``S89``; the return and forward message queues and
+their commands are mixed in from ``idp_messages``, the command-line collection and framing come from
+``at_emulator.AtEmulator``. Radio conditions come from a ``LinkModel``: each transmission
 or reception attempt takes the model's session duration and succeeds or fails as it says.
 
 It must not do I/O: bytes come in through ``feed(data, now)``, bytes for the DTE go out through

@@ -18,23 +18,24 @@ Theory of operation: the modem is always in one of four interface modes (referen
 (``SBDRING``, ``+CIEV``) are only written in command mode; ones that happen in another mode are
 held and written when the modem returns to command mode.
 
-The network side is any object satisfying ``SatelliteNetwork``; it calls ``ring_alert(now)`` on
-the emulator when a mobile-terminated message is queued. ``LoopbackNetwork`` is a small
-in-memory implementation for tests.
+The command line, framing and settings profiles come from ``at_emulator.AtEmulator``; the query and
+registration commands from ``iridium_queries``. The network side is any object satisfying
+``SatelliteNetwork``; it calls ``ring_alert(now)`` on the emulator when a mobile-terminated message is
+queued. ``LoopbackNetwork`` (``iridium_loopback``) is a small in-memory implementation for tests.
 """
 
 from __future__ import annotations
 
-import collections
 import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from firmware_profiles import ModemProfile
 from simulators.at_emulator import AtEmulator, decimal
 from simulators.at_emulator import Settings as BaseSettings
+from simulators.iridium_loopback import LoopbackNetwork, MoRecord, MtDelivery, SatelliteNetwork
 from simulators.iridium_queries import (
     IRIDIUM_EPOCH_ERA2,
     LOCATION_RE,
@@ -55,74 +56,6 @@ DEFAULT_IMEI = "300234010753370"
 
 _BASIC_RE = re.compile(r"(&[A-Z]|\*[A-Z]|%[A-Z]|[A-Z])(\d*)")
 _EXTENDED_RE = re.compile(r"([+-][A-Z]+)(.*)", re.DOTALL | re.IGNORECASE)
-
-
-# -- network side ---------------------------------------------------------------------------
-
-
-@dataclass
-class MtDelivery:
-    """What the network hands the modem at the end of a successful session."""
-
-    payload: bytes | None = None  # the MT message delivered in this session, if any
-    mtmsn: int = 0  # its MT message sequence number (meaningless when payload is None)
-    queued: int = 0  # MT messages still waiting at the gateway after this one
-
-
-class SatelliteNetwork(Protocol):
-    """The Iridium network as one modem sees it."""
-
-    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
-        """A session of ``imei`` succeeded at ``now``: take the MO (None = mailbox check), pop one MT."""
-        ...
-
-
-@dataclass(frozen=True)
-class MoRecord:
-    imei: str
-    payload: bytes | None
-    momsn: int
-    time: float
-
-
-class LoopbackNetwork:
-    """In-memory network side for tests: records MO messages, queues MT messages per IMEI.
-
-    ``attach(modem)`` lets ``queue_mt`` ring the modem (``IridiumModemEmulator.ring_alert``).
-    """
-
-    def __init__(self) -> None:
-        self.mo_messages: list[MoRecord] = []
-        self._mt: dict[str, collections.deque[bytes]] = {}
-        self._next_mtmsn: dict[str, int] = {}
-        self._modems: dict[str, IridiumModemEmulator] = {}
-
-    def attach(self, modem: IridiumModemEmulator) -> None:
-        self._modems[modem.imei] = modem
-
-    def queued(self, imei: str) -> int:
-        return len(self._mt.get(imei, ()))
-
-    def queue_mt(self, imei: str, payload: bytes, now: float, *, ring: bool = True) -> None:
-        """Queue an MT message for ``imei``; ring the attached modem unless ``ring`` is False."""
-        self._mt.setdefault(imei, collections.deque()).append(bytes(payload))
-        if ring:
-            self.ring(imei, now)
-
-    def ring(self, imei: str, now: float) -> None:
-        modem = self._modems.get(imei)
-        if modem is not None:
-            modem.ring_alert(now)
-
-    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
-        self.mo_messages.append(MoRecord(imei, mo_payload, momsn, now))
-        queue = self._mt.get(imei)
-        if not queue:
-            return MtDelivery()
-        payload = queue.popleft()
-        mtmsn = self._next_mtmsn.get(imei, 1)
-        self._next_mtmsn[imei] = 1 if mtmsn >= 0xFFFF else mtmsn + 1
-        return MtDelivery(payload=payload, mtmsn=mtmsn, queued=len(queue))
 
 
 # -- modem ----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Modem drivers of the vessel gateway.
 
+``at_engine`` is the sans-I/O AT engine both dialects drive (operations, steps, deadlines, line
+framing, the shared events and the error hierarchy ``DriverError`` > ``LocalProtocolError``,
+``RemoteProtocolError``, ``ModemError``); ``port`` runs any engine over a serial port.
 ``iridium_sbd`` is the sans-I/O Iridium SBD driver (bytes and time in, bytes and typed events out);
 ``serial_link`` is the asyncio adapter the daemon uses for it (``IridiumModem``). ``inmarsat_idp`` and
 ``idp_link`` (``IdpModem``) are the same pair for Inmarsat IsatData Pro modems. ``open_modem`` picks
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from .at_engine import DriverError
 from .idp_link import IdpModem
 from .iridium_sbd import (
     BuffersCleared,
@@ -56,6 +60,7 @@ def open_modem(
 __all__ = [
     "BuffersCleared",
     "CommandError",
+    "DriverError",
     "Event",
     "IdpModem",
     "IridiumModem",

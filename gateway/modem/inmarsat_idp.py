@@ -1,8 +1,9 @@
 """Sans-I/O driver for Inmarsat IsatData Pro modems (ST2100/ST6100/IDP-800) speaking the ORBCOMM AT set.
 
-This module owns the conversation with an IDP modem: which AT commands each operation sends, how the
-byte stream is cut into echo, information lines, result codes and CRC suffixes, and what each answer
-means. It is fed bytes (``receive_data(data, now)``) and the time (``tick(now)``) and hands back bytes
+This module owns the IDP dialect of the conversation: which AT commands each operation sends, how the
+modem's tokens are classified, the CRC suffixes and ``ATS80?`` error reasons, and what each answer
+means. The machinery (operations, steps, deadlines, line framing, the event queue, the error types) is
+the shared ``at_engine.AtEngine`` this driver subclasses. It is fed bytes (``receive_data(data, now)``) and the time (``tick(now)``) and hands back bytes
 to write (``data_to_send()``) and typed events (``next_event()``). It must not touch a port, a clock,
 a thread or an event loop; ``idp_link.IdpModem`` does that.
 
@@ -15,7 +16,8 @@ AT *steps* and ends in exactly one outcome: its result event, ``Timeout``, ``Com
 ``next_event()``.
 
 Bytes are cut into tokens at every ``\\r`` or ``\\n``; each token is classified (``_classify``: echo,
-OK, ERROR, ``*XXXX``, information) and the pair (state, token class) is looked up in ``_TRANSITIONS``:
+OK, ERROR, ``*XXXX``, information) and the pair (state, token class) is looked up in
+``InmarsatIdp.TRANSITIONS``:
 that table is the whole line-level state machine; pairs not in it are noise. After the echo of the
 current command every byte is also kept, so that in CRC mode (``AT%CRC=1``) the ``*XXXX`` line after
 the result code can be checked over exactly the bytes it covers (CRC-16/CCITT-FALSE). A response whose CRC does not match is

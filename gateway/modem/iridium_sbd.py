@@ -1,8 +1,9 @@
 """Sans-I/O driver for Iridium SBD transceivers (9602, 9603, 9523) speaking the AT command set.
 
-This module owns the conversation with the modem: which AT commands to send for each operation,
-how to cut the modem's byte stream into echo, information text, result codes and binary blocks,
-and what each answer means. It is fed bytes (``receive_data(data, now)``) and the time
+This module owns the Iridium dialect of the conversation: which AT commands each operation sends,
+how the modem's tokens are classified, the ``+SBDWB`` upload and ``+SBDRB`` binary block, and what
+each answer means. The machinery (operations, steps, deadlines, line framing, the event queue, the
+error types) is the shared ``at_engine.AtEngine`` this driver subclasses. It is fed bytes (``receive_data(data, now)``) and the time
 (``tick(now)``); it hands back bytes to write (``data_to_send()``) and typed events
 (``next_event()``). It must not touch a serial port, a clock, a thread or an event loop; the
 asyncio adapter in ``serial_link`` does that in a few dozen lines.
@@ -20,7 +21,8 @@ Incoming bytes are cut into *tokens* at every ``\\r`` or ``\\n`` (so verbose ``\
 numeric ``0\\r`` and the echo ``AT+CSQ\\r`` all become single tokens), except while an ``+SBDRB``
 block is expected: that block is read by its byte count, because a payload may contain
 ``\\r\\nOK\\r\\n``. Each token is classified (``_classify``) and the pair (state, token class)
-is looked up in ``_TRANSITIONS``: that table is the whole line-level state machine. Tokens with no
+is looked up in ``IridiumSbd.TRANSITIONS`` (the engine's common entries plus this dialect's): that
+table is the whole line-level state machine. Tokens with no
 entry are noise and are dropped. ``SBDRING`` (verbose) or its numeric code is recognised in every
 state and becomes a ``RingAlert``.
 
