@@ -124,10 +124,8 @@ class Demo:
         profile = load_profile(PROFILE)
         # Realistic session times and network latency for people; fast ones for the headless self-test.
         scale, latency = (0.05, 0.2) if self.fast else (1.0, 2.0)
-        mo_port = free_port()
-        network = IridiumNetwork(
-            clock=clock, shore=[("127.0.0.1", mo_port)], latency_s=latency, retry_scale=scale
-        )
+        # The shore binds its DirectIP MO port itself (port 0) and reports it; the network is told once it is up.
+        network = IridiumNetwork(clock=clock, latency_s=latency, retry_scale=scale)
         await network.start()
         self.network = network
         self.link_model = LinkModel(random.Random(rng.random()), self.link, duration_scale=scale)
@@ -143,7 +141,7 @@ class Demo:
         shore_cfg.archive.path = Path("shore/archive.sqlite3")
         shore_cfg.broker.embedded_listen = "127.0.0.1:0"
         shore_cfg.broker.url = self.broker_url
-        shore_cfg.directip.mo_listen = f"127.0.0.1:{mo_port}"
+        shore_cfg.directip.mo_listen = "127.0.0.1:0"
         shore_cfg.directip.mt_host, shore_cfg.directip.mt_port = network.mt_address
         shore_cfg.dashboard.listen = f"127.0.0.1:{0 if self.fast else free_port(8090)}"
         shore_cfg.webhook.listen = "127.0.0.1:0"
@@ -192,6 +190,8 @@ class Demo:
                 shore_task = tg.create_task(self.shore.run(on_ready=ready(shore_ready)))
                 await _first(shore_ready.wait(), shore_task)
                 shore_endpoints = dict(endpoints)
+                mo_host, _, mo_port = shore_endpoints["directip-mo"].rpartition(":")
+                network.add_destination(mo_host.strip("[]"), int(mo_port))
                 gateway_task = tg.create_task(self.gateway.run(on_ready=ready(gateway_ready)))
                 await _first(gateway_ready.wait(), gateway_task)
                 mt_host, mt_port = network.mt_address

@@ -202,6 +202,7 @@ class IridiumNetwork:
         self._mt_server: asyncio.Server | None = None
         self._mt_tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
+        self._group: asyncio.TaskGroup | None = None
         self.attempts: deque[DeliveryAttempt] = deque(maxlen=10_000)
         self.stats: dict[str, int] = dict.fromkeys(
             (
@@ -556,10 +557,27 @@ class IridiumNetwork:
             "Iridium network: MT server on %s:%d, %d MO destinations", host, port, len(self._destinations)
         )
 
+    def add_destination(self, host: str, port: int) -> None:
+        """Deliver MO messages of later sessions to ``host:port`` too (e.g. a shore that bound port 0).
+
+        Allowed while running: the new destination's delivery task joins the others.
+        """
+        if len(self._destinations) >= 5:
+            raise ValueError("DirectIP allows at most 5 MO destinations")
+        dest = _Destination(host, int(port))
+        self._destinations.append(dest)
+        if self._group is not None:
+            self._group.create_task(self._deliver_loop(dest), name=f"mo-to-{dest.host}:{dest.port}")
+
     async def _run_deliveries(self) -> None:
         async with asyncio.TaskGroup() as group:
-            for dest in self._destinations:
-                group.create_task(self._deliver_loop(dest), name=f"mo-to-{dest.host}:{dest.port}")
+            self._group = group
+            try:
+                for dest in self._destinations:
+                    group.create_task(self._deliver_loop(dest), name=f"mo-to-{dest.host}:{dest.port}")
+                await asyncio.Event().wait()  # until stop() cancels: destinations may still be added
+            finally:
+                self._group = None
 
     async def stop(self) -> None:
         """Stop delivering (undelivered MO messages stay queued) and close the MT server."""

@@ -196,6 +196,12 @@ def network_time_from_ticks(ticks: int) -> float:
     return seconds
 
 
+def settings_commands(profile: ModemProfile) -> list[str]:
+    """The settings ``initialize`` writes, in order: echo, verbose results, flow control, ring alerts."""
+    flow = "AT&K3" if profile.serial.flow_control == "rtscts" else "AT&K0"
+    return ["ATE1", "ATV1", flow, "AT+SBDMTA=1"]
+
+
 def _find_info(lines: list[str], pattern: re.Pattern[str], what: str) -> re.Match[str]:
     for line in lines:
         m = pattern.match(line)
@@ -246,13 +252,9 @@ class IridiumSbd(AtEngine):
         def status(lines: list[str]) -> None:
             state["sx"] = self._parse_sbdsx(lines)
 
-        flow = "AT&K3" if self.profile.serial.flow_control == "rtscts" else "AT&K0"
         steps = [
             _Step("AT", t, retries_on_error=2),
-            _Step("ATE1", t, on_ok=echo_on),
-            _Step("ATV1", t),
-            _Step(flow, t),
-            _Step("AT+SBDMTA=1", t),
+            *(_Step(c, t, on_ok=echo_on if c == "ATE1" else None) for c in settings_commands(self.profile)),
             _Step("AT+CGSN", t, on_ok=learn_imei),
             _Step("AT+SBDSX", t, on_ok=status),
         ]
@@ -555,4 +557,5 @@ __all__ = [
     "WriteFailed",
     "checksum",
     "network_time_from_ticks",
+    "settings_commands",
 ]
