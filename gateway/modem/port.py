@@ -2,8 +2,9 @@
 
 It owns the port (pyserial, non-blocking, read through the event loop's reader or by polling), moving
 bytes between the port and the driver, running one driver operation at a time and turning its outcome
-into a result or a ``ModemError``. It knows nothing of any AT dialect: subclasses give the driver, its
-event types, and how to treat unsolicited events (a ring alert, say).
+into a result or a ``ModemError``. It knows nothing of any AT dialect: it runs any ``at_engine.AtEngine``
+and reads the engine's shared outcomes (``Timeout``, ``CommandError``, ``RemoteProtocolError``);
+subclasses give the dialect's engine and how to treat unsolicited events (a ring alert, say).
 """
 
 from __future__ import annotations
