@@ -22,6 +22,7 @@ from gateway.modem.at_engine import (
     COMMON_TRANSITIONS,
     Action,
     AtEngine,
+    BlockFormat,
     CommandError,
     DriverError,
     Event,
@@ -47,6 +48,27 @@ class Value(Event):
     value: int
 
 
+@dataclass(frozen=True)
+class Block(Event):
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Ring(Event):
+    pass
+
+
+BLOCK_MAX = 300
+
+
+def _sum16(payload: bytes) -> bytes:
+    return (sum(payload) & 0xFFFF).to_bytes(2, "big")
+
+
+def _framed(payload: bytes) -> bytes:
+    return len(payload).to_bytes(2, "big") + payload + _sum16(payload)
+
+
 class PlainAt(AtEngine):
     """The smallest dialect: ``AT+VAL?`` answered by ``+VAL: <n>`` then OK (echo on)."""
 
@@ -68,8 +90,20 @@ class PlainAt(AtEngine):
         step = Step("AT+VAL?", TIMEOUT_S, on_ok=parse)
         self._start(Operation("value", collections.deque([step]), lambda: Value(result[0])), now)
 
+    def read_block(self, now: float) -> None:
+        """``AT+BLK``: a binary block (2-byte length, payload, 2-byte sum), then OK."""
+        step = Step("AT+BLK", TIMEOUT_S, block=BlockFormat(BLOCK_MAX, _sum16))
+
+        def finish() -> Event:
+            assert self._cur is not None and self._cur.block is not None
+            return Block(self._cur.block)
+
+        self._start(Operation("block", collections.deque([step]), finish), now)
+
     def _classify(self, token: str) -> Tok | None:
         upper = token.upper()
+        if upper == "RING":
+            return Tok.UNSOLICITED
         if self._is_echo(token):
             return Tok.ECHO
         if upper == "OK":
@@ -78,9 +112,20 @@ class PlainAt(AtEngine):
             return Tok.ERROR
         return None if upper.startswith("AT") else Tok.INFO
 
+    def _on_unsolicited(self, token: str) -> None:
+        self._events.append(Ring())
+
+    def _ok_then_block(self, token: str, now: float) -> None:
+        cur = self._cur
+        assert cur is not None
+        if cur.block_error is not None:
+            self._end(RemoteProtocolError(cur.block_error))
+            return
+        self._step_done(now)
+
     TRANSITIONS: ClassVar[dict[tuple[State, Tok], Action]] = {
         **COMMON_TRANSITIONS,
-        (State.AWAIT_FINAL, Tok.OK): AtEngine._ok_seen,
+        (State.AWAIT_FINAL, Tok.OK): _ok_then_block,  # type: ignore[dict-item]
         (State.AWAIT_FINAL, Tok.ERROR): AtEngine._final_error,
     }
 
@@ -160,6 +205,42 @@ def test_one_error_hierarchy_typed_by_whose_fault() -> None:
     assert not issubclass(LocalProtocolError, RemoteProtocolError)
     assert not issubclass(RemoteProtocolError, LocalProtocolError)
     assert not issubclass(ModemError, (LocalProtocolError, RemoteProtocolError))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payload=st.binary(max_size=BLOCK_MAX) | st.sampled_from([b"\r\nOK\r\n", b"ERROR\r", b"RING\r\n"]),
+    ring_first=st.booleans(),
+    cut=st.integers(min_value=1, max_value=17),
+)
+def test_a_binary_block_is_read_by_byte_count_whatever_it_contains(
+    payload: bytes, ring_first: bool, cut: int
+) -> None:
+    engine = PlainAt()
+    engine.read_block(T0)
+    stream = (b"\r\nRING\r\n" if ring_first else b"") + b"AT+BLK\r" + _framed(payload) + b"\r\nOK\r\n"
+    for i in range(0, len(stream), cut):
+        engine.receive_data(stream[i : i + cut], T0)
+    expected: list[Event | RemoteProtocolError] = [Ring()] if ring_first else []
+    assert outcomes(engine) == [*expected, Block(payload)]
+
+
+def test_a_block_failing_its_check_is_a_remote_protocol_error() -> None:
+    engine = PlainAt()
+    engine.read_block(T0)
+    engine.receive_data(b"AT+BLK\r\x00\x03abc\x00\x00\r\nOK\r\n", T0)
+    [error] = outcomes(engine)
+    assert isinstance(error, RemoteProtocolError)
+    assert "checksum mismatch" in str(error)
+
+
+def test_a_block_longer_than_the_limit_is_a_remote_protocol_error() -> None:
+    engine = PlainAt()
+    engine.read_block(T0)
+    engine.receive_data(b"AT+BLK\r\xff\xff", T0)
+    [error] = outcomes(engine)
+    assert isinstance(error, RemoteProtocolError)
+    assert not engine.busy
 
 
 LINES = st.sampled_from(

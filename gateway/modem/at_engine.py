@@ -15,8 +15,10 @@ A dialect subclasses ``AtEngine`` and declares three things:
 * ``_classify(token)``: the ``Tok`` class of one line (``None``: noise, dropped);
 * ``TRANSITIONS``: the whole line-level state machine as a table, ``(State, Tok) -> action``; a pair
   not in the table is noise. ``COMMON_TRANSITIONS`` holds the entries every dialect shares;
-* ``BYTE_READERS``: the states in which input is read by byte count instead of by line (a binary
-  block), ``State -> reader``; a reader returns False when it needs more bytes.
+* ``BYTE_READERS``: the states in which input is read by byte count instead of by line,
+  ``State -> reader``; a reader returns False when it needs more bytes. The engine's own entries read
+  a binary block (a step with a ``BlockFormat``: echo, big-endian length, payload, check value), so a
+  payload may contain line ends and result codes.
 
 Every operation ends in exactly one outcome put on the event queue: its result event, ``Timeout``
 (from ``tick`` once the step's deadline has passed), ``CommandError`` or a ``RemoteProtocolError``
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -118,6 +121,20 @@ class Tok(enum.Enum):
     CHECK = "check"
 
 
+@dataclass(frozen=True)
+class BlockFormat:
+    """A binary answer read by byte count: a big-endian length, that many bytes, a check value.
+
+    ``check(payload)`` computes the check value the block must end with. A length beyond
+    ``max_length`` that starts with CR LF is taken as an unsolicited line before the block.
+    """
+
+    max_length: int
+    check: Callable[[bytes], bytes]
+    length_bytes: int = 2
+    check_bytes: int = 2
+
+
 @dataclass
 class Step:
     """One AT command of an operation and how to treat its answer.
@@ -134,6 +151,7 @@ class Step:
     on_error: Callable[[int | None], bool] | None = None
     retries_on_error: int = 0
     resend: int = 0
+    block: BlockFormat | None = None  # the answer is a binary block right after the echo
 
 
 @dataclass
@@ -153,6 +171,8 @@ class Current:
     info: list[str] = field(default_factory=list)
     attempts: int = 0
     digit: int | None = None  # a one-digit answer line, when the step expects one
+    block: bytes | None = None  # the binary block read, when the step expects one
+    block_error: str | None = None  # why that block cannot be trusted
 
 
 Outcome = Event | RemoteProtocolError
@@ -163,7 +183,11 @@ class AtEngine:
     """Operations, steps, deadlines, line framing and event queue. See the module docstring."""
 
     TRANSITIONS: ClassVar[dict[tuple[State, Tok], Action]] = {}
-    BYTE_READERS: ClassVar[dict[State, Callable[[AtEngine, float], bool]]] = {}
+    #: States in which the input is read by byte count instead of by line.
+    BYTE_READERS: ClassVar[dict[State, Callable[[AtEngine, float], bool]]] = {
+        State.AWAIT_BLOCK_ECHO: lambda engine, now: engine._find_block_echo(now),
+        State.AWAIT_BLOCK: lambda engine, now: engine._take_block(now),
+    }
     #: The record of the step on the line; a dialect may extend ``Current`` with its own fields.
     current_type: ClassVar[type[Current]] = Current
 
@@ -276,6 +300,11 @@ class AtEngine:
         sent = self._encode(step.command)
         self._cur = self.current_type(step, now + step.timeout_s, sent, attempts=attempts)
         self._out += sent.encode("latin-1") + b"\r"
+        if step.block is not None:
+            self._state = State.AWAIT_BLOCK_ECHO if self.echo else State.AWAIT_BLOCK
+            if not self.echo:
+                self._buf.clear()  # nothing before the block can be told from it
+            return
         self._state = State.AWAIT_ECHO if self.echo else self._state_after_echo(step)
 
     def _step_done(self, now: float) -> None:
@@ -366,6 +395,75 @@ class AtEngine:
             return False
         upper = token.upper()
         return upper.endswith(cur.sent.upper()) or upper.endswith(cur.step.command.upper())
+
+    # -- binary framing ---------------------------------------------------------------------
+
+    def _find_block_echo(self, now: float) -> bool:
+        """Skip to the end of our echo (the block follows it at once, with no line end)."""
+        cur = self._cur
+        assert cur is not None
+        echo = cur.sent.encode("latin-1") + b"\r"
+        buf = self._buf
+        idx = buf.find(echo)
+        if idx < 0:
+            if len(buf) > self.max_token_bytes:
+                self._scan_unsolicited(bytes(buf[: -len(echo)]))
+                del buf[: -len(echo)]
+            return False
+        self._scan_unsolicited(bytes(buf[:idx]))
+        del buf[: idx + len(echo)]
+        self._state = State.AWAIT_BLOCK
+        return True
+
+    def _scan_unsolicited(self, noise: bytes) -> None:
+        """Unsolicited result codes among skipped bytes still count (a ring alert before an echo)."""
+        for raw in re.split(rb"[\r\n]", noise):
+            token = raw.decode("latin-1").strip()
+            if token and self._classify(token) is Tok.UNSOLICITED:
+                self._on_unsolicited(token)
+
+    def _take_block(self, now: float) -> bool:
+        """Read length, payload and check value; then the final result follows as lines."""
+        cur = self._cur
+        assert cur is not None and cur.step.block is not None
+        fmt = cur.step.block
+        buf = self._buf
+        head = fmt.length_bytes
+        if len(buf) < head:
+            return False
+        length = int.from_bytes(buf[:head], "big")
+        if length > fmt.max_length:
+            return self._line_before_block(cur.step.command, length)
+        end = head + length + fmt.check_bytes
+        if len(buf) < end:
+            return False
+        payload = bytes(buf[head : head + length])
+        received = bytes(buf[head + length : end])
+        del buf[:end]
+        cur.block = payload
+        if fmt.check(payload) != received:
+            cur.block_error = (
+                f"{cur.step.command} checksum mismatch: got {received.hex()}, "
+                f"computed {fmt.check(payload).hex()}"
+            )
+        self._state = State.AWAIT_FINAL
+        return True
+
+    def _line_before_block(self, command: str, length: int) -> bool:
+        """A too-long "length" that is CR LF: an unsolicited line may precede the block."""
+        buf = self._buf
+        if buf.startswith(b"\r\n"):
+            end = buf.find(b"\r\n", 2)
+            if end < 0 and len(buf) <= self.max_token_bytes:
+                return False  # wait for the rest of the line
+            token = bytes(buf[2:end]).decode("latin-1").strip() if end >= 0 else ""
+            if token and self._classify(token) is Tok.UNSOLICITED:
+                del buf[: end + 2]
+                self._on_unsolicited(token)
+                return True
+        buf.clear()
+        self._end(RemoteProtocolError(f"{command} block length {length} exceeds the limit"))
+        return False
 
     # -- transitions every dialect shares ---------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Sans-I/O driver for Iridium SBD transceivers (9602, 9603, 9523) speaking the AT command set.
 
 This module owns the Iridium dialect of the conversation: which AT commands each operation sends,
-how the modem's tokens are classified, the ``+SBDWB`` upload and ``+SBDRB`` binary block, and what
-each answer means. The machinery (operations, steps, deadlines, line framing, the event queue, the
+how the modem's tokens are classified, the ``+SBDWB`` upload, the format of the ``+SBDRB`` binary
+block, and what each answer means. The machinery (operations, steps, deadlines, line framing, the event queue, the
 error types) is the shared ``at_engine.AtEngine`` this driver subclasses. It is fed bytes (``receive_data(data, now)``) and the time
 (``tick(now)``); it hands back bytes to write (``data_to_send()``) and typed events
 (``next_event()``). It must not touch a serial port, a clock, a thread or an event loop; the
@@ -19,7 +19,7 @@ may be interleaved at any time, also while idle. Starting an operation while ano
 
 Incoming bytes are cut into *tokens* at every ``\\r`` or ``\\n`` (so verbose ``\\r\\nOK\\r\\n``,
 numeric ``0\\r`` and the echo ``AT+CSQ\\r`` all become single tokens), except while an ``+SBDRB``
-block is expected: that block is read by its byte count, because a payload may contain
+block is expected: the engine reads that block by its byte count, because a payload may contain
 ``\\r\\nOK\\r\\n``. Each token is classified (``_classify``) and the pair (state, token class)
 is looked up in ``IridiumSbd.TRANSITIONS`` (the engine's common entries plus this dialect's): that
 table is the whole line-level state machine. Tokens with no
@@ -53,6 +53,7 @@ from .at_engine import (
     COMMON_TRANSITIONS,
     Action,
     AtEngine,
+    BlockFormat,
     CommandError,
     Current,
     Event,
@@ -169,12 +170,6 @@ class _Step(Step):
     payload: bytes = b""
 
 
-@dataclass
-class _Current(Current):
-    block: bytes | None = None
-    block_error: str | None = None
-
-
 _CSQ_RE = re.compile(r"^\+CSQF?:\s*(\d)$")
 _SBDIX_RE = re.compile(r"^\+SBDIXA?:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
 _SBDSX_RE = re.compile(r"^\+SBDSX:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
@@ -212,8 +207,6 @@ def _find_info(lines: list[str], pattern: re.Pattern[str], what: str) -> re.Matc
 
 class IridiumSbd(AtEngine):
     """The driver state machine for one modem. See the module docstring."""
-
-    current_type = _Current
 
     def __init__(self, profile: ModemProfile) -> None:
         super().__init__(MAX_TOKEN_BYTES)
@@ -351,7 +344,8 @@ class IridiumSbd(AtEngine):
 
     def read_message(self, now: float) -> None:
         """``AT+SBDRB``: read the MT buffer by byte count; ends in ``MessageReceived``."""
-        step = _Step("AT+SBDRB", self.profile.timings.command_timeout_s, kind=_Kind.READ)
+        block = BlockFormat(self.profile.limits.mt_max_bytes, checksum)
+        step = _Step("AT+SBDRB", self.profile.timings.command_timeout_s, kind=_Kind.READ, block=block)
 
         def finish() -> Event:
             assert self._read_payload is not None
@@ -366,13 +360,6 @@ class IridiumSbd(AtEngine):
             self._written_code = 0
             self._read_payload = None
         self._start(Operation(name, collections.deque(steps), finish), now)
-
-    def _begin_step(self, now: float, attempts: int = 0) -> None:
-        super()._begin_step(now, attempts)
-        if self._step().kind is _Kind.READ:
-            self._state = State.AWAIT_BLOCK_ECHO if self.echo else State.AWAIT_BLOCK
-            if not self.echo:
-                self._buf.clear()
 
     def _state_after_echo(self, step: Step) -> State:
         assert isinstance(step, _Step)
@@ -406,57 +393,6 @@ class IridiumSbd(AtEngine):
             return Tok.ECHO if self._is_echo(token) else None
         return Tok.INFO
 
-    # -- binary framing (+SBDRB) --------------------------------------------------------------
-
-    def _find_read_echo(self, now: float) -> bool:
-        echo = b"AT+SBDRB\r"
-        idx = self._buf.find(echo)
-        if idx < 0:
-            if len(self._buf) > MAX_TOKEN_BYTES:
-                self._count_rings(bytes(self._buf[: -len(echo)]))
-                del self._buf[: -len(echo)]
-            return False
-        self._count_rings(bytes(self._buf[:idx]))
-        del self._buf[: idx + len(echo)]
-        self._state = State.AWAIT_BLOCK
-        return True
-
-    def _count_rings(self, noise: bytes) -> None:
-        for token in re.split(rb"[\r\n]", noise):
-            if token.strip() == b"SBDRING":
-                self._events.append(RingAlert())
-
-    def _take_block(self, now: float) -> bool:
-        cur = self._cur
-        assert isinstance(cur, _Current)
-        buf = self._buf
-        ring = b"\r\nSBDRING\r\n"
-        if len(buf) < 2:
-            return False
-        length = int.from_bytes(buf[:2], "big")
-        if length > self.profile.limits.mt_max_bytes:
-            if buf.startswith(ring[: len(buf)]):
-                if len(buf) < len(ring):
-                    return False  # could still be a ring alert just before the block
-                del buf[: len(ring)]
-                self._events.append(RingAlert())
-                return True
-            buf.clear()
-            self._end(RemoteProtocolError(f"+SBDRB length {length} exceeds the MT limit"))
-            return False
-        if len(buf) < length + 4:
-            return False
-        payload = bytes(buf[2 : 2 + length])
-        received = bytes(buf[2 + length : 4 + length])
-        del buf[: 4 + length]
-        cur.block = payload
-        if checksum(payload) != received:
-            cur.block_error = (
-                f"+SBDRB checksum mismatch: got {received.hex()}, computed {checksum(payload).hex()}"
-            )
-        self._state = State.AWAIT_FINAL
-        return True
-
     # -- transitions: one method per dialect entry of TRANSITIONS -----------------------------
 
     def _final_digit(self, token: str, now: float) -> None:
@@ -475,7 +411,7 @@ class IridiumSbd(AtEngine):
 
     def _final_ok(self, token: str, now: float) -> None:
         cur = self._cur
-        assert isinstance(cur, _Current)
+        assert cur is not None
         kind = self._step().kind
         if kind is _Kind.DIGIT and cur.digit not in (None, 0):
             self._end(CommandError(cur.step.command))
@@ -526,11 +462,6 @@ class IridiumSbd(AtEngine):
         (State.AWAIT_PROMPT, Tok.ERROR): AtEngine._final_error,
         (State.AWAIT_UPLOAD_RESULT, Tok.DIGIT): _write_code,
         (State.AWAIT_UPLOAD_RESULT, Tok.ERROR): AtEngine._final_error,
-    }  # type: ignore[dict-item]
-    #: States in which the input is read by byte count: the ``+SBDRB`` echo, then the block.
-    BYTE_READERS: ClassVar[dict[State, Callable[[AtEngine, float], bool]]] = {
-        State.AWAIT_BLOCK_ECHO: _find_read_echo,
-        State.AWAIT_BLOCK: _take_block,
     }  # type: ignore[dict-item]
 
 
