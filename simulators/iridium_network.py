@@ -558,26 +558,19 @@ class IridiumNetwork:
         )
 
     def add_destination(self, host: str, port: int) -> None:
-        """Deliver MO messages of later sessions to ``host:port`` too (e.g. a shore that bound port 0).
-
-        Allowed while running: the new destination's delivery task joins the others.
-        """
+        """Deliver later sessions' MO messages to ``host:port`` too; allowed while running."""
         if len(self._destinations) >= 5:
             raise ValueError("DirectIP allows at most 5 MO destinations")
         dest = _Destination(host, int(port))
         self._destinations.append(dest)
-        if self._group is not None:
+        if self._group is not None and self._runner is not None and not self._runner.done():
             self._group.create_task(self._deliver_loop(dest), name=f"mo-to-{dest.host}:{dest.port}")
 
     async def _run_deliveries(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            try:
-                for dest in self._destinations:
-                    group.create_task(self._deliver_loop(dest), name=f"mo-to-{dest.host}:{dest.port}")
-                await asyncio.Event().wait()  # until stop() cancels: destinations may still be added
-            finally:
-                self._group = None
+        async with asyncio.TaskGroup() as self._group:
+            for dest in self._destinations:
+                self._group.create_task(self._deliver_loop(dest), name=f"mo-to-{dest.host}:{dest.port}")
+            await asyncio.Event().wait()  # until stop() cancels: destinations may still be added
 
     async def stop(self) -> None:
         """Stop delivering (undelivered MO messages stay queued) and close the MT server."""
@@ -585,6 +578,7 @@ class IridiumNetwork:
         if runner is not None:
             runner.cancel()
             await asyncio.wait([runner])
+            self._group = None
             if not runner.cancelled() and runner.exception() is not None:
                 self._log.error("MO delivery stopped by an error", exc_info=runner.exception())
         server, self._mt_server = self._mt_server, None
