@@ -1,21 +1,22 @@
 """Crew member accounts on the captive page: PIN checks with brute-force limits, sessions that need no
 cookie, per-member reply sealing, consent and language preference.
 
-What it owns (its own tables, created through ``GatewayStore.add_schema``):
+What it owns (its own tables in the gateway store's file):
 
+- ``members`` and ``sessions`` (the ``Members`` repository): handles, their PINs (scrypt, see
+  ``gateway.pins``) and session ids.
 - ``crew_keys``: one X25519 key pair per member. The public half seals replies as they arrive; the
   private half is stored encrypted (XSalsa20-Poly1305) under a key derived from the PIN with Argon2id,
   so reading replies needs the PIN.
-- ``crew_sessions``: a session is ``<sid>.<k>``: ``sid`` names a row in the store's sessions table,
+- ``crew_sessions``: a session is ``<sid>.<k>``: ``sid`` names a row in the sessions table,
   ``k`` (never stored) unlocks that row's copy of the member's private key. The token can travel in a
   cookie, a hidden form field or the URL, so the page works in sign-in mini-browsers that drop cookies.
 - ``crew_sealed_inbox``: replies sealed to the member's public key. A temporary trigger on the
   store's ``inbox`` table seals each reply in the same transaction that inserts it and blanks the
   plaintext columns, so the committed database never holds a reply in the clear.
-- ``crew_login_failures``: wrong-PIN counts per handle and the lockout that grows with them.
+- ``crew_login_failures``: wrong-PIN counts per handle (a ``gateway.pins.PinLockout``).
 
-The PIN itself is verified by the store (scrypt). This module must not open the network or the modem,
-and takes time only from the injected clock.
+This module must not open the network or the modem, and takes time only from the injected clock.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from nacl.secret import SecretBox
 
 from common.clock import Clock
 
+from .pins import PinLockout, new_pin_hash, pin_matches
 from .store import GatewayStore, InboxEntry
 
 log = logging.getLogger("gateway.accounts")
@@ -43,40 +45,26 @@ log = logging.getLogger("gateway.accounts")
 CONSENT_VERSION = 1
 SESSION_IDLE_S = 12 * 3600.0  # a session not used for this long ends
 SESSION_MAX_S = 7 * 86400.0  # and none lasts longer than this
-LOCK_AFTER_FAILURES = 5  # wrong PINs for one handle before it is locked
-LOCK_BASE_S = 30.0  # first lockout; doubles with each further wrong PIN
-LOCK_MAX_S = 3600.0
 KDF_OPSLIMIT = 3
 KDF_MEMLIMIT = 16 * 1024 * 1024  # bytes of RAM per derivation (a Raspberry Pi can afford a few at once)
 MAX_TOKEN_CHARS = 96
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS crew_keys (
-    member INTEGER PRIMARY KEY,
-    public BLOB NOT NULL,
-    kdf_salt BLOB NOT NULL,
-    wrapped BLOB NOT NULL,          -- private key under Argon2id(PIN)
-    lang TEXT,
-    consent_at REAL,
-    consent_version INTEGER
+MEMBERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS members (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    handle TEXT NOT NULL UNIQUE,
+    pin_salt BLOB NOT NULL,
+    pin_hash BLOB NOT NULL,
+    created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS crew_sessions (
-    sid TEXT PRIMARY KEY,
-    member INTEGER NOT NULL,
-    created REAL NOT NULL,
-    seen REAL NOT NULL,
-    wrapped BLOB NOT NULL           -- private key under the token's secret half
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY,
+    member INTEGER NOT NULL REFERENCES members(id),
+    created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS crew_sealed_inbox (
-    inbox_id INTEGER PRIMARY KEY,   -- the store's inbox row
-    member INTEGER NOT NULL,
-    sealed BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS crew_login_failures (
-    handle TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    locked_until REAL NOT NULL
-);
+"""
+# A temporary trigger lives on the connection, so it is created again each time the file is opened.
+SEAL_TRIGGER = """
 CREATE TEMP TRIGGER IF NOT EXISTS crew_inbox_seal AFTER INSERT ON main.inbox
 WHEN EXISTS (SELECT 1 FROM crew_keys WHERE member = NEW.member)
 BEGIN
@@ -86,6 +74,83 @@ BEGIN
     UPDATE inbox SET text = '', sender = '' WHERE id = NEW.id;
 END;
 """
+
+
+def _create_tables(store: GatewayStore) -> None:
+    with store.schema() as db:
+        db.executescript(MEMBERS_SCHEMA)  # AUTOINCREMENT and UNIQUE: plain SQL says it best
+        db["crew_keys"].create(
+            {
+                "member": int,
+                "public": bytes,
+                "kdf_salt": bytes,
+                "wrapped": bytes,  # private key under Argon2id(PIN)
+                "lang": str,
+                "consent_at": float,
+                "consent_version": int,
+            },
+            pk="member",
+            not_null={"public", "kdf_salt", "wrapped"},
+            if_not_exists=True,
+        )
+        db["crew_sessions"].create(
+            # wrapped: the private key under the token's secret half
+            {"sid": str, "member": int, "created": float, "seen": float, "wrapped": bytes},
+            pk="sid",
+            not_null={"member", "created", "seen", "wrapped"},
+            if_not_exists=True,
+        )
+        db["crew_sealed_inbox"].create(
+            {"inbox_id": int, "member": int, "sealed": bytes},  # inbox_id: the store's inbox row
+            pk="inbox_id",
+            not_null={"member", "sealed"},
+            if_not_exists=True,
+        )
+    store.add_schema(SEAL_TRIGGER, functions={"sb_seal_reply": (3, _seal_reply)})
+
+
+class Members:
+    """The ``members`` and ``sessions`` tables: who has claimed which handle, and their sessions."""
+
+    def __init__(self, store: GatewayStore) -> None:
+        self.store = store
+        with store.schema() as db:
+            db.executescript(MEMBERS_SCHEMA)
+
+    def claim_or_login(self, handle: str, pin: str, now: float) -> int | None:
+        """Member id for ``handle`` if ``pin`` matches; a new account if the handle is free."""
+        with self.store.transaction() as db:
+            row = db.execute(
+                "SELECT id, pin_salt, pin_hash FROM members WHERE handle = ?", (handle,)
+            ).fetchone()
+            if row is None:
+                salt, pin_hash = new_pin_hash(pin)
+                cur = db.execute(
+                    "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, ?, ?, ?)",
+                    (handle, salt, pin_hash, now),
+                )
+                return int(cur.lastrowid or 0)
+        return row[0] if pin_matches(pin, row[1], row[2]) else None
+
+    def handle(self, member: int) -> str | None:
+        with self.store.transaction() as db:
+            row = db.execute("SELECT handle FROM members WHERE id = ?", (member,)).fetchone()
+        return row[0] if row else None
+
+    def open_session(self, member: int, now: float) -> str:
+        token = secrets.token_urlsafe(24)
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO sessions (token, member, created) VALUES (?, ?, ?)", (token, member, now))
+        return token
+
+    def session_member(self, token: str) -> int | None:
+        with self.store.transaction() as db:
+            row = db.execute("SELECT member FROM sessions WHERE token = ?", (token,)).fetchone()
+        return row[0] if row else None
+
+    def close_session(self, token: str) -> None:
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM sessions WHERE token = ?", (token,))
 
 
 class LoginLocked(Exception):
@@ -139,32 +204,17 @@ class Accounts:
         self.store = store
         self.clock = clock
         self._lock = threading.Lock()
-        store.add_schema(SCHEMA, functions={"sb_seal_reply": (3, _seal_reply)})
+        self.members = Members(store)
+        self.lockout = PinLockout(store, "crew_login_failures")
+        _create_tables(store)
 
     # --- logging in --------------------------------------------------------------------------------
 
     def locked_for(self, handle: str) -> int:
-        now = self.clock.now()
-        with self.store._tx() as db:
-            row = db.execute(
-                "SELECT locked_until FROM crew_login_failures WHERE handle = ?", (handle,)
-            ).fetchone()
-        return max(0, int(row[0] - now + 0.999)) if row and row[0] > now else 0
+        return self.lockout.locked_for(handle, self.clock.now())
 
     def _failed(self, handle: str) -> None:
-        now = self.clock.now()
-        with self.store._tx() as db:
-            row = db.execute(
-                "SELECT failures FROM crew_login_failures WHERE handle = ?", (handle,)
-            ).fetchone()
-            failures = (row[0] if row else 0) + 1
-            lock = 0.0
-            if failures >= LOCK_AFTER_FAILURES:
-                lock = min(LOCK_MAX_S, LOCK_BASE_S * 2 ** (failures - LOCK_AFTER_FAILURES))
-            db.execute(
-                "INSERT OR REPLACE INTO crew_login_failures (handle, failures, locked_until) VALUES (?, ?, ?)",
-                (handle, failures, now + lock),
-            )
+        failures = self.lockout.failed(handle, self.clock.now())
         log.warning("wrong PIN for a crew handle (%d in a row)", failures)
 
     def login(self, handle: str, pin: str) -> Session | None:
@@ -175,7 +225,7 @@ class Accounts:
         if wait:
             raise LoginLocked(wait)
         now = self.clock.now()
-        member = self.store.claim_or_login(handle, pin, now)
+        member = self.members.claim_or_login(handle, pin, now)
         if member is None:
             self._failed(handle)
             return None
@@ -183,14 +233,13 @@ class Accounts:
         if secret is None:
             self._failed(handle)
             return None
-        with self.store._tx() as db:
-            db.execute("DELETE FROM crew_login_failures WHERE handle = ?", (handle,))
+        self.lockout.cleared(handle)
         self._seal_legacy_replies(member)
         return self._open_session(member, secret, now)
 
     def _unlock_or_create(self, member: int, pin: str) -> PrivateKey | None:
         with self._lock:
-            with self.store._tx() as db:
+            with self.store.transaction() as db:
                 row = db.execute(
                     "SELECT kdf_salt, wrapped FROM crew_keys WHERE member = ?", (member,)
                 ).fetchone()
@@ -203,7 +252,7 @@ class Accounts:
             secret = PrivateKey.generate()
             salt = secrets.token_bytes(argon2id.SALTBYTES)
             wrapped = SecretBox(_pin_key(pin, salt)).encrypt(bytes(secret))
-            with self.store._tx() as db:
+            with self.store.transaction() as db:
                 db.execute(
                     "INSERT INTO crew_keys (member, public, kdf_salt, wrapped) VALUES (?, ?, ?, ?)",
                     (member, bytes(secret.public_key), salt, bytes(wrapped)),
@@ -211,10 +260,10 @@ class Accounts:
             return secret
 
     def _open_session(self, member: int, secret: PrivateKey, now: float) -> Session:
-        sid = self.store.open_session(member, now)
+        sid = self.members.open_session(member, now)
         k = secrets.token_bytes(SecretBox.KEY_SIZE)
         wrapped = SecretBox(k).encrypt(bytes(secret))
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             db.execute(
                 "INSERT INTO crew_sessions (sid, member, created, seen, wrapped) VALUES (?, ?, ?, ?, ?)",
                 (sid, member, now, now, bytes(wrapped)),
@@ -233,7 +282,7 @@ class Accounts:
         if len(k) != SecretBox.KEY_SIZE:
             return None
         now = self.clock.now()
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             row = db.execute(
                 "SELECT member, created, seen, wrapped FROM crew_sessions WHERE sid = ?", (sid,)
             ).fetchone()
@@ -253,35 +302,35 @@ class Accounts:
         return Session(token, sid, member, secret)
 
     def close(self, session: Session) -> None:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             db.execute("DELETE FROM crew_sessions WHERE sid = ?", (session.sid,))
-        self.store.close_session(session.sid)
+        self.members.close_session(session.sid)
 
     def _public(self, member: int) -> bytes | None:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             row = db.execute("SELECT public FROM crew_keys WHERE member = ?", (member,)).fetchone()
         return bytes(row[0]) if row else None
 
     # --- profile: consent and language -------------------------------------------------------------
 
     def profile(self, session: Session) -> Profile:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             row = db.execute(
                 "SELECT lang, consent_version FROM crew_keys WHERE member = ?", (session.member,)
             ).fetchone()
-        handle = self.store.member_handle(session.member) or ""
+        handle = self.members.handle(session.member) or ""
         lang, version = (row[0], row[1]) if row else (None, None)
         return Profile(session.member, handle, lang, version == CONSENT_VERSION)
 
     def consent(self, session: Session) -> None:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             db.execute(
                 "UPDATE crew_keys SET consent_at = ?, consent_version = ? WHERE member = ?",
                 (self.clock.now(), CONSENT_VERSION, session.member),
             )
 
     def set_language(self, session: Session, lang: str) -> None:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             db.execute("UPDATE crew_keys SET lang = ? WHERE member = ?", (lang, session.member))
 
     # --- replies -----------------------------------------------------------------------------------
@@ -291,7 +340,7 @@ class Accounts:
         public = self._public(member)
         if public is None:
             return
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             rows = db.execute(
                 "SELECT id, sender, text FROM inbox WHERE member = ? AND text != '' "
                 "AND id NOT IN (SELECT inbox_id FROM crew_sealed_inbox)",
@@ -306,7 +355,7 @@ class Accounts:
 
     def inbox(self, session: Session, limit: int = 100) -> list[InboxEntry]:
         """This member's replies, newest first, opened with the session's key."""
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             rows = db.execute(
                 "SELECT i.sender, i.text, i.created, i.received, s.sealed FROM inbox i "
                 "LEFT JOIN crew_sealed_inbox s ON s.inbox_id = i.id "

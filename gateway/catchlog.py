@@ -4,7 +4,7 @@ discards with a reason, crew rest hours, and FLUX-style corrections and deletion
 It owns validation (one set of rules for the page and the JSON API: every refusal is a
 ``CatchInputError`` naming the field, with a catalogue key so the message can be translated, and a
 refused request changes nothing), the captain role's login (PIN hashed with scrypt, lockout after
-repeated wrong PINs, opaque bearer tokens stored only as hashes), its own tables (created through
+repeated wrong PINs through ``gateway.pins``, opaque bearer tokens stored only as hashes), its own tables (created through
 ``GatewayStore.add_schema``), and turning each accepted event into a compact ``Kind.CATCH`` record.
 
 Compact records: every event (trip start and end, haul, ETP interaction, discard, crew rest hours)
@@ -18,11 +18,9 @@ It must not talk to the network or the modem; time comes from the injected clock
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import math
-import os
 import secrets
 import sqlite3
 import threading
@@ -38,6 +36,7 @@ from wire import catch as wire
 from wire.errors import LocalWireError
 from wire.records import Kind
 
+from .pins import PinLockout, new_pin_hash, pin_matches
 from .store import GatewayStore
 
 log = logging.getLogger("gateway.catchlog")
@@ -47,9 +46,6 @@ MAX_KG = 1_000_000
 MAX_CREW = 60
 MAX_EVENTS_PER_TRIP = 100_000
 MAX_TRIP_DAYS = 366
-LOCK_AFTER_FAILURES = 5
-LOCK_BASE_S = 30.0
-LOCK_MAX_S = 3600.0
 SESSION_IDLE_S = 24 * 3600.0
 
 PURPOSE_ORIGINAL = int(wire.Purpose.ORIGINAL)
@@ -80,11 +76,6 @@ CREATE TABLE IF NOT EXISTS catch_sessions (
     captain INTEGER NOT NULL,
     created REAL NOT NULL,
     seen REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS catch_failures (
-    handle TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    locked_until REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS catch_trips (
     trip INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -507,10 +498,6 @@ class Captain:
     token: str
 
 
-def _hash_pin(pin: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(pin.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -526,6 +513,7 @@ class CatchLog:
         self.on_accept = on_accept
         self._lock = threading.Lock()
         store.add_schema(SCHEMA)
+        self.lockout = PinLockout(store, "catch_failures")
 
     # --- captain role ----------------------------------------------------------------------------
 
@@ -535,11 +523,11 @@ class CatchLog:
             raise CatchInputError("handle", "problem_required", "1 to 32 characters")
         if not (pin.isascii() and pin.isdigit() and 6 <= len(pin) <= 12):
             raise CatchInputError("pin", "problem_pin_format", "6 to 12 digits")
-        salt = os.urandom(16)
-        with self.store._tx() as db:
+        salt, pin_hash = new_pin_hash(pin)
+        with self.store.transaction() as db:
             cur = db.execute(
                 "INSERT INTO catch_captains (handle, pin_salt, pin_hash, created) VALUES (?, ?, ?, ?)",
-                (handle, salt, _hash_pin(pin, salt), self.clock.now()),
+                (handle, salt, pin_hash, self.clock.now()),
             )
         return int(cur.lastrowid or 0)
 
@@ -547,33 +535,20 @@ class CatchLog:
         now = self.clock.now()
         handle = handle.strip()[:32]
         pin = pin[:12]
-        with self.store._tx() as db:
-            lock = db.execute(
-                "SELECT locked_until FROM catch_failures WHERE handle = ?", (handle,)
-            ).fetchone()
+        wait = self.lockout.locked_for(handle, now)
+        if wait:
+            raise CaptainLocked(wait)
+        with self.store.transaction() as db:
             row = db.execute(
                 "SELECT id, pin_salt, pin_hash FROM catch_captains WHERE handle = ?", (handle,)
             ).fetchone()
-        if lock and lock[0] > now:
-            raise CaptainLocked(int(lock[0] - now + 0.999))
-        ok = row is not None and hmac.compare_digest(_hash_pin(pin, bytes(row[1])), bytes(row[2]))
-        with self.store._tx() as db:
-            if not ok:
-                prev = db.execute(
-                    "SELECT failures FROM catch_failures WHERE handle = ?", (handle,)
-                ).fetchone()
-                failures = (prev[0] if prev else 0) + 1
-                wait = 0.0
-                if failures >= LOCK_AFTER_FAILURES:
-                    wait = min(LOCK_MAX_S, LOCK_BASE_S * 2 ** (failures - LOCK_AFTER_FAILURES))
-                db.execute(
-                    "INSERT OR REPLACE INTO catch_failures (handle, failures, locked_until) VALUES (?, ?, ?)",
-                    (handle, failures, now + wait),
-                )
-                log.warning("wrong captain PIN (%d in a row)", failures)
-                return None
-            db.execute("DELETE FROM catch_failures WHERE handle = ?", (handle,))
-            token = secrets.token_urlsafe(24)
+        if row is None or not pin_matches(pin, row[1], row[2]):
+            failures = self.lockout.failed(handle, now)
+            log.warning("wrong captain PIN (%d in a row)", failures)
+            return None
+        self.lockout.cleared(handle)
+        token = secrets.token_urlsafe(24)
+        with self.store.transaction() as db:
             db.execute(
                 "INSERT INTO catch_sessions (token_hash, captain, created, seen) VALUES (?, ?, ?, ?)",
                 (_token_hash(token), row[0], now, now),
@@ -584,7 +559,7 @@ class CatchLog:
         if not token or len(token) > 64:
             return None
         now = self.clock.now()
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             row = db.execute(
                 "SELECT s.captain, s.seen, c.handle FROM catch_sessions s JOIN catch_captains c ON c.id = s.captain "
                 "WHERE s.token_hash = ?",
@@ -599,7 +574,7 @@ class CatchLog:
         return Captain(int(row[0]), str(row[2]), token)
 
     def logout(self, token: str) -> None:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             db.execute("DELETE FROM catch_sessions WHERE token_hash = ?", (_token_hash(token),))
 
     # --- trips and events ------------------------------------------------------------------------
@@ -610,13 +585,13 @@ class CatchLog:
         refusal raised by ``work`` rolls everything back."""
         sizes: list[int] = []
 
-        def make_body(rid: int) -> dict[int, Any]:
-            body = work(self.store._db, rid)
+        def make_body(db: sqlite3.Connection, rid: int) -> dict[int, Any]:
+            body = work(db, rid)
             sizes.append(len(_dumps(body)))
             return body
 
         with self._lock:
-            rid = self.store.accept(Kind.CATCH, make_body, self.clock.now())
+            rid = self.store.accept_with_rows(Kind.CATCH, make_body, self.clock.now())
         self.on_accept()
         return rid, sizes[0]
 
@@ -725,20 +700,20 @@ class CatchLog:
         return {"trip": trip, "seq": seq, "rid": rid, "bytes": size, **made}
 
     def trips(self) -> list[dict[str, Any]]:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             rows = db.execute(
                 "SELECT trip, start, ended, next_seq FROM catch_trips ORDER BY trip DESC LIMIT 50"
             ).fetchall()
         return [{"trip": r[0], "start": json.loads(r[1]), "ended": bool(r[2]), "events": r[3]} for r in rows]
 
     def open_trip(self) -> int | None:
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             row = db.execute("SELECT trip FROM catch_trips WHERE ended = 0 ORDER BY trip DESC").fetchone()
         return int(row[0]) if row else None
 
     def events(self, trip: int) -> list[dict[str, Any]]:
         """The trip's events as they stand now (latest revision), each with its record's state."""
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             self._trip(db, trip)
             rows = db.execute(
                 "SELECT e.seq, e.revision, e.type, e.purpose, e.data, e.rid, r.state FROM catch_events e "

@@ -18,6 +18,7 @@ from common.clock import Clock
 from wire.crypto import CrewEpoch
 from wire.records import HOTLINE, CrewContent, CrewMessage, Epoch, Kind, Sos, to_wire_time
 
+from .accounts import Members
 from .fairness import AllowanceState
 from .i18n import to_unicode
 from .store import GatewayStore, InboxEntry, MessageStatus
@@ -60,10 +61,13 @@ class CrewDesk:
     crew_public: PublicKey
     clock: Clock
     message_lifetime_s: float = 30 * 86400
-    # A member's remaining allowance for the page (the daemon sets it from its allowance policy).
+    # Hooks the page calls, given by the daemon: a member's remaining allowance (from its allowance
+    # policy), and when a crew message accepted at ``created`` should leave at the latest.
     allowance: Callable[[int], AllowanceState] | None = None
+    expected_send: Callable[[float], float | None] | None = None
 
     def __post_init__(self) -> None:
+        self.members = Members(self.store)
         self._epoch: CrewEpoch | None = None
         self._epoch_announced = False
         self._lock = threading.Lock()
@@ -80,7 +84,7 @@ class CrewDesk:
 
     def login(self, handle: str, pin: str) -> int | None:
         handle = self.check_handle(handle)
-        return self.store.claim_or_login(handle, self.check_pin(pin), self.clock.now())
+        return self.members.claim_or_login(handle, self.check_pin(pin), self.clock.now())
 
     def _current_epoch(self) -> CrewEpoch:
         with self._lock:
@@ -98,7 +102,7 @@ class CrewDesk:
         """Seal and queue a crew message; durable when this returns."""
         to = HOTLINE if to.strip().lower() in ("", HOTLINE) else clean_text(to, "to", MAX_CONTACT_CHARS)
         text = clean_text(text, "text", MAX_TEXT_CHARS, allow_newlines=True)
-        handle = self.store.member_handle(member)
+        handle = self.members.handle(member)
         if handle is None:
             raise CrewInputError("session", "unknown member", "problem_expired")
         epoch = self._current_epoch()
@@ -123,7 +127,7 @@ class CrewDesk:
         """Cancel a distress alert: withdrawn if still queued ("withdrawn"), else a follow-up distress
         record saying it was a false alarm is queued ("cancel-sent"); "unknown" if ``rid`` is no SOS."""
         now = self.clock.now()
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             row = db.execute(
                 "SELECT state FROM records WHERE rid = ? AND kind = ?", (rid, int(Kind.SOS))
             ).fetchone()
@@ -146,7 +150,7 @@ class CrewDesk:
 
     def queue_position(self, rid: int) -> int | None:
         """How many records go before ``rid`` (None once it has left the queue)."""
-        with self.store._tx() as db:
+        with self.store.transaction() as db:
             row = db.execute("SELECT class, state FROM records WHERE rid = ?", (rid,)).fetchone()
             if row is None or row[1] != "queued":
                 return None

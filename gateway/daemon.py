@@ -133,10 +133,15 @@ class GatewayDaemon:
         self.link = VesselLink(
             self.store, link_key(secret, shore_public), mo_limit, config.link.resend_after_s
         )
-        self.desk = CrewDesk(self.store, crew_public, clock, config.link.message_lifetime_s)
-        # The captive page shows a member's remaining allowance: ``desk.allowance(member)``.
-        self.desk.allowance = self.allowance  # type: ignore[attr-defined]
-        self.desk.expected_send = self.expected_send  # type: ignore[attr-defined]
+        # The captive page shows a member's remaining allowance and when a message should leave.
+        self.desk = CrewDesk(
+            self.store,
+            crew_public,
+            clock,
+            config.link.message_lifetime_s,
+            allowance=self.allowance,
+            expected_send=self.expected_send,
+        )
         # Tell the shore which codecs (model versions) this build decodes, whenever that changes.
         mask = codec_mask(supported_codecs())
         self.store.accept_if_changed(

@@ -1,7 +1,7 @@
 """The gateway's durable store: one SQLite file in WAL mode with synchronous writes.
 
-It owns everything the vessel must not lose across a power cut: crew accounts, accepted records and
-their transmission units, frames in flight, the frame-counter reservation, the state of the shore-to-
+It owns everything the vessel must not lose across a power cut: accepted records and their
+transmission units, frames in flight, the frame-counter reservation, the state of the shore-to-
 vessel direction (replay window, delivered record ids, fragments, acks owed) and the crew inbox.
 
 Every method that accepts something from a person commits before it returns, so an HTTP 2xx is only
@@ -11,10 +11,6 @@ sent for data already on disk. It does not talk to the modem, the network or the
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import sqlite_utils
 
 from wire.items import dumps
 from wire.records import KIND_CLASS, Kind
@@ -32,18 +30,6 @@ COUNTER_BLOCK = 64
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS members (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    handle TEXT NOT NULL UNIQUE,
-    pin_salt BLOB NOT NULL,
-    pin_hash BLOB NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    token TEXT PRIMARY KEY,
-    member INTEGER NOT NULL REFERENCES members(id),
-    created REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS records (
     rid INTEGER PRIMARY KEY AUTOINCREMENT,
     kind INTEGER NOT NULL,
@@ -146,10 +132,6 @@ class InboxEntry:
     received: float
 
 
-def _hash_pin(pin: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(pin.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-
 class GatewayStore:
     """Durable state of one vessel gateway (thread-safe; one connection guarded by a lock)."""
 
@@ -170,7 +152,13 @@ class GatewayStore:
             self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the store's connection (``BEGIN IMMEDIATE``): it commits when the
+        block ends and rolls back if the block raises. Components that own tables in this file
+        (accounts, catch log) run their own SQL inside it; nothing else may touch the connection.
+
+        Raw ``sqlite3`` on purpose: the explicit transaction is what makes an accepted record and its
+        side rows durable together, and helpers that commit on their own would break it."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -204,7 +192,7 @@ class GatewayStore:
         with self._lock:
             if self._counter_next >= self._counter_limit:
                 limit = self._counter_next + COUNTER_BLOCK
-                with self._tx() as db:
+                with self.transaction() as db:
                     self._set_meta(db, "mo_counter_reserved", limit)
                 self._counter_limit = limit
             value = self._counter_next
@@ -212,48 +200,10 @@ class GatewayStore:
             return value
 
     def next_epoch(self) -> int:
-        with self._tx() as db:
+        with self.transaction() as db:
             epoch = int(self._meta("crew_epoch") or 0) + 1
             self._set_meta(db, "crew_epoch", epoch)
         return epoch
-
-    # --- crew accounts ---------------------------------------------------------------------------
-
-    def claim_or_login(self, handle: str, pin: str, now: float) -> int | None:
-        """Member id for ``handle`` if ``pin`` matches; a new account if the handle is free."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, pin_salt, pin_hash FROM members WHERE handle = ?", (handle,)
-            ).fetchone()
-            if row is not None:
-                return row[0] if hmac.compare_digest(_hash_pin(pin, row[1]), row[2]) else None
-            salt = os.urandom(16)
-            with self._tx() as db:
-                cur = db.execute(
-                    "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, ?, ?, ?)",
-                    (handle, salt, _hash_pin(pin, salt), now),
-                )
-            return int(cur.lastrowid or 0)
-
-    def member_handle(self, member: int) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT handle FROM members WHERE id = ?", (member,)).fetchone()
-        return row[0] if row else None
-
-    def open_session(self, member: int, now: float) -> str:
-        token = secrets.token_urlsafe(24)
-        with self._tx() as db:
-            db.execute("INSERT INTO sessions (token, member, created) VALUES (?, ?, ?)", (token, member, now))
-        return token
-
-    def session_member(self, token: str) -> int | None:
-        with self._lock:
-            row = self._db.execute("SELECT member FROM sessions WHERE token = ?", (token,)).fetchone()
-        return row[0] if row else None
-
-    def close_session(self, token: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM sessions WHERE token = ?", (token,))
 
     # --- accepting records -----------------------------------------------------------------------
 
@@ -267,7 +217,19 @@ class GatewayStore:
     ) -> int:
         """Queue a record durably and return its id. ``make_body(rid)`` builds the body (sealing
         needs the id). The record and all its units are on disk when this returns."""
-        with self._tx() as db:
+        return self.accept_with_rows(kind, lambda _db, rid: make_body(rid), now, member, lifetime_s)
+
+    def accept_with_rows(
+        self,
+        kind: Kind,
+        work: Callable[[sqlite3.Connection, int], Any],
+        now: float,
+        member: int | None = None,
+        lifetime_s: float | None = None,
+    ) -> int:
+        """Like ``accept``, but ``work(db, rid)`` may also write the caller's own rows on ``db``: they
+        commit with the record, and an exception from ``work`` rolls both back."""
+        with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO records (kind, class, member, created, expires, size) VALUES (?, ?, ?, ?, ?, 0)",
                 (
@@ -279,7 +241,7 @@ class GatewayStore:
                 ),
             )
             rid = int(cur.lastrowid or 0)
-            body = make_body(rid)
+            body = work(db, rid)
             units = cut_record(rid, int(kind), body, self.frame_capacity)
             db.execute("UPDATE records SET size = ? WHERE rid = ?", (len(dumps(body)), rid))
             db.executemany(
@@ -317,7 +279,7 @@ class GatewayStore:
 
     def expire(self, now: float) -> list[int]:
         """Give up on records whose lifetime ended; the reason is kept for the sender to see."""
-        with self._tx() as db:
+        with self.transaction() as db:
             rows = db.execute(
                 "SELECT rid FROM records WHERE state IN ('queued', 'sent') AND expires IS NOT NULL AND expires < ?",
                 (now,),
@@ -344,7 +306,7 @@ class GatewayStore:
     ) -> None:
         """The modem handed the frame to the network: remember what it carried, and charge its cost
         (``billing_units``) and each member's first-send bytes to ``periods`` in the same transaction."""
-        with self._tx() as db:
+        with self.transaction() as db:
             if periods:
                 self._charge(db, periods, size, billing_units)
                 for unit in units:
@@ -394,7 +356,7 @@ class GatewayStore:
         self, periods: tuple[str, ...], nbytes: int, billing_units: int, sessions: int = 1
     ) -> None:
         """Charge airtime that carried no frame of ours: a mailbox check, or a frame received."""
-        with self._tx() as db:
+        with self.transaction() as db:
             self._charge(db, periods, nbytes, billing_units, sessions)
 
     def spend(self, period: str) -> Spend:
@@ -425,13 +387,13 @@ class GatewayStore:
             if self._meta(key) == value:
                 return None
             rid = self.accept(kind, lambda _rid: body, now)
-            with self._tx() as db:
+            with self.transaction() as db:
                 self._set_meta(db, key, value)
             return rid
 
     def meta_flag(self, key: str) -> bool:
         """True if ``key`` was set before; sets it durably now (used for once-per-period alerts)."""
-        with self._tx() as db:
+        with self.transaction() as db:
             if self._meta(key) is not None:
                 return True
             self._set_meta(db, key, 1)
@@ -457,7 +419,7 @@ class GatewayStore:
     def frames_acked(self, counters: set[int] | frozenset[int], now: float) -> list[int]:
         """The shore acknowledged these frames; return record ids now fully delivered."""
         delivered: list[int] = []
-        with self._tx() as db:
+        with self.transaction() as db:
             for counter in counters:
                 db.execute(
                     "UPDATE frames SET acked_at = ? WHERE counter = ? AND acked_at IS NULL", (now, counter)
@@ -496,7 +458,7 @@ class GatewayStore:
         deliver: Callable[[sqlite3.Connection], None],
     ) -> None:
         """Record an accepted shore frame and apply its effects in one transaction."""
-        with self._tx() as db:
+        with self.transaction() as db:
             self._set_meta(db, "mt_window_highest", window.highest)
             self._set_meta(db, "mt_window_bitmap", window.bitmap)
             if owe_ack:
@@ -570,7 +532,14 @@ class GatewayStore:
             rows = self._db.execute("SELECT state, COUNT(*) FROM records GROUP BY state").fetchall()
         return {r[0]: r[1] for r in rows}
 
-    # --- extension hook (additive; used by gateway.accounts) ---------------------------------------
+    # --- components' own tables (accounts, PIN lockouts, catch log) ---------------------------------
+
+    @contextmanager
+    def schema(self) -> Iterator[sqlite_utils.Database]:
+        """This file as a ``sqlite_utils.Database``, for a component to create or migrate its own
+        tables when it starts (declared as column dicts; ``if_not_exists`` keeps existing files)."""
+        with self._lock:
+            yield sqlite_utils.Database(self._db)
 
     def add_schema(
         self, sql: str, functions: dict[str, tuple[int, Callable[..., Any]]] | None = None

@@ -24,7 +24,7 @@ import httpx
 
 from common.clock import SystemClock
 from firmware_profiles import load_profile
-from gateway.accounts import Accounts
+from gateway.accounts import Accounts, Members
 from gateway.config import GatewayConfig
 from gateway.daemon import GatewayDaemon
 from gateway.modem.serial_link import IridiumModem
@@ -269,7 +269,7 @@ class Demo:
             if r.status_code != 303:
                 print_line(f"smoke: consent failed with HTTP {r.status_code}")
                 return 1
-            member = self.gateway.store.session_member(token.split(".")[0])
+            member = Members(self.gateway.store).session_member(token.split(".")[0])
             assert member is not None
             accounts = Accounts(self.gateway.store, SystemClock())
             session = accounts.session(token)

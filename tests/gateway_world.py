@@ -153,7 +153,7 @@ def make_daemon(folder: Path, clock, modem: bool = True, announce: bool = False,
     if not announce:
         # Take the start-up capability announcement out of the queue: these tests reason about an
         # otherwise empty queue (tests/test_codec_negotiation.py covers the announcement).
-        with daemon.store._tx() as db:
+        with daemon.store.transaction() as db:
             db.execute(
                 "DELETE FROM units WHERE rid IN (SELECT rid FROM records WHERE kind = ?)",
                 (int(Kind.CAPABILITIES),),

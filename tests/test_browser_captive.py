@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from captive_support import page as captive_page
 
+from gateway.accounts import Members
 from gateway.captive import CaptiveLimits
 from gateway.i18n import LANGUAGES, catalogue
 from gateway.store import GatewayStore
@@ -198,8 +199,8 @@ def test_another_member_cannot_see_the_inbox(tmp_path: Path, phone: Any) -> None
         sign_in(alice, url, "alice")
         sign_in(bob, url, "bob")
         alice_token, bob_token = session_cookie(alice), session_cookie(bob)
-        member = gw.store.session_member(alice_token.split(".")[0])
-        with gw.store._tx() as db:
+        member = Members(gw.store).session_member(alice_token.split(".")[0])
+        with gw.store.transaction() as db:
             GatewayStore.inbox_add(db, member, "hotline", "only for alice", 1.0, 2.0, shore_rid=3)
         alice.click("#refresh")
         bob.click("#refresh")
@@ -229,6 +230,6 @@ def test_the_whole_path_works_with_javascript_off(tmp_path: Path, phone: Any) ->
         assert catalogue("th")("send") in p.inner_text("#send")
         p.click("#clear")
         p.wait_for_selector("#cleared")
-        with gw.store._tx() as db:
+        with gw.store.transaction() as db:
             crew = db.execute("SELECT COUNT(*) FROM records WHERE kind = ?", (int(Kind.CREW_MESSAGE),))
             assert crew.fetchone()[0] == 3  # two messages, and the covert alert looks like one more

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from common.clock import SystemClock
+from gateway.accounts import Members
 from shore.dashboard.auth import Role
 from shore.dashboard.data import DashboardData
 from simulators.demo import DEMO_FLEET, Demo
@@ -133,7 +134,7 @@ class Crew:
         try:
             from gateway.accounts import Accounts
         except ImportError:
-            member = gateway.store.session_member(self.web.cookies["sb_session"].split(".")[0])
+            member = Members(gateway.store).session_member(self.web.cookies["sb_session"].split(".")[0])
             return [e.text for e in gateway.store.inbox(member)]
         accounts = Accounts(gateway.store, SystemClock())
         session = accounts.session(self.web.cookies["sb_session"])

@@ -12,8 +12,9 @@ from captive_support import page, sign_in, token_of
 
 from common.clock import ManualClock
 from common.web import FormRefused, parse_form
-from gateway.accounts import LOCK_AFTER_FAILURES
+from gateway.accounts import Members
 from gateway.captive import MAX_FORM_BYTES, CaptiveLimits
+from gateway.pins import LOCK_AFTER_FAILURES
 from gateway.store import GatewayStore
 
 GENEROUS = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
@@ -53,7 +54,7 @@ def test_invalid_utf8_or_nul_in_a_form_is_a_typed_refusal(tmp_path: Path, body: 
         r = web.post("/login", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert r.status_code == 400
         assert 'role="alert"' in r.text
-        assert gw.store.member_handle(1) is None
+        assert Members(gw.store).handle(1) is None
 
 
 def test_parse_form_refuses_garbage_with_a_typed_error() -> None:
@@ -73,10 +74,10 @@ def test_script_in_a_handle_a_message_and_a_reply_is_shown_as_text(tmp_path: Pat
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     with page(tmp_path, GENEROUS) as (gw, url), httpx.Client(base_url=url) as web:
         token = sign_in(web, evil[:32])
-        member = gw.store.session_member(token.split(".")[0])
+        member = Members(gw.store).session_member(token.split(".")[0])
         r = web.post("/send", data={"s": token, "to": "family", "contact": evil[:60], "text": evil})
         assert r.status_code == 303
-        with gw.store._tx() as db:
+        with gw.store.transaction() as db:
             GatewayStore.inbox_add(db, member, evil, evil, 1.0, 2.0, shore_rid=1)
         html = web.get("/", params={"s": token}).text
         assert "<script>alert" not in html and "<img src=x" not in html
@@ -122,8 +123,8 @@ def test_another_member_cannot_read_the_inbox_or_borrow_a_session(tmp_path: Path
         alice_web, bob_web = httpx.Client(base_url=url), httpx.Client(base_url=url)
         alice = sign_in(alice_web, "alice")
         bob = sign_in(bob_web, "bob")
-        alice_member = gw.store.session_member(alice.split(".")[0])
-        with gw.store._tx() as db:
+        alice_member = Members(gw.store).session_member(alice.split(".")[0])
+        with gw.store.transaction() as db:
             GatewayStore.inbox_add(db, alice_member, "hotline", "for alice only", 1.0, 2.0, shore_rid=9)
         assert "for alice only" in alice_web.get("/", params={"s": alice}).text
         assert "for alice only" not in bob_web.get("/", params={"s": bob}).text
@@ -139,9 +140,9 @@ def test_another_member_cannot_read_the_inbox_or_borrow_a_session(tmp_path: Path
 def test_replies_are_never_committed_to_disk_in_the_clear(tmp_path: Path) -> None:
     with page(tmp_path, GENEROUS) as (gw, url), httpx.Client(base_url=url) as web:
         token = sign_in(web, "alice")
-        member = gw.store.session_member(token.split(".")[0])
+        member = Members(gw.store).session_member(token.split(".")[0])
         secret = "the quick reply 7391"
-        with gw.store._tx() as db:
+        with gw.store.transaction() as db:
             GatewayStore.inbox_add(db, member, "hotline", secret, 1.0, 2.0, shore_rid=5)
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("gateway.sqlite3*"))
         assert secret.encode() not in raw

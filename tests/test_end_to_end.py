@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from common.clock import SystemClock
-from gateway.accounts import Accounts
+from gateway.accounts import Accounts, Members
 from shore.mqtt import MqttClient
 from shore.relay import TOPIC_ROOT, slug
 from simulators.demo import DEMO_FLEET, DEMO_VESSEL, Demo
@@ -83,7 +83,7 @@ async def _login(web: httpx.AsyncClient, handle: str) -> None:
 
 def _member(demo: Demo, web: httpx.AsyncClient) -> int | None:
     assert demo.gateway is not None
-    return demo.gateway.store.session_member(web.cookies["sb_session"].split(".")[0])
+    return Members(demo.gateway.store).session_member(web.cookies["sb_session"].split(".")[0])
 
 
 def _inbox(demo: Demo, web: httpx.AsyncClient) -> list[str]:
