@@ -86,11 +86,26 @@ def cmd_sim_fleet(args: argparse.Namespace) -> int:
 
     from simulators.fleet import FleetConfig, run_fleet
 
-    cfg = FleetConfig(vessels=args.vessels, crew=args.crew, days=args.days, seed=args.seed,
-                      profile=args.profile, link=args.link, daily_budget_bytes=args.daily_budget_bytes)
+    cfg = FleetConfig(
+        vessels=args.vessels,
+        crew=args.crew,
+        days=args.days,
+        seed=args.seed,
+        profile=args.profile,
+        link=args.link,
+        daily_budget_bytes=args.daily_budget_bytes,
+    )
     report = run_fleet(cfg, args.report, show_progress=not args.quiet)
-    summary = {k: report[k] for k in ("wall_seconds", "bytes_per_vessel_day", "billing_units_per_vessel_day",
-                                      "mo_frame_fill", "expired")}
+    summary = {
+        k: report[k]
+        for k in (
+            "wall_seconds",
+            "bytes_per_vessel_day",
+            "billing_units_per_vessel_day",
+            "mo_frame_fill",
+            "expired",
+        )
+    }
     summary["delivery_ratio"] = {k: v["delivery_ratio"] for k, v in report["classes"].items()}
     print(json.dumps(summary, ensure_ascii=False))
     print(f"report: {args.report / 'report.json'}")
@@ -134,13 +149,47 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from shore.dashboard.users import manage_users
+
+    return manage_users(
+        args.archive,
+        args.sub,
+        name=getattr(args, "name", ""),
+        role=getattr(args, "role", ""),
+        fleet=getattr(args, "fleet", None),
+        password_file=getattr(args, "password_file", None),
+    )
+
+
+def cmd_archive_export(args: argparse.Namespace) -> int:
+    from shore.archive_export import ExportError, export_table
+
+    try:
+        if args.output is None:
+            count = export_table(args.archive, args.table, args.format, sys.stdout)
+        else:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                count = export_table(args.archive, args.table, args.format, out)
+    except ExportError as exc:
+        print(f"seabridge archive export: {exc}", file=sys.stderr)
+        return 2
+    print(f"{count} rows of {args.table} exported", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seabridge", description="Satellite connectivity at sea for fishing vessels."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Log every decision (level DEBUG).")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_demo, _add_sim, _add_keys, _add_estimate, _add_users, _add_archive):
+        add(sub)
+    return parser
 
+
+def _add_run(sub: Any) -> None:
     gw = sub.add_parser("gateway", help="The onboard daemon.").add_subparsers(dest="sub", required=True)
     gw_run = gw.add_parser("run", help="Run the gateway daemon: captive page, queue and modem sessions.")
     gw_run.add_argument("--config", type=Path, help="Gateway TOML config file (default: built-in defaults).")
@@ -153,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh_run.add_argument("--config", type=Path, help="Shore TOML config file (default: built-in defaults).")
     sh_run.set_defaults(func=cmd_shore_run)
 
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser(
         "demo", help="Run shore, emulated satellite network and modem, and one vessel on this machine."
     )
@@ -179,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
+
+def _add_sim(sub: Any) -> None:
     sim = sub.add_parser("sim", help="Simulators.").add_subparsers(dest="sub", required=True)
     modem = sim.add_parser("modem", help="Run an emulated modem on a pseudo-terminal with its network side.")
     modem.add_argument(
@@ -216,20 +269,34 @@ def build_parser() -> argparse.ArgumentParser:
     modem.add_argument("--list-profiles", action="store_true", help="List the profile names and exit.")
     modem.set_defaults(func=cmd_sim_modem)
     fleet = sim.add_parser(
-        "fleet", help="Simulate a fleet in simulated time: real gateways and relay, emulated link; write a report.")
+        "fleet",
+        help="Simulate a fleet in simulated time: real gateways and relay, emulated link; write a report.",
+    )
     fleet.add_argument("--vessels", type=int, default=10, help="Number of vessels (default: 10).")
     fleet.add_argument("--crew", type=int, default=20, help="Crew members per vessel (default: 20).")
     fleet.add_argument("--days", type=float, default=3.0, help="Simulated days (default: 3).")
-    fleet.add_argument("--seed", type=int, default=1, help="Seed; the same seed gives the same run (default: 1).")
+    fleet.add_argument(
+        "--seed", type=int, default=1, help="Seed; the same seed gives the same run (default: 1)."
+    )
     fleet.add_argument("--profile", default="iridium-9603", help="Modem profile (default: iridium-9603).")
-    fleet.add_argument("--link", default="open-sea", choices=["perfect", "open-sea", "port", "storm"],
-                       help="Link model (default: open-sea).")
-    fleet.add_argument("--daily-budget-bytes", type=float, default=None,
-                       help="Report budget adherence against this many bytes per vessel-day (default: none).")
+    fleet.add_argument(
+        "--link",
+        default="open-sea",
+        choices=["perfect", "open-sea", "port", "storm"],
+        help="Link model (default: open-sea).",
+    )
+    fleet.add_argument(
+        "--daily-budget-bytes",
+        type=float,
+        default=None,
+        help="Report budget adherence against this many bytes per vessel-day (default: none).",
+    )
     fleet.add_argument("--report", type=Path, required=True, help="Folder for report.json and the SVG plots.")
     fleet.add_argument("--quiet", action="store_true", help="No progress bar.")
     fleet.set_defaults(func=cmd_sim_fleet)
 
+
+def _add_keys(sub: Any) -> None:
     keys = sub.add_parser("keys", help="Create keys; register and revoke vessels.").add_subparsers(
         dest="keys_command", required=True
     )
@@ -242,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
         "register", help="Register a vessel's modem id and public key in the shore archive."
     )
     k_reg.add_argument(
-        "--archive", type=_archive_location, required=True, help="Shore archive SQLite file or postgresql:// URL."
+        "--archive",
+        type=_archive_location,
+        required=True,
+        help="Shore archive SQLite file or postgresql:// URL.",
     )
     k_reg.add_argument("--modem-id", required=True, help="Iridium IMEI or Inmarsat mobile ID.")
     k_reg.add_argument("--name", required=True, help="Vessel name (unique).")
@@ -261,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     k_rev.add_argument("--modem-id", required=True)
     for p in (k_shore, k_vessel, k_reg, k_rev):
         p.set_defaults(func=cmd_keys)
+
+
+def _add_estimate(sub: Any) -> None:
     est = sub.add_parser(
         "estimate",
         help="Read crew messages, one per line, on standard input; print one JSON object per line with "
@@ -270,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--lang", default=None, choices=["my", "km", "th", "en"], help="Language hint (default: detect)."
     )
     est.add_argument(
-        "--profile", default="iridium-9603", help="Modem profile for frame size and billing (default: iridium-9603)."
+        "--profile",
+        default="iridium-9603",
+        help="Modem profile for frame size and billing (default: iridium-9603).",
     )
     est.add_argument(
         "--direction",
@@ -279,16 +354,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="mo: crew message to shore; mt: reply from shore to a crew member (default: mo).",
     )
     est.set_defaults(func=cmd_estimate)
-    from shore.dashboard.users import add_parser as add_users_parser
 
-    add_users_parser(sub)
-    return parser
+
+def _add_users(sub: Any) -> None:
+    users = sub.add_parser("users", help="Dashboard users: add, list, change passwords, unlock, remove.")
+    cmds = users.add_subparsers(dest="sub", required=True)
+    add = cmds.add_parser(
+        "add",
+        help="Add a dashboard user. The password is read from --password-file, else standard input, "
+        "else asked for twice; it must be at least 10 characters long.",
+    )
+    add.add_argument("--name", required=True, help="User name: 1 to 32 of a-z, 0-9, '.', '_', '-'.")
+    add.add_argument("--role", required=True, help="administrator, hotline, owner (fleet owner) or viewer.")
+    add.add_argument("--fleet", help="Restrict the user to this fleet (required for owners; default: all).")
+    passwd = cmds.add_parser("passwd", help="Set a new password for a user and close its sessions.")
+    passwd.add_argument("--name", required=True, help="The user.")
+    for p in (add, passwd):
+        p.add_argument("--password-file", help="Read the password from this file (first line).")
+    unlock = cmds.add_parser("unlock", help="Clear a user's failed logins and lock.")
+    unlock.add_argument("--name", required=True, help="The user.")
+    remove = cmds.add_parser("remove", help="Remove a user and close its sessions.")
+    remove.add_argument("--name", required=True, help="The user.")
+    cmds.add_parser("list", help="List users with their role and fleet.")
+    for p in (add, passwd, unlock, remove, cmds.choices["list"]):
+        p.add_argument(
+            "--archive", required=True, help="The shore archive (SQLite file or postgresql:// URL)."
+        )
+        p.set_defaults(func=cmd_users)
+
+
+def _add_archive(sub: Any) -> None:
+    archive = sub.add_parser("archive", help="Read the shore archive.").add_subparsers(
+        dest="sub", required=True
+    )
+    export = archive.add_parser(
+        "export",
+        help="Write one table of a SQLite archive as CSV (with a header row) or a JSON array; BLOBs as base64.",
+    )
+    export.add_argument("--archive", type=Path, required=True, help="The shore archive (SQLite file).")
+    export.add_argument("--table", required=True, help="The table, e.g. vessels, records, events.")
+    export.add_argument("--format", required=True, choices=["csv", "json"], help="csv or json.")
+    export.add_argument("--output", type=Path, default=None, help="Write here (default: standard output).")
+    export.set_defaults(func=cmd_archive_export)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO if args.command not in ("demo", "sim") else logging.WARNING,
+        level=logging.DEBUG
+        if args.verbose
+        else logging.INFO
+        if args.command not in ("demo", "sim")
+        else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +53,8 @@ from wire.units import Unit, cut_record, pack_units
 
 from .archive import Archive, Vessel
 from .catch_events import named, needs_trip, trip_start_of
+from .config import LinkSection
+from .topics import slug, vessel_topic
 
 log = logging.getLogger("shore.relay")
 
@@ -65,18 +66,6 @@ class FragmentCapError(RemoteWireError):
 
 
 BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
-TOPIC_ROOT = "seabridge/v1"
-_SLUG = re.compile(r"[^a-z0-9-]+")
-
-
-def slug(name: str) -> str:
-    return _SLUG.sub("-", name.lower()).strip("-") or "unnamed"
-
-
-def vessel_topic(vessel: Vessel, *parts: str) -> str:
-    return "/".join((TOPIC_ROOT, slug(vessel.fleet), slug(vessel.name), *parts))
-
-
 class _Duplicate(Exception):
     """Internal: the delivery was processed before (rolls the claim transaction back)."""
 
@@ -96,9 +85,9 @@ class Relay:
         archive: Archive,
         shore_secret: PrivateKey,
         crew_secret: PrivateKey,
-        resend_after_s: float = 1800.0,
-        max_fragment_bytes: int = 64 * 1024,
-        ack_delay_s: float = 0.0,
+        resend_after_s: float = LinkSection.resend_after_s,
+        max_fragment_bytes: int = LinkSection.fragment_max_bytes,
+        ack_delay_s: float = LinkSection.ack_delay_s,
     ) -> None:
         self.archive = archive
         self.shore_secret = shore_secret

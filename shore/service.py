@@ -51,14 +51,14 @@ from .idp_poller import FORWARD_STATES, IdpApiError, IdpClient, IdpPoller
 from .idp_poller import NETWORK as IDP_NETWORK
 from .metrics import Metrics, create_ops_app
 from .mqtt import MqttClient
-from .relay import TOPIC_ROOT, MtFrame, Relay, slug
+from .relay import MtFrame, Relay
+from .topics import FRAMES_TOPIC, TOPIC_ROOT, slug
 from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
 
 log = logging.getLogger("shore")
 
 MAX_REPLY_PAYLOAD = 8 * 1024
 MAX_FRAME_MESSAGE = 16 * 1024
-FRAMES_TOPIC = f"{TOPIC_ROOT}/_relay/frames"
 LEADER_LOCK = 715002
 ROLES = ("all", "ingest", "worker")
 

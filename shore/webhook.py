@@ -34,12 +34,14 @@ from starlette.routing import Route
 
 from common.clock import Clock
 from common.web import FormRefused, TokenBuckets, client_address, read_body
+from firmware_profiles import load_profile, profile_names
 
 log = logging.getLogger("shore.webhook")
 
 NETWORK = "rockblock"
-MAX_BODY_BYTES = 16 * 1024  # the largest legitimate form (1960 B of data as hex + JWT) is ~10 KiB
-MAX_DATA_BYTES = 1960  # the largest SBD MO payload of any RockBLOCK model; the pipeline checks the profile
+MAX_BODY_BYTES = 16 * 1024  # the largest legitimate form (MAX_DATA_BYTES as hex + JWT) is ~10 KiB
+# The largest SBD MO payload of any Iridium profile (the 9523's 1960 B); the pipeline checks the vessel's own.
+MAX_DATA_BYTES = max(p.mo_max_bytes for p in map(load_profile, profile_names()) if p.family == "iridium-sbd")
 _IMEI = re.compile(r"^[0-9]{15}$")
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
 

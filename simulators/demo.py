@@ -33,8 +33,8 @@ from shore.dashboard.auth import Role
 from shore.dashboard.users import ensure_users
 from shore.mqtt import MqttClient
 from shore.registry import create_shore_keys, create_vessel_key, register_vessel
-from shore.relay import TOPIC_ROOT, slug
 from shore.service import ShoreService
+from shore.topics import TOPIC_ROOT, slug
 
 from .iridium_modem import IridiumModemEmulator
 from .iridium_network import IridiumNetwork

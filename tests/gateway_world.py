@@ -45,7 +45,11 @@ def open_shore(folder: Path, resend_after_s: float, profile: str = PROFILE) -> t
     if archive.vessel(IMEI) is None:
         archive.register_vessel(IMEI, "test-vessel", bytes(read_public(folder / "vessel.pub")), "f", profile)
     relay = Relay(
-        archive, read_secret(folder / "shore.key"), read_secret(folder / "crew.key"), resend_after_s
+        archive,
+        read_secret(folder / "shore.key"),
+        read_secret(folder / "crew.key"),
+        resend_after_s,
+        ack_delay_s=0.0,
     )
     return archive, relay
 

@@ -85,7 +85,7 @@ def test_the_pipeline_on_postgresql_delivers_once_and_rejects_replays(pg) -> Non
 def test_two_workers_racing_on_one_vessel_deliver_every_record_exactly_once(pg) -> None:
     archive, _relay, v, keys, url = pg
     frames = [(v.next_momsn(), v.frame([v.catch_item(i)])) for i in range(40)]
-    relays = [Relay(Archive(url), keys.link, keys.crew) for _ in range(2)]
+    relays = [Relay(Archive(url), keys.link, keys.crew, ack_delay_s=0.0) for _ in range(2)]
     outcomes: list[str] = []
 
     def work(relay: Relay) -> None:

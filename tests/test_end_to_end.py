@@ -19,7 +19,7 @@ import pytest
 from common.clock import SystemClock
 from gateway.accounts import Accounts, Members
 from shore.mqtt import MqttClient
-from shore.relay import TOPIC_ROOT, slug
+from shore.topics import TOPIC_ROOT, slug
 from simulators.demo import DEMO_FLEET, DEMO_VESSEL, Demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]

@@ -14,7 +14,7 @@ from typing import Any
 
 from wire.records import PriorityClass, from_wire_time
 
-from ..relay import TOPIC_ROOT, slug
+from ..topics import TOPIC_ROOT, slug
 
 MAX_EVENTS_PER_POLL = 200
 MAX_CONVERSATION_SCAN = 5000
