@@ -63,9 +63,6 @@ class Modem(Protocol):
     async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> Any: ...
 
 
-GatewayStats = LinkStats  # the name older callers use
-
-
 @dataclass
 class Turn:
     """One look at the queue: what could be sent and what the scheduler made of it."""

@@ -102,29 +102,6 @@ class VesselLink:
         top = min(plan.classes, default=None)
         return OutgoingFrame(counter, data, [q.unit for q in plan.queued], plan.acks, top, plan.queued)
 
-    def build_frame(self, now: float) -> OutgoingFrame | None:
-        """The fullest frame the link allows, most urgent units first; None when nothing is due."""
-        pending = self.store.pending_units(now, self.resend_after_s)
-        acks = self.store.acks_owed()
-        if not pending and not acks:
-            return None
-        counter = self.store.next_counter()
-        room = frame_capacity(self.mo_limit, counter)
-        items: list[bytes] = []
-        if acks:
-            ack_item = encode_ack_item(set(acks))
-            if len(ack_item) < room:
-                items.append(ack_item)
-                room -= len(ack_item)
-            else:
-                acks = []
-        chosen = pack_units([q.unit for q in pending], room)
-        classes = {q.unit: q.cls for q in pending}
-        items.extend(u.item for u in chosen)
-        data = seal_frame(self.key, Direction.MO, counter, items, self.mo_limit)
-        top = min((classes[u] for u in chosen), default=None)
-        return OutgoingFrame(counter, data, chosen, acks, top)
-
     def frame_sent(
         self, frame: OutgoingFrame, now: float, periods: tuple[str, ...] = (), billing_units: int = 0
     ) -> None:
