@@ -19,6 +19,7 @@ from wire.crypto import CrewEpoch
 from wire.records import HOTLINE, CrewContent, CrewMessage, Epoch, Kind, Sos, to_wire_time
 
 from .accounts import Members
+from .config import LinkSection
 from .fairness import AllowanceState
 from .i18n import to_unicode
 from .store import GatewayStore, InboxEntry, MessageStatus
@@ -60,7 +61,7 @@ class CrewDesk:
     store: GatewayStore
     crew_public: PublicKey
     clock: Clock
-    message_lifetime_s: float = 30 * 86400
+    message_lifetime_s: float = LinkSection.message_lifetime_s
     # Hooks the page calls, given by the daemon: a member's remaining allowance (from its allowance
     # policy), and when a crew message accepted at ``created`` should leave at the latest.
     allowance: Callable[[int], AllowanceState] | None = None

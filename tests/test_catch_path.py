@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
-from gateway.catchlog import PURPOSE_DELETE, PURPOSE_ORIGINAL, PURPOSE_REPLACE, encode_event
+from gateway.catch_rules import PURPOSE_DELETE, PURPOSE_ORIGINAL, PURPOSE_REPLACE, encode_event
 from shore.dashboard.catch_trips import trip_csv, trips
 from shore.dashboard.records import Event
 from wire.items import encode_record_item
