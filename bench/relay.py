@@ -30,7 +30,7 @@ from common.keyfiles import write_keypair
 from firmware_profiles import load_profile
 from shore.archive import Archive
 from shore.mqtt import MqttClient
-from shore.service import FRAMES_TOPIC
+from shore.topics import FRAMES_TOPIC
 from wire import catch
 from wire.crypto import link_key
 from wire.frame import Direction, seal_frame

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wire.records import KIND_CLASS, PriorityClass
+
 
 @dataclass
 class KeysSection:
@@ -29,6 +31,17 @@ class RetentionSection:
     control_s: float = 365 * 86400.0  # epochs and notices
     frames_s: float = 90 * 86400.0  # raw frames as received
     check_s: float = 3600.0  # how often retention runs
+
+    def by_kind(self) -> dict[int, float]:
+        """Retention seconds per record kind from the per-class settings (0 = keep forever)."""
+        per_class = {
+            PriorityClass.DISTRESS: self.distress_s,
+            PriorityClass.CONTROL: self.control_s,
+            PriorityClass.CREW: self.crew_s,
+            PriorityClass.CATCH: self.catch_s,
+            PriorityClass.TELEMETRY: self.telemetry_s,
+        }
+        return {int(kind): per_class[cls] for kind, cls in KIND_CLASS.items() if per_class[cls] > 0}
 
 
 @dataclass

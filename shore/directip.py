@@ -21,7 +21,8 @@ caller's business: look them up with ``load_profile(name).limits``.
 
 This module must not do I/O: no sockets, files, clocks or logging. The asyncio adapters live in
 ``shore.directip_server``; the emulated network side in ``simulators.iridium_network``.
-:class:`MessageReader` is the incremental, sans-I/O framer those adapters feed with received bytes.
+``shore.directip_framing.MessageReader`` is the incremental, sans-I/O framer those adapters feed with
+received bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from firmware_profiles import load_profile
 
@@ -56,7 +57,6 @@ __all__ = [
     "BadRevision",
     "DirectIpError",
     "DuplicateElement",
-    "MessageReader",
     "MissingHeader",
     "MoHeader",
     "MoLocation",
@@ -93,7 +93,7 @@ IEI_MT_PAYLOAD = 0x42
 IEI_MT_CONFIRMATION = 0x44
 IEI_MT_PRIORITY = 0x46
 
-_PREAMBLE = struct.Struct(">BH")  # revision / IEI, length: the message preamble and every IE header
+PREAMBLE = struct.Struct(">BH")  # revision / IEI, length: the message preamble and every IE header
 _MO_HEADER = struct.Struct(">I15sBHHI")  # CDR reference, IMEI, session status, MOMSN, MTMSN, session time
 _MO_LOCATION = struct.Struct(">BBHBHI")  # flags, lat deg, lat 1/1000 min, lon deg, lon 1/1000 min, CEP km
 _MT_HEADER = struct.Struct(">4s15sH")  # client message id, IMEI, disposition flags
@@ -110,7 +110,7 @@ _LOCATION_WEST = 0x01
 _LOCATION_RESERVED = 0xFC
 _THOUSANDTHS_PER_DEGREE = 60_000  # thousandths of a minute per degree
 
-_U16_MAX = 0xFFFF
+U16_MAX = 0xFFFF
 _U32_MAX = 0xFFFF_FFFF
 
 # The protocol's absolute payload maxima are the largest Iridium SBD buffers (9522B/9523 class).
@@ -122,11 +122,11 @@ MT_PAYLOAD_MAX: int = _LARGEST_SBD_PROFILE.mt_max_bytes
 # message plus room for IEs this codec does not know (e.g. MT location IEs).
 _UNKNOWN_IE_ALLOWANCE = 1024
 MAX_MESSAGE_LENGTH: int = (
-    _PREAMBLE.size
+    PREAMBLE.size
     + _MO_HEADER.size
-    + _PREAMBLE.size
+    + PREAMBLE.size
     + max(MO_PAYLOAD_MAX, MT_PAYLOAD_MAX)
-    + _PREAMBLE.size
+    + PREAMBLE.size
     + _MO_LOCATION.size
     + _UNKNOWN_IE_ALLOWANCE
 )
@@ -297,12 +297,12 @@ def _as_bytes(data: bytes | bytearray | memoryview) -> bytes:
 
 
 def _check_preamble(data: bytes) -> None:
-    if len(data) < _PREAMBLE.size:
+    if len(data) < PREAMBLE.size:
         raise TruncatedMessage(f"{len(data)} bytes is shorter than the 3-byte DirectIP preamble")
-    revision, overall = _PREAMBLE.unpack_from(data)
+    revision, overall = PREAMBLE.unpack_from(data)
     if revision != PROTOCOL_REVISION:
         raise BadRevision(f"protocol revision {revision:#04x}, expected {PROTOCOL_REVISION:#04x}")
-    have = len(data) - _PREAMBLE.size
+    have = len(data) - PREAMBLE.size
     if have < overall:
         raise TruncatedMessage(f"overall length {overall} but only {have} bytes follow the preamble")
     if have > overall:
@@ -313,12 +313,12 @@ def iter_elements(data: bytes | bytearray | memoryview) -> Iterator[tuple[int, b
     """Check the preamble of one whole message and yield its IEs as ``(iei, contents)`` in wire order."""
     raw = _as_bytes(data)
     _check_preamble(raw)
-    offset = _PREAMBLE.size
+    offset = PREAMBLE.size
     while offset < len(raw):
-        if len(raw) - offset < _PREAMBLE.size:
+        if len(raw) - offset < PREAMBLE.size:
             raise BadLength(f"{len(raw) - offset} stray bytes at offset {offset}, too short for an IE header")
-        iei, length = _PREAMBLE.unpack_from(raw, offset)
-        start = offset + _PREAMBLE.size
+        iei, length = PREAMBLE.unpack_from(raw, offset)
+        start = offset + PREAMBLE.size
         end = start + length
         if end > len(raw):
             raise BadLength(
@@ -340,10 +340,10 @@ def _collect(data: bytes | bytearray | memoryview, known: frozenset[int]) -> dic
 
 
 def _frame(elements: list[tuple[int, bytes]]) -> bytes:
-    body = b"".join(_PREAMBLE.pack(iei, len(contents)) + contents for iei, contents in elements)
-    if len(body) > _U16_MAX:
+    body = b"".join(PREAMBLE.pack(iei, len(contents)) + contents for iei, contents in elements)
+    if len(body) > U16_MAX:
         raise BadLength(f"message body of {len(body)} bytes does not fit the u16 overall length")
-    return _PREAMBLE.pack(PROTOCOL_REVISION, len(body)) + body
+    return PREAMBLE.pack(PROTOCOL_REVISION, len(body)) + body
 
 
 def _fixed(iei: int, contents: bytes, layout: struct.Struct) -> tuple[Any, ...]:
@@ -462,8 +462,8 @@ def encode_mo(message: MoMessage) -> bytes:
     h = message.header
     _check_uint("CDR reference", h.cdr_reference, _U32_MAX)
     _check_uint("session status", h.session_status, 0xFF)
-    _check_uint("MOMSN", h.momsn, _U16_MAX)
-    _check_uint("MTMSN", h.mtmsn, _U16_MAX)
+    _check_uint("MOMSN", h.momsn, U16_MAX)
+    _check_uint("MTMSN", h.mtmsn, U16_MAX)
     _check_uint("session time", h.session_time, _U32_MAX)
     imei = _imei_bytes(h.imei, digits_only=True)
     elements = [
@@ -531,13 +531,13 @@ def encode_mt(message: MtMessage) -> bytes:
     if not isinstance(client_id, bytes) or len(client_id) != 4:
         raise BadField(f"client message id must be 4 bytes, got {client_id!r}")
     imei = _imei_bytes(message.imei, digits_only=True)
-    _check_uint("disposition flags", int(message.flags), _U16_MAX)
+    _check_uint("disposition flags", int(message.flags), U16_MAX)
     elements = [(IEI_MT_HEADER, _MT_HEADER.pack(client_id, imei, int(message.flags)))]
     payload = _payload_bytes("MT payload", message.payload, MT_PAYLOAD_MAX)
     if payload is not None:
         elements.append((IEI_MT_PAYLOAD, payload))
     if message.priority is not None:
-        _check_uint("priority", message.priority, _U16_MAX)
+        _check_uint("priority", message.priority, U16_MAX)
         elements.append((IEI_MT_PRIORITY, _MT_PRIORITY.pack(message.priority)))
     return _frame(elements)
 
@@ -576,100 +576,12 @@ def salvage_mt_header(data: bytes | bytearray | memoryview) -> tuple[bytes, str]
     Walks the IEs without checking the overall length; returns None if no well-sized MT header is found.
     """
     raw = _as_bytes(data)
-    offset = _PREAMBLE.size
-    while offset + _PREAMBLE.size <= len(raw):
-        iei, length = _PREAMBLE.unpack_from(raw, offset)
-        start = offset + _PREAMBLE.size
+    offset = PREAMBLE.size
+    while offset + PREAMBLE.size <= len(raw):
+        iei, length = PREAMBLE.unpack_from(raw, offset)
+        start = offset + PREAMBLE.size
         if iei == IEI_MT_HEADER and length == _MT_HEADER.size and start + length <= len(raw):
             client_id, imei_raw, _flags = _MT_HEADER.unpack_from(raw, start)
             return client_id, imei_raw.decode("latin-1")
         offset = start + length
     return None
-
-
-# --------------------------------------------------------------------------------------------------
-# Incremental framing
-
-
-class MessageReader:
-    """Sans-I/O framer: feed received bytes, take out whole messages.
-
-    A message is complete once the 3-byte preamble has arrived and then ``overall length`` more bytes.
-    The revision byte and the overall length are checked as soon as they arrive, so a peer sending
-    garbage or announcing more than ``max_length`` bytes is rejected without buffering it. After an
-    error the reader stays failed and raises the same error again.
-
-        reader = MessageReader()
-        reader.feed(chunk)
-        message = reader.next_message()  # bytes of one whole message, or None if more are needed
-        ...
-        reader.end_of_stream()           # raises TruncatedMessage if a partial message is buffered
-    """
-
-    def __init__(self, max_length: int = MAX_MESSAGE_LENGTH) -> None:
-        if not 0 < max_length <= _U16_MAX:
-            raise ValueError(f"max_length must be 1..{_U16_MAX}")
-        self.max_length = max_length
-        self._buffer = bytearray()
-        self._error: DirectIpError | None = None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet returned as a message."""
-        return len(self._buffer)
-
-    @property
-    def missing(self) -> int:
-        """Bytes still needed to complete the preamble or, once it is known, the current message."""
-        if len(self._buffer) < _PREAMBLE.size:
-            return _PREAMBLE.size - len(self._buffer)
-        _revision, overall = _PREAMBLE.unpack_from(self._buffer)
-        return max(0, _PREAMBLE.size + overall - len(self._buffer))
-
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Add received bytes; raises at once if they make the stream invalid (and on a failed reader)."""
-        if self._error is not None:
-            raise self._error
-        self._buffer += data
-        self._validate()
-
-    def next_message(self) -> bytes | None:
-        """The next whole message, or None if more bytes are needed."""
-        if self._error is not None:
-            raise self._error
-        if self._validate() is None:
-            return None
-        _revision, overall = _PREAMBLE.unpack_from(self._buffer)
-        total = _PREAMBLE.size + overall
-        if len(self._buffer) < total:
-            return None
-        message = bytes(self._buffer[:total])
-        del self._buffer[:total]
-        return message
-
-    def _validate(self) -> int | None:
-        """Check the buffered preamble; return the overall length once it is known."""
-        if not self._buffer:
-            return None
-        if self._buffer[0] != PROTOCOL_REVISION:
-            revision = self._buffer[0]
-            self._fail(BadRevision(f"protocol revision {revision:#04x}, expected {PROTOCOL_REVISION:#04x}"))
-        if len(self._buffer) < _PREAMBLE.size:
-            return None
-        _revision, overall = _PREAMBLE.unpack_from(self._buffer)
-        if overall > self.max_length:
-            self._fail(BadLength(f"overall length {overall} exceeds the limit of {self.max_length}"))
-        return int(overall)
-
-    def end_of_stream(self) -> None:
-        """The peer closed: raise :class:`TruncatedMessage` if a partial message is left over."""
-        if self._error is not None:
-            raise self._error
-        if self._buffer:
-            raise TruncatedMessage(
-                f"connection closed with {len(self._buffer)} bytes of an incomplete message"
-            )
-
-    def _fail(self, error: DirectIpError) -> NoReturn:
-        self._error = error
-        raise error

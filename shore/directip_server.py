@@ -28,7 +28,6 @@ from common.clock import Clock, SystemClock
 from shore.directip import (
     MAX_MESSAGE_LENGTH,
     DirectIpError,
-    MessageReader,
     MoMessage,
     MtConfirmation,
     MtMessage,
@@ -39,6 +38,7 @@ from shore.directip import (
     encode_mo_confirmation,
     encode_mt,
 )
+from shore.directip_framing import MessageReader
 
 __all__ = ["DirectIpMoServer", "MoHandler", "read_message", "send_mo", "send_mt"]
 

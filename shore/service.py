@@ -20,7 +20,6 @@ It must not parse frames (the relay does) or hold state that another process wou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -38,20 +37,20 @@ import uvicorn
 from common.clock import Clock
 from common.config import resolve
 from common.keyfiles import read_secret
-from firmware_profiles import load_profile
-from wire.records import KIND_CLASS, PriorityClass
 
-from .archive import Archive, Vessel
+from .archive import Archive
 from .broker import EmbeddedBroker
 from .config import ShoreConfig
 from .dashboard import create_app
-from .directip import MoMessage, MtMessage
-from .directip_server import DirectIpMoServer, send_mt
-from .idp_poller import FORWARD_STATES, IdpApiError, IdpClient, IdpPoller
-from .idp_poller import NETWORK as IDP_NETWORK
+from .directip import MoMessage
+from .directip_server import DirectIpMoServer
+from .idp_poller import IdpClient, IdpPoller
+from .leadership import Leadership, LostLead
 from .metrics import Metrics, create_ops_app
 from .mqtt import MqttClient
-from .relay import MtFrame, Relay
+from .mt_delivery import MtDelivery, idp_sin
+from .relay import Relay
+from .serving import serve_http, show_host, split_listen
 from .topics import FRAMES_TOPIC, TOPIC_ROOT, slug
 from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
 
@@ -59,68 +58,7 @@ log = logging.getLogger("shore")
 
 MAX_REPLY_PAYLOAD = 8 * 1024
 MAX_FRAME_MESSAGE = 16 * 1024
-LEADER_LOCK = 715002
 ROLES = ("all", "ingest", "worker")
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host or "0.0.0.0", int(port)
-
-
-def _show(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host
-
-
-def retention_by_kind(cfg: ShoreConfig) -> dict[int, float]:
-    """Retention seconds per record kind from the per-class settings (0 = keep forever)."""
-    r = cfg.retention
-    per_class = {
-        PriorityClass.DISTRESS: r.distress_s,
-        PriorityClass.CONTROL: r.control_s,
-        PriorityClass.CREW: r.crew_s,
-        PriorityClass.CATCH: r.catch_s,
-        PriorityClass.TELEMETRY: r.telemetry_s,
-    }
-    return {int(kind): per_class[cls] for kind, cls in KIND_CLASS.items() if per_class[cls] > 0}
-
-
-class Leadership:
-    """Who runs the singleton duties. SQLite: this process, always. PostgreSQL: the holder of a
-    session advisory lock on its own connection (released by the server when the process dies)."""
-
-    def __init__(self, archive: Archive) -> None:
-        self._url = archive.location if archive.dialect == "postgresql" else None
-        self._conn: Any = None
-        self.is_leader = self._url is None
-
-    def refresh(self) -> bool:
-        if self._url is None:
-            return True
-        import psycopg
-
-        try:
-            if self._conn is None or self._conn.closed:
-                self.is_leader = False
-                self._conn = psycopg.connect(self._url, autocommit=True)
-            if self.is_leader:
-                self._conn.execute("SELECT 1")
-            else:
-                row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
-                self.is_leader = bool(row and row[0])
-        except psycopg.Error as exc:
-            log.warning("leader check failed: %s", exc)
-            self.is_leader = False
-            with contextlib.suppress(psycopg.Error):
-                if self._conn is not None:
-                    self._conn.close()
-            self._conn = None
-        return self.is_leader
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
 
 
 class ShoreService:
@@ -148,6 +86,7 @@ class ShoreService:
         )
         self.endpoints: dict[str, str] = {}
         self.mqtt: MqttClient | None = None
+        self.mo_server: DirectIpMoServer | None = None
         self.broker: EmbeddedBroker | None = None
         self.leader = Leadership(self.archive)
         self.ingest_rejections: Counter[str] = Counter()
@@ -184,22 +123,6 @@ class ShoreService:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    async def _serve_http(
-        self, tg: asyncio.TaskGroup, app: Any, listen: str
-    ) -> tuple[uvicorn.Server, str, int]:
-        host, port = split_listen(listen)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
-        )
-        task = tg.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError(f"HTTP server on {listen} did not start")
-            await asyncio.sleep(0.01)
-        bound = server.servers[0].sockets[0].getsockname()
-        return server, _show(host), int(bound[1])
-
     def _checks(self) -> dict[str, Callable[[], bool]]:
         checks: dict[str, Callable[[], bool]] = {
             "archive": self.archive.ping,
@@ -216,6 +139,37 @@ class ShoreService:
 
     async def run(self, on_ready: Callable[[dict[str, str]], None] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        await self._connect_broker()
+        assert self.mqtt is not None
+        self._http = httpx.AsyncClient(timeout=self.config.rockblock.timeout_s)
+        servers: list[uvicorn.Server] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                await self._start_endpoints(tg, servers)
+                if self.role in ("all", "worker"):
+                    tg.create_task(self._duties())
+                if on_ready is not None:
+                    on_ready(dict(self.endpoints))
+                await self._stopping.wait()
+                for server in servers:
+                    server.should_exit = True
+                self._events_wake.set()
+                self._mt_wake.set()
+        finally:
+            if self.mo_server is not None:
+                await self.mo_server.stop()
+            self.mqtt.stop()
+            if self._idp_client is not None:
+                await self._idp_client.close()
+            await self._http.aclose()
+            if self.broker is not None:
+                await self.broker.stop()
+            self.leader.close()
+            self.archive.close()
+
+    async def _connect_broker(self) -> None:
+        """Start the embedded broker when no broker URL is configured, then the MQTT client with the
+        subscriptions this role needs."""
         cfg = self.config
         url = cfg.broker.url
         if not url:
@@ -229,7 +183,7 @@ class ShoreService:
             )
             await self.broker.start()
             url = self.broker.url
-            self.endpoints["broker"] = f"mqtt://{_show(host)}:{self.broker.port}"
+            self.endpoints["broker"] = f"mqtt://{show_host(host)}:{self.broker.port}"
         else:
             self.endpoints["broker"] = url.split("@")[-1] if "@" in url else url
         self.broker_url = url
@@ -242,84 +196,61 @@ class ShoreService:
             self.mqtt.subscribe(f"$share/{group}-mt/{TOPIC_ROOT}/+/+/down/crew", self._on_reply)
             self.mqtt.subscribe(f"$share/{group}/{FRAMES_TOPIC}/#", self._on_frame)
         self.mqtt.start()
-        self._http = httpx.AsyncClient(timeout=cfg.rockblock.timeout_s)
 
-        mo_server: DirectIpMoServer | None = None
-        servers: list[uvicorn.Server] = []
-        try:
-            async with asyncio.TaskGroup() as tg:
-                if self.role in ("all", "ingest") and cfg.directip.mo_listen:
-                    mo_host, mo_port = split_listen(cfg.directip.mo_listen)
-                    mo_server = DirectIpMoServer(
-                        mo_host,
-                        mo_port,
-                        self._on_mo,
-                        read_timeout_s=cfg.directip.read_timeout_s,
-                        clock=self.clock,
-                        log=log,
-                    )
-                    await mo_server.start()
-                    self.mo_server = mo_server
-                    self.metrics.rejections.append(lambda: _directip_rejections(mo_server))
-                    self.endpoints["directip-mo"] = f"{_show(mo_host)}:{mo_server.port}"
-                if self.role in ("all", "ingest") and cfg.webhook.listen:
-                    server, host, port = await self._serve_http(tg, self._webhook_app(), cfg.webhook.listen)
-                    servers.append(server)
-                    self.endpoints["webhook"] = f"http://{host}:{port}{cfg.webhook.path}"
-                if cfg.metrics.listen:
-                    server, host, port = await self._serve_http(
-                        tg, create_ops_app(self.metrics, self._checks()), cfg.metrics.listen
-                    )
-                    servers.append(server)
-                    self.endpoints["metrics"] = f"http://{host}:{port}/metrics"
-                    self.endpoints["health"] = f"http://{host}:{port}/health"
-                if self.role == "all" and cfg.dashboard.listen:
-                    app = create_app(
-                        self.archive, self._publish_reply, cfg.dashboard.username, cfg.dashboard.password
-                    )
-                    server, host, port = await self._serve_http(tg, app, cfg.dashboard.listen)
-                    servers.append(server)
-                    self.endpoints["dashboard"] = f"http://{host}:{port}/"
-                if cfg.idp.base_url:
-                    self._idp_client = IdpClient(
-                        cfg.idp.base_url,
-                        cfg.idp.access_id,
-                        cfg.idp.password,
-                        timeout_s=cfg.idp.timeout_s,
-                        max_bytes=cfg.idp.max_response_bytes,
-                    )
-                    if self.role in ("all", "ingest"):
-                        self.idp = IdpPoller(
-                            self._idp_client,
-                            self.archive,
-                            self._on_idp,
-                            self.clock,
-                            sin=_idp_sin(),
-                            poll_s=cfg.idp.poll_s,
-                            start_utc=cfg.idp.start_utc,
-                            rejections=self.ingest_rejections,
-                        )
-                        tg.create_task(self.idp.run(self._stopping))
-                if self.role in ("all", "worker"):
-                    tg.create_task(self._duties())
-                if on_ready is not None:
-                    on_ready(dict(self.endpoints))
-                await self._stopping.wait()
-                for server in servers:
-                    server.should_exit = True
-                self._events_wake.set()
-                self._mt_wake.set()
-        finally:
-            if mo_server is not None:
-                await mo_server.stop()
-            self.mqtt.stop()
-            if self._idp_client is not None:
-                await self._idp_client.close()
-            await self._http.aclose()
-            if self.broker is not None:
-                await self.broker.stop()
-            self.leader.close()
-            self.archive.close()
+    async def _start_endpoints(self, tg: asyncio.TaskGroup, servers: list[uvicorn.Server]) -> None:
+        """The network endpoints this role serves: DirectIP MO, webhook, metrics, dashboard, IDP poller."""
+        cfg = self.config
+        if self.role in ("all", "ingest") and cfg.directip.mo_listen:
+            mo_host, mo_port = split_listen(cfg.directip.mo_listen)
+            self.mo_server = mo_server = DirectIpMoServer(
+                mo_host,
+                mo_port,
+                self._on_mo,
+                read_timeout_s=cfg.directip.read_timeout_s,
+                clock=self.clock,
+                log=log,
+            )
+            await mo_server.start()
+            self.metrics.rejections.append(lambda: _directip_rejections(mo_server))
+            self.endpoints["directip-mo"] = f"{show_host(mo_host)}:{mo_server.port}"
+        if self.role in ("all", "ingest") and cfg.webhook.listen:
+            server, host, port = await serve_http(tg, self._webhook_app(), cfg.webhook.listen)
+            servers.append(server)
+            self.endpoints["webhook"] = f"http://{host}:{port}{cfg.webhook.path}"
+        if cfg.metrics.listen:
+            server, host, port = await serve_http(
+                tg, create_ops_app(self.metrics, self._checks()), cfg.metrics.listen
+            )
+            servers.append(server)
+            self.endpoints["metrics"] = f"http://{host}:{port}/metrics"
+            self.endpoints["health"] = f"http://{host}:{port}/health"
+        if self.role == "all" and cfg.dashboard.listen:
+            app = create_app(
+                self.archive, self._publish_reply, cfg.dashboard.username, cfg.dashboard.password
+            )
+            server, host, port = await serve_http(tg, app, cfg.dashboard.listen)
+            servers.append(server)
+            self.endpoints["dashboard"] = f"http://{host}:{port}/"
+        if cfg.idp.base_url:
+            self._idp_client = IdpClient(
+                cfg.idp.base_url,
+                cfg.idp.access_id,
+                cfg.idp.password,
+                timeout_s=cfg.idp.timeout_s,
+                max_bytes=cfg.idp.max_response_bytes,
+            )
+            if self.role in ("all", "ingest"):
+                self.idp = IdpPoller(
+                    self._idp_client,
+                    self.archive,
+                    self._on_idp,
+                    self.clock,
+                    sin=idp_sin(),
+                    poll_s=cfg.idp.poll_s,
+                    start_utc=cfg.idp.start_utc,
+                    rejections=self.ingest_rejections,
+                )
+                tg.create_task(self.idp.run(self._stopping))
 
     async def _duties(self) -> None:
         """Singleton duties, while this process leads."""
@@ -333,7 +264,7 @@ class ShoreService:
                         tg.create_task(self._mt_loop())
                         tg.create_task(self._housekeeping())
                         tg.create_task(self._keep_leading())
-                except* _LostLead:
+                except* LostLead:
                     pass
                 finally:
                     await asyncio.to_thread(self._flush_marks)
@@ -349,13 +280,13 @@ class ShoreService:
             await _wait_any(self.clock, 2.0, self._stopping)
             if not await asyncio.to_thread(self.leader.refresh):
                 log.warning("%s lost the lead", self.worker_id)
-                raise _LostLead
+                raise LostLead
 
     async def _housekeeping(self) -> None:
         """Alerts for silent vessels, fragment timeouts, retention, and frames no worker took."""
         cfg = self.config
         last_alerts = last_retention = last_statuses = float("-inf")
-        keep = retention_by_kind(cfg)
+        keep = cfg.retention.by_kind()
         while not self._stopping.is_set():
             now = self.clock.now()
             try:
@@ -374,7 +305,8 @@ class ShoreService:
                         self._events_wake.set()
                 if self._idp_client is not None and now - last_statuses >= cfg.idp.poll_s:
                     last_statuses = now
-                    await self._idp_statuses()
+                    if await self._mt_delivery().close_idp_submissions():
+                        self._mt_wake.set()
                 if now - last_retention >= cfg.retention.check_s:
                     last_retention = now
                     await asyncio.to_thread(self.archive.expire_fragments, now - cfg.link.fragment_timeout_s)
@@ -389,32 +321,6 @@ class ShoreService:
             if self._idp_client is not None:
                 pause = min(pause, cfg.idp.poll_s)
             await _wait_any(self.clock, pause, self._stopping)
-
-    async def _idp_statuses(self) -> None:
-        """Close IDP forward submissions the network finished; failed ones are resent."""
-        assert self._idp_client is not None
-        open_subs = await asyncio.to_thread(self.archive.open_submissions, IDP_NETWORK)
-        if not open_subs:
-            return
-        try:
-            statuses = await self._idp_client.get_forward_statuses([int(ref) for ref, _i, _c in open_subs])
-        except IdpApiError as exc:
-            self.ingest_rejections[exc.reason] += 1
-            log.warning("IDP forward statuses: %s", exc)
-            return
-        for status in statuses:
-            if not status.is_closed:
-                continue
-            name = FORWARD_STATES.get(status.state, str(status.state))
-            failed = status.state != 1
-            if failed:
-                self.ingest_rejections[f"idp-forward-{name}"] += 1
-                log.warning("IDP forward message %d ended %s: resending its units", status.forward_id, name)
-            await asyncio.to_thread(
-                self.archive.close_submission, IDP_NETWORK, str(status.forward_id), name, failed
-            )
-            if failed:
-                self._mt_wake.set()
 
     # --- MO in ------------------------------------------------------------------------------------
 
@@ -610,6 +516,12 @@ class ShoreService:
 
     # --- MT out -----------------------------------------------------------------------------------
 
+    def _mt_delivery(self) -> MtDelivery:
+        assert self._http is not None
+        return MtDelivery(
+            self.config, self.archive, self.clock, self._http, self._idp_client, self.ingest_rejections
+        )
+
     async def _mt_loop(self) -> None:
         cfg = self.config
         retry_at: dict[str, float] = {}
@@ -627,7 +539,7 @@ class ShoreService:
                 if frame is None:
                     continue
                 try:
-                    ok, detail = await self._deliver_mt(vessel, frame)
+                    ok, detail = await self._mt_delivery().deliver(vessel, frame)
                 except (TimeoutError, OSError, ValueError, httpx.HTTPError) as exc:
                     ok, detail = False, str(exc)
                 if ok:
@@ -648,64 +560,6 @@ class ShoreService:
                     retry_at[imei] = self.clock.now() + 30.0
                     log.warning("MT frame for %s not accepted by %s: %s", vessel.name, vessel.network, detail)
             await _wait_any(self.clock, cfg.link.mt_poll_s, self._mt_wake, self._stopping)
-
-    async def _deliver_mt(self, vessel: Vessel, frame: MtFrame) -> tuple[bool, str]:
-        """Hand one MT frame to the vessel's network. Returns (accepted, detail)."""
-        cfg = self.config
-        if vessel.network == "rockblock":
-            assert self._http is not None
-            r = await self._http.post(
-                cfg.rockblock.mt_url,
-                data={
-                    "imei": vessel.imei,
-                    "username": cfg.rockblock.username,
-                    "password": cfg.rockblock.password,
-                    "data": frame.data.hex(),
-                },
-            )
-            text = r.text.strip()[:200]
-            return r.status_code == 200 and text.startswith("OK"), text
-        if vessel.network == "inmarsat-idp":
-            if self._idp_client is None:
-                return False, "no IDP API configured"
-            try:
-                subs = await self._idp_client.submit_messages(
-                    [(vessel.imei, frame.counter & 0x7FFFFFFF, bytes([_idp_sin()]) + frame.data)]
-                )
-            except IdpApiError as exc:
-                self.ingest_rejections[exc.reason] += 1
-                return False, str(exc)
-            if len(subs) != 1 or subs[0].error_id != 0:
-                return False, f"submission refused: {subs[0].error_id if subs else 'none'}"
-            await asyncio.to_thread(
-                self.archive.add_submission,
-                vessel.network,
-                str(subs[0].forward_id),
-                vessel.imei,
-                frame.counter,
-                self.clock.now(),
-            )
-            return True, f"forward message {subs[0].forward_id}"
-        message = MtMessage(
-            client_message_id=(frame.counter & 0xFFFFFFFF).to_bytes(4, "big"),
-            imei=vessel.imei,
-            payload=frame.data,
-        )
-        confirmation = await send_mt(
-            cfg.directip.mt_host, cfg.directip.mt_port, message, timeout_s=cfg.directip.read_timeout_s
-        )
-        return confirmation.status >= 0, f"status {confirmation.status}"
-
-
-class _LostLead(Exception):
-    """Another process leads now: stop the singleton duties."""
-
-
-def _idp_sin() -> int:
-    sin = load_profile("inmarsat-idp").limits.sin
-    if sin is None:
-        raise ValueError("the inmarsat-idp profile names no SIN")
-    return sin
 
 
 def _directip_rejections(server: DirectIpMoServer) -> dict[str, int]:

@@ -21,7 +21,6 @@ from shore.directip import (
     BadRevision,
     DirectIpError,
     DuplicateElement,
-    MessageReader,
     MissingHeader,
     MoHeader,
     MoLocation,
@@ -42,6 +41,7 @@ from shore.directip import (
     mt_status_text,
     salvage_mt_header,
 )
+from shore.directip_framing import MessageReader
 
 # --------------------------------------------------------------------------------------------------
 # Real MO messages from the Iridium gateway (gadomski/sbd-rs `data/`, MIT/Apache-2.0), byte for byte.
