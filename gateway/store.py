@@ -28,6 +28,8 @@ from wire.units import Unit, cut_record
 
 COUNTER_BLOCK = 64
 
+# Plain SQL rather than sqlite-utils declarations: record ids need AUTOINCREMENT (never reused, even
+# after a crash), and every statement on these tables runs inside an explicit transaction.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (

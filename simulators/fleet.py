@@ -289,12 +289,13 @@ class FleetSimulation:
             daemon.store._db.execute("PRAGMA synchronous=OFF")  # simulation: durability is not measured
             self.daemons[imei] = daemon
             members = []
-            for c in range(self.cfg.crew):
-                cur = daemon.store._db.execute(
-                    "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, x'', x'', ?)",
-                    (f"crew-{c:02d}", self.clock.now()),
-                )
-                members.append(int(cur.lastrowid or 0))
+            with daemon.store.transaction() as db:  # no PIN: nobody logs in (and scrypt would dominate)
+                for c in range(self.cfg.crew):
+                    cur = db.execute(
+                        "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, x'', x'', ?)",
+                        (f"crew-{c:02d}", self.clock.now()),
+                    )
+                    members.append(int(cur.lastrowid or 0))
             self.members[imei] = members
 
     def _schedule_traffic(self) -> None:
@@ -445,9 +446,9 @@ class FleetSimulation:
         acked: dict[str, int] = defaultdict(int)
         expired = 0
         for imei, daemon in self.daemons.items():
-            for rid, cls, created, state in daemon.store._db.execute(
-                "SELECT rid, class, created, state FROM records"
-            ).fetchall():
+            with daemon.store.transaction() as db:
+                rows = db.execute("SELECT rid, class, created, state FROM records").fetchall()
+            for rid, cls, created, state in rows:
                 name = PriorityClass(cls).name.lower()
                 accepted[name] += 1
                 if (imei, rid) in received:

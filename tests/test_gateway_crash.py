@@ -106,7 +106,8 @@ def test_nothing_accepted_is_lost_or_duplicated_across_hundreds_of_sigkills(tmp_
     store = GatewayStore(tmp_path / "gateway.sqlite3", 300)
     try:
         assert set(store.record_states()) == {"delivered"}
-        rows = store._db.execute("SELECT rid FROM records").fetchall()
+        with store.transaction() as db:
+            rows = db.execute("SELECT rid FROM records").fetchall()
         assert {rid for rid, _kind, _ in records} == {r[0] for r in rows}
         assert len(set(promised.values())) == len(promised), "a record id was handed out twice"
     finally:

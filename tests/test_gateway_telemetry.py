@@ -84,12 +84,9 @@ def test_telemetry_with_position_queue_and_budget_reaches_the_shore(tmp_path: Pa
     assert t.queue and t.queue[0][:2] == (3, 1), "the waiting catch log shows in the queue depth"
     assert t.budget_day_permille > 0
     assert t.link[:3] == (1, 0, 1), "one session, no failures, one frame"
-    sizes = [
-        len(i)
-        for (i,) in daemon.store._db.execute(
-            "SELECT item FROM units u JOIN records r USING (rid) WHERE r.kind = 5"
-        )
-    ]
+    with daemon.store.transaction() as db:
+        items = db.execute("SELECT item FROM units u JOIN records r USING (rid) WHERE r.kind = 5").fetchall()
+    sizes = [len(i) for (i,) in items]
     assert sizes and max(sizes) < 60, "telemetry is compact"
 
 
