@@ -65,6 +65,7 @@ class PinLockout:
 
     def failed(self, handle: str, now: float) -> int:
         """Count a wrong PIN for ``handle`` (locking it when due); returns the failures in a row."""
+        # Raw SQL in one explicit transaction: two wrong PINs at once must both count.
         with self.store.transaction() as db:
             row = db.execute(f"SELECT failures FROM {self.table} WHERE handle = ?", (handle,)).fetchone()
             failures = (row[0] if row else 0) + 1
