@@ -127,7 +127,8 @@ def shore(tmp_path: Path, mosquitto):
     (tmp_path / "rockblock.pem").write_bytes(PUBLIC_PEM)
     cfg = shore_config(tmp_path, keys, broker_url=mosquitto.url)
     cfg.webhook.jwt_public_key = tmp_path / "rockblock.pem"
-    cfg.webhook.rate_per_s, cfg.webhook.burst = 5.0, 20.0
+    # slow refill, so the flood below meets an empty bucket however slowly a busy machine serves it
+    cfg.webhook.rate_per_s, cfg.webhook.burst = 1.0, 20.0
     running = RunningShore(cfg)
     vessel = VesselSender(keys, "300234010000099", "Kingfisher", network="rockblock")
     vessel.register(running.service.archive)
