@@ -17,222 +17,51 @@ share one PostgreSQL archive and any worker can process any frame.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from wire.replay import ReplayWindow
-from wire.units import Unit
 
-COUNTER_BLOCK = 64
+from .archive_mt import MtQueues
+from .archive_schema import (
+    _DIALECT,
+    FRAME_CLASS,
+    MIGRATIONS,
+    VESSEL_COLUMNS,
+    PendingEvent,
+    PgDb,
+    QueuedFrame,
+    Vessel,
+    is_postgres_url,
+    pg_sql,
+    vessel_from_row,
+)
+from .frame_batch import FrameBatch
 
-# Each migration is a list of statements; ``meta.schema_version`` says how many have run.
-# "{id}", "{blob}" and "{real}" are replaced per back end.
-MIGRATIONS: list[list[str]] = [
-    [
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        """CREATE TABLE IF NOT EXISTS vessels (
-            imei TEXT PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            fleet TEXT NOT NULL DEFAULT 'default',
-            public_key {blob} NOT NULL,
-            profile TEXT NOT NULL DEFAULT 'iridium-9603',
-            revoked INTEGER NOT NULL DEFAULT 0,
-            mt_counter_reserved BIGINT NOT NULL DEFAULT 0,
-            rx_highest BIGINT NOT NULL DEFAULT -1,
-            rx_bitmap TEXT NOT NULL DEFAULT '0',
-            last_contact {real}
-        )""",
-        """CREATE TABLE IF NOT EXISTS frames_in (
-            id {id},
-            imei TEXT NOT NULL,
-            momsn BIGINT NOT NULL,
-            network TEXT NOT NULL,
-            received {real} NOT NULL,
-            raw {blob} NOT NULL,
-            outcome TEXT NOT NULL,
-            UNIQUE (imei, momsn, raw)
-        )""",
-        """CREATE TABLE IF NOT EXISTS records (
-            id {id},
-            imei TEXT NOT NULL,
-            rid BIGINT NOT NULL,
-            kind INTEGER NOT NULL,
-            body {blob} NOT NULL,
-            received {real} NOT NULL,
-            published {real},
-            UNIQUE (imei, rid)
-        )""",
-        """CREATE TABLE IF NOT EXISTS fragments (
-            imei TEXT NOT NULL, rid BIGINT NOT NULL, idx INTEGER NOT NULL, count INTEGER NOT NULL,
-            chunk {blob} NOT NULL, at {real} NOT NULL,
-            PRIMARY KEY (imei, rid, idx)
-        )""",
-        "CREATE TABLE IF NOT EXISTS acks_owed (imei TEXT NOT NULL, counter BIGINT NOT NULL, PRIMARY KEY (imei, counter))",
-        """CREATE TABLE IF NOT EXISTS epochs (
-            imei TEXT NOT NULL, number BIGINT NOT NULL, public_key {blob} NOT NULL, PRIMARY KEY (imei, number)
-        )""",
-        """CREATE TABLE IF NOT EXISTS mt_records (
-            id {id},
-            imei TEXT NOT NULL,
-            rid BIGINT NOT NULL,
-            client_id TEXT,
-            kind INTEGER NOT NULL,
-            created {real} NOT NULL,
-            state TEXT NOT NULL DEFAULT 'queued',
-            delivered {real},
-            UNIQUE (imei, rid),
-            UNIQUE (imei, client_id)
-        )""",
-        """CREATE TABLE IF NOT EXISTS mt_units (
-            imei TEXT NOT NULL, rid BIGINT NOT NULL, idx INTEGER NOT NULL, count INTEGER NOT NULL,
-            item {blob} NOT NULL, class INTEGER NOT NULL, acked INTEGER NOT NULL DEFAULT 0, last_sent {real},
-            PRIMARY KEY (imei, rid, idx)
-        )""",
-        """CREATE TABLE IF NOT EXISTS mt_frame_units (
-            imei TEXT NOT NULL, counter BIGINT NOT NULL, rid BIGINT NOT NULL, idx INTEGER NOT NULL,
-            PRIMARY KEY (imei, counter, rid, idx)
-        )""",
-        """CREATE TABLE IF NOT EXISTS events (
-            id {id},
-            topic TEXT NOT NULL,
-            payload {blob} NOT NULL,
-            retain INTEGER NOT NULL DEFAULT 0,
-            created {real} NOT NULL,
-            published {real}
-        )""",
-    ],
-    [
-        # 2: per-vessel network for MT delivery, silence alerts, outbox leases for several workers.
-        "ALTER TABLE vessels ADD COLUMN network TEXT NOT NULL DEFAULT 'iridium-directip'",
-        "ALTER TABLE vessels ADD COLUMN silent_alerted INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE events ADD COLUMN claimed {real}",
-        "CREATE INDEX IF NOT EXISTS events_pending ON events (published, id)",
-        "CREATE INDEX IF NOT EXISTS frames_in_outcome ON frames_in (outcome, received)",
-        "CREATE INDEX IF NOT EXISTS records_received ON records (kind, received)",
-    ],
-    [
-        # 3: high-water marks of polled networks (IDP), MT submissions awaiting a network status.
-        "CREATE TABLE IF NOT EXISTS marks (source TEXT PRIMARY KEY, value TEXT NOT NULL, updated {real} NOT NULL)",
-        """CREATE TABLE IF NOT EXISTS seen_ids (
-            source TEXT NOT NULL, msg_id TEXT NOT NULL, at {real} NOT NULL, PRIMARY KEY (source, msg_id)
-        )""",
-        """CREATE TABLE IF NOT EXISTS mt_submissions (
-            network TEXT NOT NULL, ref TEXT NOT NULL, imei TEXT NOT NULL, counter BIGINT NOT NULL,
-            state TEXT NOT NULL DEFAULT 'submitted', at {real} NOT NULL, PRIMARY KEY (network, ref)
-        )""",
-    ],
-    [
-        # 4: when each ack became owed, so pure-ack MT frames can wait and carry several acks at once.
-        "ALTER TABLE acks_owed ADD COLUMN owed_at {real} NOT NULL DEFAULT 0",
-    ],
-]
+__all__ = ["FRAME_CLASS", "MIGRATIONS", "Archive", "PendingEvent", "QueuedFrame", "Vessel", "pg_sql"]
 
-_DIALECT = {
-    "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL"},
-    "postgresql": {"id": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "real": "DOUBLE PRECISION"},
-}
-
-# Retention classes: which record kinds each class covers is decided by the caller (the relay knows
-# the kinds); the archive only deletes rows older than the configured age.
-FRAME_CLASS = "frames"
-
-
-class Db(Protocol):
-    """The part of a DB-API connection the archive uses (sqlite3.Connection or the PostgreSQL adapter)."""
-
-    def execute(self, sql: str, args: Any = ...) -> Any: ...
-
-    def executemany(self, sql: str, args: Any) -> Any: ...
-
-
-_INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.IGNORECASE)
-
-
-def pg_sql(sql: str) -> str:
-    """Rewrite the archive's SQLite dialect for PostgreSQL (placeholders, INSERT OR IGNORE)."""
-    out = sql.replace("%", "%%").replace("?", "%s")
-    if _INSERT_OR_IGNORE.match(out):
-        out = _INSERT_OR_IGNORE.sub("INSERT INTO", out) + " ON CONFLICT DO NOTHING"
-    return out
-
-
-class PgDb:
-    """A psycopg 3 connection that accepts the archive's SQLite-dialect SQL."""
-
-    dialect = "postgresql"
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self._cache: dict[str, str] = {}
-
-    def _sql(self, sql: str) -> str:
-        out = self._cache.get(sql)
-        if out is None:
-            out = self._cache[sql] = pg_sql(sql)
-        return out
-
-    def execute(self, sql: str, args: Any = ()) -> Any:
-        return self.conn.execute(self._sql(sql), tuple(args))
-
-    def executemany(self, sql: str, args: Any) -> Any:
-        cur = self.conn.cursor()
-        cur.executemany(self._sql(sql), list(args))
-        return cur
-
-
-def is_postgres_url(location: str | Path) -> bool:
-    return str(location).startswith(("postgresql://", "postgres://"))
-
-
-@dataclass(frozen=True)
-class Vessel:
-    imei: str
-    name: str
-    fleet: str
-    public_key: bytes
-    profile: str
-    revoked: bool
-    last_contact: float | None
-    network: str = "iridium-directip"
-
-
-@dataclass(frozen=True)
-class PendingEvent:
-    id: int
-    topic: str
-    payload: bytes
-    retain: bool
-    created: float = 0.0
-
-
-@dataclass(frozen=True)
-class QueuedFrame:
-    imei: str
-    momsn: int
-    network: str
-    raw: bytes
-    received: float
-
-
-_VESSEL_COLUMNS = "imei, name, fleet, public_key, profile, revoked, last_contact, network"
-
+T = TypeVar("T")
+REGISTRY_CHECK_S = 1.0  # how stale another process's registry change may be in the vessel cache
 
 log = logging.getLogger("shore.archive")
 
 
-class Archive:
+class Archive(MtQueues):
     """The archive. ``location`` is a SQLite file path or a ``postgresql://`` connection URL."""
 
     def __init__(self, location: Path | str) -> None:
         self.location = str(location)
         self._lock = threading.RLock()
         self._mt_counters: dict[str, tuple[int, int]] = {}
+        self._vessels: dict[str, Vessel] = {}  # registry cache, see ``vessel``
+        self._registry_version: str | None = None
+        self._registry_checked = float("-inf")
+        self.epoch_keys: dict[tuple[str, int], bytes] = {}  # crew epoch keys (never change once stored)
         self._db: Any
         if is_postgres_url(location):
             import psycopg  # only needed when PostgreSQL is configured
@@ -287,6 +116,27 @@ class Archive:
                 raise
             self._db.execute("COMMIT")
 
+    def in_batch(self, work: Callable[[FrameBatch], T]) -> T:
+        """Run ``work`` in one transaction with a :class:`FrameBatch` (group commit). On PostgreSQL the
+        statements are pipelined: they go out without waiting, and a read or the commit syncs. If the
+        transaction fails, caches filled inside it are dropped and the error goes to the caller."""
+        with self._lock:
+            self._reconnect_if_lost()
+            batch = FrameBatch(self._db, self.dialect, self.epoch_keys)
+            try:
+                if self.dialect == "postgresql":
+                    with self._pg.pipeline(), self._pg.transaction():
+                        result = work(batch)
+                else:
+                    with self.tx():
+                        result = work(batch)
+            except BaseException:
+                self._vessels.clear()
+                raise
+            self.epoch_keys.update(batch.epochs)
+            self._vessels.update(batch.vessels)
+            return result
+
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             self._reconnect_if_lost()
@@ -330,13 +180,6 @@ class Archive:
             sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return db.execute(sql, (name,)).fetchone() is not None
 
-    @staticmethod
-    def lock_vessel(db: Any, imei: str) -> None:
-        """Serialise transactions on one vessel's state across relay workers (PostgreSQL row lock).
-        SQLite needs nothing: ``BEGIN IMMEDIATE`` already serialises writers."""
-        if getattr(db, "dialect", "sqlite") == "postgresql":
-            db.execute("SELECT 1 FROM vessels WHERE imei = ? FOR UPDATE", (imei,))
-
     # --- registry ----------------------------------------------------------------------------------
 
     def register_vessel(
@@ -356,27 +199,56 @@ class Archive:
                    revoked = 0""",
                 (imei, name, fleet, public_key, profile, network),
             )
+            self._registry_changed(db)
 
     def revoke_vessel(self, imei: str) -> bool:
         with self.tx() as db:
-            return db.execute("UPDATE vessels SET revoked = 1 WHERE imei = ?", (imei,)).rowcount == 1
+            changed = db.execute("UPDATE vessels SET revoked = 1 WHERE imei = ?", (imei,)).rowcount == 1
+            self._registry_changed(db)
+            return changed
+
+    def _registry_changed(self, db: Any) -> None:
+        """Bump the registry version (other processes drop their vessel cache when they see it change)
+        and drop this process's cache now."""
+        db.execute(
+            "INSERT INTO marks (source, value, updated) VALUES ('registry-version', '1', 0) ON CONFLICT (source) "
+            "DO UPDATE SET value = CAST(CAST(marks.value AS BIGINT) + 1 AS TEXT)"
+        )
+        self._vessels.clear()
+        self._registry_checked = float("-inf")
 
     @staticmethod
     def _vessel(row: tuple[Any, ...]) -> Vessel:
-        return Vessel(
-            row[0], row[1], row[2], bytes(row[3]), row[4], bool(row[5]), row[6], row[7] or "iridium-directip"
-        )
+        return vessel_from_row(row)
 
     def vessel(self, imei: str) -> Vessel | None:
-        rows = self.query(f"SELECT {_VESSEL_COLUMNS} FROM vessels WHERE imei = ?", (imei,))
-        return self._vessel(rows[0]) if rows else None
+        """The registry entry of ``imei``, from a cache. A change made through this archive is seen at
+        once; one made by another process within ``REGISTRY_CHECK_S`` (the cache checks the registry
+        version at most that often). The frame pipeline reads the rows afresh under their lock, so
+        revocation is exact there. ``last_contact`` may be older than the archive's."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._registry_checked >= REGISTRY_CHECK_S:
+                self._registry_checked = now
+                version = self.get_mark("registry-version")
+                if version != self._registry_version:
+                    self._vessels.clear()
+                    self._registry_version = version
+            cached = self._vessels.get(imei)
+            if cached is not None:
+                return cached
+            rows = self.query(f"SELECT {VESSEL_COLUMNS} FROM vessels WHERE imei = ?", (imei,))
+            if not rows:
+                return None  # unknown IMEIs are not cached: a registration is seen at once
+            found = self._vessels[imei] = self._vessel(rows[0])
+            return found
 
     def vessel_by_name(self, name: str) -> Vessel | None:
-        rows = self.query(f"SELECT {_VESSEL_COLUMNS} FROM vessels WHERE name = ?", (name,))
+        rows = self.query(f"SELECT {VESSEL_COLUMNS} FROM vessels WHERE name = ?", (name,))
         return self._vessel(rows[0]) if rows else None
 
     def vessels(self) -> list[Vessel]:
-        return [self._vessel(r) for r in self.query(f"SELECT {_VESSEL_COLUMNS} FROM vessels ORDER BY name")]
+        return [self._vessel(r) for r in self.query(f"SELECT {VESSEL_COLUMNS} FROM vessels ORDER BY name")]
 
     # --- receive side -----------------------------------------------------------------------------
 
@@ -546,7 +418,7 @@ class Archive:
         marks them alerted (a new contact clears the mark)."""
         with self.tx() as db:
             rows = db.execute(
-                f"SELECT {_VESSEL_COLUMNS} FROM vessels WHERE revoked = 0 AND silent_alerted = 0 "
+                f"SELECT {VESSEL_COLUMNS} FROM vessels WHERE revoked = 0 AND silent_alerted = 0 "
                 "AND last_contact IS NOT NULL AND last_contact < ?",
                 (now - silent_after_s,),
             ).fetchall()
@@ -621,158 +493,3 @@ class Archive:
         except Exception:  # health reports any database failure as unhealthy
             return False
         return True
-
-    # --- MT submissions to networks that report delivery later (IDP forward messages) -------------
-
-    def add_submission(self, network: str, ref: str, imei: str, counter: int, now: float) -> None:
-        with self.tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO mt_submissions (network, ref, imei, counter, at) VALUES (?, ?, ?, ?, ?)",
-                (network, ref, imei, counter, now),
-            )
-
-    def open_submissions(self, network: str, limit: int = 100) -> list[tuple[str, str, int]]:
-        """(ref, imei, frame counter) of submissions whose network status is not final yet."""
-        rows = self.query(
-            "SELECT ref, imei, counter FROM mt_submissions WHERE network = ? AND state = 'submitted' "
-            "ORDER BY at LIMIT ?",
-            (network, limit),
-        )
-        return [(r[0], r[1], int(r[2])) for r in rows]
-
-    def close_submission(self, network: str, ref: str, state: str, failed: bool) -> None:
-        """Record a final network status; a failed submission makes its units due for resending now."""
-        with self.tx() as db:
-            row = db.execute(
-                "SELECT imei, counter FROM mt_submissions WHERE network = ? AND ref = ?", (network, ref)
-            ).fetchone()
-            db.execute(
-                "UPDATE mt_submissions SET state = ? WHERE network = ? AND ref = ?", (state, network, ref)
-            )
-            if row is not None and failed:
-                Archive.lock_vessel(db, row[0])
-                for rid, idx in db.execute(
-                    "SELECT rid, idx FROM mt_frame_units WHERE imei = ? AND counter = ?", (row[0], row[1])
-                ).fetchall():
-                    db.execute(
-                        "UPDATE mt_units SET last_sent = NULL WHERE imei = ? AND rid = ? AND idx = ? AND acked = 0",
-                        (row[0], rid, idx),
-                    )
-
-    # --- MT (shore to vessel) side ----------------------------------------------------------------
-
-    def next_mt_counter(self, imei: str) -> int:
-        with self._lock:
-            nxt, limit = self._mt_counters.get(imei, (None, None))  # type: ignore[assignment]
-            if nxt is None or nxt >= limit:
-                with self.tx() as db:
-                    Archive.lock_vessel(db, imei)
-                    reserved = db.execute(
-                        "SELECT mt_counter_reserved FROM vessels WHERE imei = ?", (imei,)
-                    ).fetchone()[0]
-                    # Another worker may have reserved past our block meanwhile: never reuse.
-                    start = max(int(reserved), nxt or 0)
-                    limit = start + COUNTER_BLOCK
-                    db.execute("UPDATE vessels SET mt_counter_reserved = ? WHERE imei = ?", (limit, imei))
-                nxt = start
-            self._mt_counters[imei] = (nxt + 1, limit)
-            return nxt
-
-    def mt_accept(
-        self, imei: str, client_id: str | None, kind: int, cls: int, now: float, make_units: Any
-    ) -> tuple[int, bool]:
-        """Queue an MT record; returns (rid, created). A repeated ``client_id`` is not queued twice."""
-        with self.tx() as db:
-            Archive.lock_vessel(db, imei)
-            if client_id is not None:
-                row = db.execute(
-                    "SELECT rid FROM mt_records WHERE imei = ? AND client_id = ?", (imei, client_id)
-                ).fetchone()
-                if row:
-                    return int(row[0]), False
-            rid = int(
-                db.execute(
-                    "SELECT COALESCE(MAX(rid), 0) + 1 FROM mt_records WHERE imei = ?", (imei,)
-                ).fetchone()[0]
-            )
-            db.execute(
-                "INSERT INTO mt_records (imei, rid, client_id, kind, created) VALUES (?, ?, ?, ?, ?)",
-                (imei, rid, client_id, kind, now),
-            )
-            units: list[Unit] = make_units(rid)
-            db.executemany(
-                "INSERT INTO mt_units (imei, rid, idx, count, item, class) VALUES (?, ?, ?, ?, ?, ?)",
-                [(imei, u.rid, u.index, u.count, u.item, cls) for u in units],
-            )
-            return rid, True
-
-    def mt_pending(self, imei: str, now: float, resend_after_s: float) -> list[Unit]:
-        rows = self.query(
-            """SELECT rid, idx, count, item FROM mt_units WHERE imei = ? AND acked = 0
-               AND (last_sent IS NULL OR last_sent <= ?) ORDER BY class, rid, idx""",
-            (imei, now - resend_after_s),
-        )
-        return [Unit(r[0], r[1], r[2], bytes(r[3])) for r in rows]
-
-    def oldest_ack_owed(self, imei: str) -> float | None:
-        rows = self.query("SELECT MIN(owed_at) FROM acks_owed WHERE imei = ?", (imei,))
-        return None if not rows or rows[0][0] is None else float(rows[0][0])
-
-    def acks_owed(self, imei: str) -> list[int]:
-        return [
-            r[0] for r in self.query("SELECT counter FROM acks_owed WHERE imei = ? ORDER BY counter", (imei,))
-        ]
-
-    def vessels_with_mt(self, now: float, resend_after_s: float) -> list[str]:
-        rows = self.query(
-            """SELECT DISTINCT imei FROM mt_units WHERE acked = 0 AND (last_sent IS NULL OR last_sent <= ?)
-               UNION SELECT DISTINCT imei FROM acks_owed""",
-            (now - resend_after_s,),
-        )
-        return [r[0] for r in rows]
-
-    def mt_frame_sent(self, imei: str, counter: int, units: list[Unit], acks: list[int], now: float) -> None:
-        with self.tx() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO mt_frame_units (imei, counter, rid, idx) VALUES (?, ?, ?, ?)",
-                [(imei, counter, u.rid, u.index) for u in units],
-            )
-            db.executemany(
-                "UPDATE mt_units SET last_sent = ? WHERE imei = ? AND rid = ? AND idx = ?",
-                [(now, imei, u.rid, u.index) for u in units],
-            )
-            db.executemany("DELETE FROM acks_owed WHERE imei = ? AND counter = ?", [(imei, c) for c in acks])
-            db.executemany(
-                "UPDATE mt_records SET state = 'sent' WHERE imei = ? AND rid = ? AND state = 'queued'",
-                [(imei, rid) for rid in {u.rid for u in units}],
-            )
-
-    @staticmethod
-    def mt_frames_acked(
-        db: Any, imei: str, counters: frozenset[int], now: float
-    ) -> list[tuple[int, str | None]]:
-        """Mark MT frames acknowledged by the vessel; return (rid, client_id) of records now delivered."""
-        delivered: list[tuple[int, str | None]] = []
-        for counter in counters:
-            for rid, idx in db.execute(
-                "SELECT rid, idx FROM mt_frame_units WHERE imei = ? AND counter = ?", (imei, counter)
-            ).fetchall():
-                db.execute(
-                    "UPDATE mt_units SET acked = 1 WHERE imei = ? AND rid = ? AND idx = ?", (imei, rid, idx)
-                )
-                left = db.execute(
-                    "SELECT COUNT(*) FROM mt_units WHERE imei = ? AND rid = ? AND acked = 0", (imei, rid)
-                ).fetchone()[0]
-                if left == 0:
-                    cur = db.execute(
-                        "UPDATE mt_records SET state = 'delivered', delivered = ? WHERE imei = ? AND rid = ? "
-                        "AND state != 'delivered'",
-                        (now, imei, rid),
-                    )
-                    if cur.rowcount:
-                        client = db.execute(
-                            "SELECT client_id FROM mt_records WHERE imei = ? AND rid = ?", (imei, rid)
-                        ).fetchone()[0]
-                        delivered.append((rid, client))
-            db.execute("DELETE FROM mt_frame_units WHERE imei = ? AND counter = ?", (imei, counter))
-        return delivered

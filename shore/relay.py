@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ from wire.units import Unit, cut_record, pack_units
 from .archive import Archive, Vessel
 from .catch_events import named, needs_trip, trip_start_of
 from .config import LinkSection
+from .frame_batch import FrameBatch
 from .topics import slug, vessel_topic
 
 log = logging.getLogger("shore.relay")
@@ -66,6 +68,17 @@ class FragmentCapError(RemoteWireError):
 
 
 BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
+@dataclass(frozen=True)
+class Delivery:
+    """One MO delivery as a network handed it over."""
+
+    imei: str
+    momsn: int
+    payload: bytes | None
+    network: str
+    now: float
+
+
 class _Duplicate(Exception):
     """Internal: the delivery was processed before (rolls the claim transaction back)."""
 
@@ -117,46 +130,107 @@ class Relay:
 
     def handle_mo(self, imei: str, momsn: int, payload: bytes | None, network: str, now: float) -> str:
         """Process one MO delivery. Returns its outcome: ``accepted``, ``duplicate``, ``empty`` or a
-        rejection reason. Never raises on bad input.
+        rejection reason. Never raises on bad input. A batch of one: see :meth:`handle_batch`."""
+        return self.handle_batch([Delivery(imei, momsn, payload, network, now)])[0]
 
-        The frame log entry, the replay window, the records and their outbox events are written in one
-        transaction under the vessel's lock, so a worker that dies half way leaves nothing behind and
-        any other worker can process the same delivery again.
+    def handle_batch(self, deliveries: Sequence[Delivery]) -> list[str]:
+        """Process MO deliveries in one transaction (group commit); returns their outcomes in order.
+
+        The vessels are locked and their replay state read once for the batch; each frame (its log
+        entry, replay window, records and outbox events) runs under its own savepoint, so a frame that
+        fails rolls back alone. A worker that dies half way leaves nothing of the batch behind, and any
+        other worker can process the same deliveries again. If the database refuses the batch, each
+        delivery is retried in a transaction of its own, so one frame cannot hold back the others.
         """
-        self.frames_in[network] += 1
-        vessel = self.archive.vessel(imei)
-        refused = self._precheck(vessel, imei, payload)
-        if refused is not None or vessel is None or not payload:
-            return refused or "empty"
+        if not deliveries:
+            return []
+        for d in deliveries:
+            self.frames_in[d.network] += 1
+        rejections, accepted = Counter(self.rejections), self.accepted
         try:
-            head, items = open_frame(self._link_key(vessel), payload, Direction.MO)
-        except RemoteWireError as exc:
-            if not self.archive.log_frame(imei, momsn, network, payload, exc.reason, now):
+            return self.archive.in_batch(lambda batch: self._run_batch(batch, deliveries))
+        except Exception:
+            self.rejections, self.accepted = rejections, accepted  # nothing of the batch was kept
+            self._trips.clear()
+            if len(deliveries) == 1:
+                raise
+            log.exception("batch of %d frames failed; processing them one by one", len(deliveries))
+        outcomes = []
+        for d in deliveries:
+            try:
+                outcomes.append(self.archive.in_batch(lambda batch, d=d: self._run_batch(batch, [d]))[0])
+            except Exception:
+                log.exception("frame %s MOMSN %d failed", d.imei, d.momsn)
+                outcomes.append("error")
+        return outcomes
+
+    def _run_batch(self, batch: FrameBatch, deliveries: Sequence[Delivery]) -> list[str]:
+        batch.load_vessels(d.imei for d in deliveries)
+        opened: list[tuple[Delivery, Vessel | None, Any]] = []
+        for d in deliveries:
+            vessel = batch.vessels.get(d.imei)
+            refused = self._precheck(vessel, d.imei, d.payload)
+            if refused is not None or vessel is None or not d.payload:
+                opened.append((d, None, refused or "empty"))
+                continue
+            try:
+                opened.append((d, vessel, open_frame(self._link_key(vessel), d.payload, Direction.MO)))
+            except RemoteWireError as exc:
+                opened.append((d, vessel, exc))
+        batch.load_frames((d.imei, d.momsn, d.payload) for d, v, _f in opened if v is not None and d.payload)
+        batch.load_records(
+            (
+                (d.imei, item.rid)
+                for d, _v, f in opened
+                if isinstance(f, tuple)
+                for item in f[1]
+                if isinstance(item, RecordItem | FragmentItem)
+            ),
+            (d.imei for d, v, f in opened if isinstance(f, tuple)),
+        )
+        outcomes = []
+        for d, vessel, frame in opened:
+            if isinstance(frame, str):
+                outcomes.append(frame)
+            elif isinstance(frame, RemoteWireError):
+                outcomes.append(self._refuse_frame(batch, d, vessel, frame))
+            else:
+                assert vessel is not None and d.payload
+                outcomes.append(self._apply_frame(batch, d, vessel, frame[0], frame[1]))
+        batch.save_windows()
+        return outcomes
+
+    def _refuse_frame(self, batch: FrameBatch, d: Delivery, vessel: Any, exc: RemoteWireError) -> str:
+        assert d.payload
+        with batch.frame():
+            if not batch.claim(d.imei, d.momsn, d.network, d.payload, d.now):
                 self.rejections["duplicate-delivery"] += 1
                 return "duplicate"
-            return self._reject(exc.reason, f"{vessel.name} MOMSN {momsn}: {exc}")
+            batch.outcome(d.imei, d.momsn, d.payload, exc.reason)
+        return self._reject(exc.reason, f"{vessel.name} MOMSN {d.momsn}: {exc}")
+
+    def _apply_frame(self, batch: FrameBatch, d: Delivery, vessel: Vessel, head: Any, items: list[Any]) -> str:
+        assert d.payload
+        imei, momsn, payload, now = d.imei, d.momsn, d.payload, d.now
         carries_records = any(isinstance(i, RecordItem | FragmentItem) for i in items)
         try:
-            with self.archive.tx() as db:
-                Archive.lock_vessel(db, imei)
-                if not Archive.claim_frame(db, imei, momsn, network, payload, now):
+            with batch.frame():
+                if not batch.claim(imei, momsn, d.network, payload, now):
                     raise _Duplicate
-                window = Archive.window(db, imei)
-                window.record(head.counter)
-                Archive.save_window(db, imei, window, now)
+                batch.window(imei, now).record(head.counter)
                 if carries_records:
-                    Archive.owe_ack(db, imei, head.counter, now)
+                    Archive.owe_ack(batch, imei, head.counter, now)
                 for item in items:
-                    self._apply(db, vessel, item, now)
+                    self._apply(batch, vessel, item, now)
                 Archive.add_event(
-                    db,
+                    batch,
                     vessel_topic(vessel, "state", "link"),
                     _json(
                         {
                             "msg_id": f"{slug(vessel.name)}:link:{head.counter}",
                             "vessel": vessel.name,
                             "last_contact": now,
-                            "network": network,
+                            "network": d.network,
                             "momsn": momsn,
                             "frame_counter": head.counter,
                             "frame_bytes": len(payload),
@@ -165,19 +239,18 @@ class Relay:
                     now,
                     retain=True,
                 )
-                Archive.frame_outcome(db, imei, momsn, payload, "accepted")
+                batch.outcome(imei, momsn, payload, "accepted")
         except _Duplicate:
             self.rejections["duplicate-delivery"] += 1
             return "duplicate"
         except RemoteWireError as exc:
             outcome = self._reject(exc.reason, f"{vessel.name} frame {head.counter}: {exc}")
-            with self.archive.tx() as db:
-                Archive.lock_vessel(db, imei)
-                Archive.claim_frame(db, imei, momsn, network, payload, now)
-                Archive.frame_outcome(db, imei, momsn, payload, outcome)
+            with batch.frame():
+                batch.claim(imei, momsn, d.network, payload, now)
+                batch.outcome(imei, momsn, payload, outcome)
                 if exc.reason == "replay" and carries_records:
                     # The vessel may have missed our ack: owe it again so it stops resending.
-                    Archive.owe_ack(db, imei, head.counter, now)
+                    Archive.owe_ack(batch, imei, head.counter, now)
             return outcome
         self.accepted += 1
         return "accepted"
@@ -222,7 +295,7 @@ class Relay:
                     log.warning("vessel %s silent for %.0f s", vessel.name, alert["silent_s"])
         return silent
 
-    def _apply(self, db: Any, vessel: Vessel, item: Any, now: float) -> None:
+    def _apply(self, db: FrameBatch, vessel: Vessel, item: Any, now: float) -> None:
         if isinstance(item, AckItem):
             for rid, client_id in Archive.mt_frames_acked(db, vessel.imei, item.counters, now):
                 Archive.add_event(
@@ -241,7 +314,7 @@ class Relay:
         elif isinstance(item, RecordItem):
             self._deliver(db, vessel, item, now)
         elif isinstance(item, FragmentItem):
-            if Archive.record_delivered(db, vessel.imei, item.rid):
+            if db.record_delivered(vessel.imei, item.rid):
                 return
             if Archive.fragment_bytes(db, vessel.imei) + len(item.chunk) > self.max_fragment_bytes:
                 # Refuse the whole frame, unacknowledged: the vessel resends it once stale partial
@@ -258,25 +331,22 @@ class Relay:
                 Archive.drop_fragments(db, vessel.imei, item.rid)
                 self._deliver(db, vessel, RecordItem(item.rid, joined.kind, joined.body), now)
 
-    def _deliver(self, db: Any, vessel: Vessel, item: RecordItem, now: float) -> None:
-        if not Archive.add_record(db, vessel.imei, item.rid, item.kind, dumps(item.body), now):
+    def _deliver(self, db: FrameBatch, vessel: Vessel, item: RecordItem, now: float) -> None:
+        if not db.add_record(vessel.imei, item.rid, item.kind, dumps(item.body), now):
             return  # already delivered once
         try:
             self._publish_record(db, vessel, item, now)
         except RemoteWireError as exc:
             self._reject(exc.reason, f"{vessel.name} record {item.rid} kind {item.kind}: {exc}")
 
-    def _publish_record(self, db: Any, vessel: Vessel, item: RecordItem, now: float) -> None:
+    def _publish_record(self, db: FrameBatch, vessel: Vessel, item: RecordItem, now: float) -> None:
         msg_id = f"{slug(vessel.name)}:{item.rid}"
         if item.kind == Kind.EPOCH:
             epoch = Epoch.from_body(item.body)
-            Archive.add_epoch(db, vessel.imei, epoch.number, epoch.public_key)
+            db.add_epoch(vessel.imei, epoch.number, epoch.public_key)
             # Crew messages of this epoch that arrived before their epoch can be opened now.
-            for rid, body in db.execute(
-                "SELECT rid, body FROM records WHERE imei = ? AND kind = ? AND published IS NULL",
-                (vessel.imei, int(Kind.CREW_MESSAGE)),
-            ).fetchall():
-                self._publish_crew(db, vessel, rid, CrewMessage.from_body(loads_one(bytes(body))), now)
+            for rid, body in db.unpublished(vessel.imei, int(Kind.CREW_MESSAGE)):
+                self._publish_crew(db, vessel, rid, CrewMessage.from_body(loads_one(body)), now)
         elif item.kind == Kind.CREW_MESSAGE:
             self._publish_crew(db, vessel, item.rid, CrewMessage.from_body(item.body), now)
         elif item.kind == Kind.SOS:
@@ -318,11 +388,8 @@ class Relay:
             start = trip_start_of(item.body)
             if start is not None:
                 # Events of this trip that arrived before its start can be decoded now.
-                for rid, body in db.execute(
-                    "SELECT rid, body FROM records WHERE imei = ? AND kind = ? AND published IS NULL",
-                    (vessel.imei, int(Kind.CATCH)),
-                ).fetchall():
-                    pending = loads_one(bytes(body))
+                for rid, body in db.unpublished(vessel.imei, int(Kind.CATCH)):
+                    pending = loads_one(body)
                     if needs_trip(pending) == start.trip:
                         self._publish_catch(db, vessel, rid, pending, now)
         else:
@@ -356,7 +423,7 @@ class Relay:
                     break
         return {trip: start} if start is not None else {}
 
-    def _publish_catch(self, db: Any, vessel: Vessel, rid: int, body: Any, now: float) -> None:
+    def _publish_catch(self, db: FrameBatch, vessel: Vessel, rid: int, body: Any, now: float) -> None:
         trip = needs_trip(body)
         trips = self._trip_starts(db, vessel, trip) if trip is not None else {}
         trip_id = body.get(1) if isinstance(body, dict) else None
@@ -380,14 +447,12 @@ class Relay:
         )
         self._mark(db, vessel, rid, now)
 
-    def _publish_crew(self, db: Any, vessel: Vessel, rid: int, msg: CrewMessage, now: float) -> None:
-        row = db.execute(
-            "SELECT public_key FROM epochs WHERE imei = ? AND number = ?", (vessel.imei, msg.epoch)
-        ).fetchone()
-        if row is None:
+    def _publish_crew(self, db: FrameBatch, vessel: Vessel, rid: int, msg: CrewMessage, now: float) -> None:
+        epoch_key = db.epoch_key(vessel.imei, msg.epoch)
+        if epoch_key is None:
             log.info("crew record %d of %s waits for epoch %d", rid, vessel.name, msg.epoch)
             return
-        content = CrewContent.decode(open_crew(self.crew_secret, msg.epoch, bytes(row[0]), rid, msg.sealed))
+        content = CrewContent.decode(open_crew(self.crew_secret, msg.epoch, epoch_key, rid, msg.sealed))
         Archive.add_event(
             db,
             vessel_topic(vessel, "up", "crew"),
@@ -408,8 +473,8 @@ class Relay:
         self._mark(db, vessel, rid, now)
 
     @staticmethod
-    def _mark(db: Any, vessel: Vessel, rid: int, now: float) -> None:
-        db.execute("UPDATE records SET published = ? WHERE imei = ? AND rid = ?", (now, vessel.imei, rid))
+    def _mark(db: FrameBatch, vessel: Vessel, rid: int, now: float) -> None:
+        db.mark_published(vessel.imei, rid, now)
 
     # --- MT ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,267 @@
+"""One batch of MO frames in one archive transaction (group commit).
+
+It owns the receive-side state the relay reads while it applies a batch: the vessel rows (locked in
+IMEI order on PostgreSQL, so workers never deadlock), their replay windows, which deliveries and
+records the archive already holds, the records still waiting to be published, and a savepoint per
+frame. That state is read in a few queries per batch instead of a dozen round trips per frame; the
+writes go out as they are made (pipelined on PostgreSQL) and the batch commits once.
+
+A frame runs inside :meth:`FrameBatch.frame`: a savepoint plus an undo log of the in-memory state,
+so a frame that fails rolls back alone and the rest of the batch commits. It does not parse frames
+(the relay does) and holds nothing beyond one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from wire.replay import ReplayWindow
+
+from .archive_schema import VESSEL_COLUMNS, Vessel, vessel_from_row
+
+FrameKey = tuple[str, int, bytes]  # (imei, momsn, raw): one delivery
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class FrameBatch:
+    """The archive connection of one batch transaction, with the batch's receive-side state."""
+
+    def __init__(self, db: Any, dialect: str, epochs: dict[tuple[str, int], bytes]) -> None:
+        self.db = db
+        self.dialect = dialect
+        self.vessels: dict[str, Vessel] = {}
+        self._windows: dict[str, ReplayWindow] = {}
+        self._contact: dict[str, float] = {}
+        self._frames: dict[FrameKey, tuple[int | None, str]] = {}  # (row id or None if new, outcome)
+        self._claimed: dict[FrameKey, tuple[str, float]] = {}  # new deliveries: (network, received)
+        self._records: set[tuple[str, int]] = set()
+        self._unpublished: dict[str, dict[int, tuple[int, bytes]]] = {}
+        self._epochs_shared = epochs  # committed epoch keys, shared across batches
+        self.epochs: dict[tuple[str, int], bytes] = {}  # added in this batch (merged after commit)
+        self._undo: list[Callable[[], None]] | None = None
+        self._savepoints = 0
+
+    # --- pass-through, so the archive's statement helpers take a batch like a connection ----------
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        return self.db.execute(sql, args)
+
+    def executemany(self, sql: str, args: Any) -> Any:
+        return self.db.executemany(sql, args)
+
+    # --- loading, once per batch --------------------------------------------------------------------
+
+    def load_vessels(self, imeis: Iterable[str]) -> None:
+        """Lock and read the batch's vessels (registry row and replay window)."""
+        ordered = sorted(set(imeis))
+        if not ordered:
+            return
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        rows = self.db.execute(
+            f"SELECT {VESSEL_COLUMNS}, rx_highest, rx_bitmap FROM vessels WHERE imei IN ({_marks(len(ordered))}) "
+            f"ORDER BY imei{lock}",
+            ordered,
+        ).fetchall()
+        for row in rows:
+            vessel = vessel_from_row(tuple(row[:-2]))
+            self.vessels[vessel.imei] = vessel
+            self._windows[vessel.imei] = ReplayWindow(int(row[-2]), int(row[-1]))
+
+    def load_frames(self, keys: Iterable[FrameKey]) -> None:
+        """Which of these deliveries the archive holds already, and their outcome."""
+        keys = set(keys)
+        if not keys:
+            return
+        imeis = sorted({k[0] for k in keys})
+        momsns = sorted({k[1] for k in keys})
+        for row_id, imei, momsn, raw, outcome in self.db.execute(
+            f"SELECT id, imei, momsn, raw, outcome FROM frames_in WHERE imei IN ({_marks(len(imeis))}) "
+            f"AND momsn IN ({_marks(len(momsns))})",
+            [*imeis, *momsns],
+        ).fetchall():
+            key = (imei, int(momsn), bytes(raw))
+            if key in keys:
+                self._frames[key] = (int(row_id), outcome)
+
+    def load_records(self, keys: Iterable[tuple[str, int]], imeis: Iterable[str]) -> None:
+        """Which of these (imei, record id) are delivered, and every record of ``imeis`` not yet
+        published (crew messages waiting for their epoch, catch events waiting for their trip)."""
+        keys = set(keys)
+        if keys:
+            vessels = sorted({k[0] for k in keys})
+            rids = sorted({k[1] for k in keys})
+            for imei, rid in self.db.execute(
+                f"SELECT imei, rid FROM records WHERE imei IN ({_marks(len(vessels))}) "
+                f"AND rid IN ({_marks(len(rids))})",
+                [*vessels, *rids],
+            ).fetchall():
+                if (imei, int(rid)) in keys:
+                    self._records.add((imei, int(rid)))
+        ordered = sorted(set(imeis))
+        for imei in ordered:
+            self._unpublished[imei] = {}
+        if ordered:
+            for imei, rid, kind, body in self.db.execute(
+                f"SELECT imei, rid, kind, body FROM records WHERE imei IN ({_marks(len(ordered))}) "
+                "AND published IS NULL",
+                ordered,
+            ).fetchall():
+                self._unpublished[imei][int(rid)] = (int(kind), bytes(body))
+
+    # --- one frame ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def frame(self) -> Iterator[None]:
+        """A savepoint for one frame: on an exception its statements and in-memory changes are undone
+        and the exception goes on; the other frames of the batch are untouched."""
+        self._savepoints += 1
+        name = f"frame{self._savepoints}"
+        self.db.execute(f"SAVEPOINT {name}")
+        self._undo = []
+        try:
+            yield
+        except BaseException:
+            undo, self._undo = self._undo, None
+            for step in reversed(undo):
+                step()
+            self.db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.db.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._undo = None
+        self.db.execute(f"RELEASE SAVEPOINT {name}")
+
+    def _on_undo(self, step: Callable[[], None]) -> None:
+        if self._undo is not None:
+            self._undo.append(step)
+
+    def claim(self, imei: str, momsn: int, network: str, raw: bytes, now: float) -> bool:
+        """True if this delivery is new or only queued by an ingest endpoint (process it), False if it
+        was processed before. The frame's row is written by :meth:`outcome`."""
+        key = (imei, momsn, raw)
+        known = self._frames.get(key)
+        if known is not None:
+            return known[1] == "queued"
+        if key in self._claimed:
+            return False
+        self._claimed[key] = (network, now)
+        self._on_undo(lambda: self._claimed.pop(key, None))
+        return True
+
+    def outcome(self, imei: str, momsn: int, raw: bytes, outcome: str) -> None:
+        key = (imei, momsn, raw)
+        claimed = self._claimed.pop(key, None)
+        known = self._frames.get(key)
+        if claimed is not None:
+            network, now = claimed
+            self.db.execute(
+                "INSERT OR IGNORE INTO frames_in (imei, momsn, network, received, raw, outcome) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (imei, momsn, network, now, raw, outcome),
+            )
+            self._frames[key] = (None, outcome)
+            self._on_undo(lambda: (self._frames.pop(key, None), self._claimed.setdefault(key, claimed)))
+        elif known is not None:
+            row_id = known[0]
+            if row_id is None:
+                self.db.execute(
+                    "UPDATE frames_in SET outcome = ? WHERE imei = ? AND momsn = ? AND raw = ?",
+                    (outcome, imei, momsn, raw),
+                )
+            else:
+                self.db.execute("UPDATE frames_in SET outcome = ? WHERE id = ?", (outcome, row_id))
+            self._frames[key] = (row_id, outcome)
+            self._on_undo(lambda: self._frames.__setitem__(key, known))
+
+    def window(self, imei: str, now: float) -> ReplayWindow:
+        """The vessel's replay window, to be changed in place; saved once when the batch ends."""
+        window = self._windows[imei]
+        saved = (window.highest, window.bitmap, self._contact.get(imei))
+
+        def restore() -> None:
+            window.highest, window.bitmap = saved[0], saved[1]
+            if saved[2] is None:
+                self._contact.pop(imei, None)
+            else:
+                self._contact[imei] = saved[2]
+
+        self._on_undo(restore)
+        self._contact[imei] = now
+        return window
+
+    def save_windows(self) -> None:
+        """Write the replay window and last contact of every vessel a frame of the batch reached."""
+        rows = [
+            (self._windows[imei].highest, str(self._windows[imei].bitmap), now, imei)
+            for imei, now in sorted(self._contact.items())
+        ]
+        if rows:
+            self.db.executemany(
+                "UPDATE vessels SET rx_highest = ?, rx_bitmap = ?, last_contact = ?, silent_alerted = 0 "
+                "WHERE imei = ?",
+                rows,
+            )
+
+    # --- records ---------------------------------------------------------------------------------------
+
+    def record_delivered(self, imei: str, rid: int) -> bool:
+        return (imei, rid) in self._records
+
+    def add_record(self, imei: str, rid: int, kind: int, body: bytes, now: float) -> bool:
+        """Store a delivered record once; False if it was delivered before."""
+        key = (imei, rid)
+        if key in self._records:
+            return False
+        self.db.execute(
+            "INSERT OR IGNORE INTO records (imei, rid, kind, body, received) VALUES (?, ?, ?, ?, ?)",
+            (imei, rid, kind, body, now),
+        )
+        self._records.add(key)
+        waiting = self._unpublished.setdefault(imei, {})
+        waiting[rid] = (kind, body)
+
+        def undo() -> None:
+            self._records.discard(key)
+            waiting.pop(rid, None)
+
+        self._on_undo(undo)
+        return True
+
+    def mark_published(self, imei: str, rid: int, now: float) -> None:
+        self.db.execute("UPDATE records SET published = ? WHERE imei = ? AND rid = ?", (now, imei, rid))
+        waiting = self._unpublished.get(imei, {})
+        entry = waiting.pop(rid, None)
+        if entry is not None:
+            self._on_undo(lambda: waiting.__setitem__(rid, entry))
+
+    def unpublished(self, imei: str, kind: int) -> list[tuple[int, bytes]]:
+        """(rid, body) of the vessel's records of ``kind`` that wait to be published, oldest first."""
+        waiting = self._unpublished.get(imei, {})
+        return [(rid, body) for rid, (k, body) in sorted(waiting.items()) if k == kind]
+
+    # --- crew epochs -----------------------------------------------------------------------------------
+
+    def add_epoch(self, imei: str, number: int, public_key: bytes) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO epochs (imei, number, public_key) VALUES (?, ?, ?)",
+            (imei, number, public_key),
+        )
+        key = (imei, number)
+        if key not in self.epochs and key not in self._epochs_shared:
+            self.epochs[key] = public_key
+            self._on_undo(lambda: self.epochs.pop(key, None))
+
+    def epoch_key(self, imei: str, number: int) -> bytes | None:
+        key = (imei, number)
+        found = self.epochs.get(key) or self._epochs_shared.get(key)
+        if found is None:
+            row = self.db.execute(
+                "SELECT public_key FROM epochs WHERE imei = ? AND number = ?", (imei, number)
+            ).fetchone()
+            if row is not None:
+                found = self._epochs_shared[key] = bytes(row[0])  # committed before this batch
+        return found
