@@ -133,6 +133,7 @@ class Archive(MtQueues):
             except BaseException:
                 self._vessels.clear()
                 raise
+            batch.committed()
             self.epoch_keys.update(batch.epochs)
             self._vessels.update(batch.vessels)
             return result
@@ -374,9 +375,7 @@ class Archive(MtQueues):
 
     @staticmethod
     def owe_ack(db: Any, imei: str, counter: int, now: float = 0.0) -> None:
-        db.execute(
-            "INSERT OR IGNORE INTO acks_owed (imei, counter, owed_at) VALUES (?, ?, ?)", (imei, counter, now)
-        )
+        _write(db, "INSERT OR IGNORE INTO acks_owed (imei, counter, owed_at) VALUES (?, ?, ?)", (imei, counter, now))
 
     @staticmethod
     def add_epoch(db: Any, imei: str, number: int, public_key: bytes) -> None:
@@ -391,7 +390,8 @@ class Archive(MtQueues):
 
     @staticmethod
     def add_event(db: Any, topic: str, payload: bytes, now: float, retain: bool = False) -> None:
-        db.execute(
+        _write(
+            db,
             "INSERT INTO events (topic, payload, retain, created) VALUES (?, ?, ?, ?)",
             (topic, payload, int(retain), now),
         )
@@ -493,3 +493,12 @@ class Archive(MtQueues):
         except Exception:  # health reports any database failure as unhealthy
             return False
         return True
+
+
+def _write(db: Any, sql: str, args: tuple[Any, ...]) -> None:
+    """A write whose result is not read: a batch may hold it and send it with others of its kind."""
+    defer = getattr(db, "defer", None)
+    if defer is not None:
+        defer(sql, args)
+    else:
+        db.execute(sql, args)

@@ -167,9 +167,27 @@ class PgDb:
         return self.conn.execute(self._sql(sql), tuple(args))
 
     def executemany(self, sql: str, args: Any) -> Any:
+        rows = list(args)
         cur = self.conn.cursor()
-        cur.executemany(self._sql(sql), list(args))
+        values = _VALUES.search(sql)
+        if values is None or len(rows) < 2:
+            cur.executemany(self._sql(sql), rows)
+            return cur
+        # An INSERT of many rows goes as multi-row INSERTs of a few fixed sizes (so the statements are
+        # parsed and prepared once): a statement per chunk, not one per row.
+        head, group, tail = sql[: values.start(1)], values.group(1), sql[values.end(1) :]
+        start = 0
+        for size in _CHUNKS:
+            while len(rows) - start >= size:
+                chunk = rows[start : start + size]
+                start += size
+                many = self._sql(head + ", ".join([group] * size) + tail)
+                cur.execute(many, [value for row in chunk for value in row])
         return cur
+
+
+_VALUES = re.compile(r"^\s*INSERT (?:OR IGNORE )?INTO [^(]+\([^)]*\) VALUES (\([?, ]+\))\s*$", re.IGNORECASE)
+_CHUNKS = (256, 32, 4, 1)  # rows per multi-row INSERT (256 x 8 columns stays far below 65535 parameters)
 
 
 def is_postgres_url(location: str | Path) -> bool:

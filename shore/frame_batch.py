@@ -3,12 +3,16 @@
 It owns the receive-side state the relay reads while it applies a batch: the vessel rows (locked in
 IMEI order on PostgreSQL, so workers never deadlock), their replay windows, which deliveries and
 records the archive already holds, the records still waiting to be published, and a savepoint per
-frame. That state is read in a few queries per batch instead of a dozen round trips per frame; the
-writes go out as they are made (pipelined on PostgreSQL) and the batch commits once.
+frame. That state is read in a few queries per batch instead of a dozen round trips per frame. Writes
+nobody reads back within the batch (frame log, records, outbox events, acks owed) are held and sent
+with ``executemany`` (pipelined on PostgreSQL); any other statement first sends what is held, so it
+sees the batch's own writes. The batch commits once.
 
-A frame runs inside :meth:`FrameBatch.frame`: a savepoint plus an undo log of the in-memory state,
-so a frame that fails rolls back alone and the rest of the batch commits. It does not parse frames
-(the relay does) and holds nothing beyond one transaction.
+A frame runs inside :meth:`FrameBatch.frame`, which is a savepoint plus an undo log of the in-memory
+state and of the held writes: a frame that fails rolls back alone and the rest of the batch commits.
+The SQL ``SAVEPOINT`` is issued only when the frame sends a statement of its own (held writes of a
+failed frame are simply dropped). It does not parse frames (the relay does) and holds nothing beyond
+one transaction.
 """
 
 from __future__ import annotations
@@ -44,15 +48,74 @@ class FrameBatch:
         self._epochs_shared = epochs  # committed epoch keys, shared across batches
         self.epochs: dict[tuple[str, int], bytes] = {}  # added in this batch (merged after commit)
         self._undo: list[Callable[[], None]] | None = None
+        self._held: dict[str, list[list[Any]]] = {}  # statement -> rows, sent in first-use order
+        self._held_records: dict[tuple[str, int], list[Any]] = {}  # record rows not sent yet
+        self._frame_start: dict[str, int] | None = None  # held rows per statement when the frame began
+        self._savepoint: str | None = None  # the open frame's SQL savepoint, once issued
         self._savepoints = 0
+        self._after_commit: list[Callable[[], None]] = []
+        self._staged: dict[Any, Any] = {}
 
-    # --- pass-through, so the archive's statement helpers take a batch like a connection ----------
+    # --- statements -----------------------------------------------------------------------------------
 
     def execute(self, sql: str, args: Any = ()) -> Any:
+        """Run a statement now (after sending the held writes, so it sees them)."""
+        self._enter_savepoint()
+        self.flush()
         return self.db.execute(sql, args)
 
     def executemany(self, sql: str, args: Any) -> Any:
+        self._enter_savepoint()
+        self.flush()
         return self.db.executemany(sql, args)
+
+    def defer(self, sql: str, args: Any) -> None:
+        """Hold a write whose result nobody reads; it goes out with the others of its kind."""
+        self._held.setdefault(sql, []).append(args if isinstance(args, list) else list(args))
+
+    def flush(self) -> None:
+        """Send the held writes (one ``executemany`` per statement)."""
+        held, self._held = self._held, {}
+        self._held_records.clear()
+        for sql, rows in held.items():
+            if rows:
+                self.db.executemany(sql, rows)
+
+    def _enter_savepoint(self) -> None:
+        """The open frame is about to send statements: write the earlier frames' rows, then open the
+        frame's SQL savepoint, so rolling back to it keeps them."""
+        if self._frame_start is None or self._savepoint is not None:
+            return
+        mine = {sql: rows[self._frame_start.get(sql, 0) :] for sql, rows in self._held.items()}
+        for sql, rows in self._held.items():
+            del rows[self._frame_start.get(sql, 0) :]
+        unsent = {id(row) for rows in mine.values() for row in rows}
+        records = {k: row for k, row in self._held_records.items() if id(row) in unsent}
+        self.flush()
+        self._held_records.update(records)
+        self._savepoints += 1
+        self._savepoint = f"frame{self._savepoints}"
+        self.db.execute(f"SAVEPOINT {self._savepoint}")
+        self._held = {sql: rows for sql, rows in mine.items() if rows}
+        self._frame_start = {}
+
+    def on_commit(self, step: Callable[[], None]) -> None:
+        """Run ``step`` once the batch committed (to fill caches with what it stored)."""
+        self._after_commit.append(step)
+        self._on_undo(self._after_commit.pop)
+
+    def stage(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        """Put ``value`` in ``cache`` once the batch committed; until then :meth:`staged` finds it."""
+        self._staged[key] = value
+        self._on_undo(lambda: self._staged.pop(key, None))
+        self.on_commit(lambda: cache.__setitem__(key, value))
+
+    def staged(self, key: Any) -> Any:
+        return self._staged.get(key)
+
+    def committed(self) -> None:
+        for step in self._after_commit:
+            step()
 
     # --- loading, once per batch --------------------------------------------------------------------
 
@@ -117,23 +180,29 @@ class FrameBatch:
 
     @contextmanager
     def frame(self) -> Iterator[None]:
-        """A savepoint for one frame: on an exception its statements and in-memory changes are undone
-        and the exception goes on; the other frames of the batch are untouched."""
-        self._savepoints += 1
-        name = f"frame{self._savepoints}"
-        self.db.execute(f"SAVEPOINT {name}")
+        """A savepoint for one frame: on an exception its writes and in-memory changes are undone and
+        the exception goes on; the other frames of the batch are untouched."""
         self._undo = []
+        self._frame_start = {sql: len(rows) for sql, rows in self._held.items()}
+        self._savepoint = None
         try:
             yield
         except BaseException:
             undo, self._undo = self._undo, None
             for step in reversed(undo):
                 step()
-            self.db.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.db.execute(f"RELEASE SAVEPOINT {name}")
+            for sql, rows in self._held.items():
+                del rows[self._frame_start.get(sql, 0) :]
+            if self._savepoint is not None:
+                self.db.execute(f"ROLLBACK TO SAVEPOINT {self._savepoint}")
+                self.db.execute(f"RELEASE SAVEPOINT {self._savepoint}")
             raise
-        self._undo = None
-        self.db.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._frame_start = None
+            self._undo = None
+        if self._savepoint is not None:
+            self.db.execute(f"RELEASE SAVEPOINT {self._savepoint}")
+        self._savepoint = None
 
     def _on_undo(self, step: Callable[[], None]) -> None:
         if self._undo is not None:
@@ -158,7 +227,7 @@ class FrameBatch:
         known = self._frames.get(key)
         if claimed is not None:
             network, now = claimed
-            self.db.execute(
+            self.defer(
                 "INSERT OR IGNORE INTO frames_in (imei, momsn, network, received, raw, outcome) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (imei, momsn, network, now, raw, outcome),
@@ -168,12 +237,12 @@ class FrameBatch:
         elif known is not None:
             row_id = known[0]
             if row_id is None:
-                self.db.execute(
+                self.defer(
                     "UPDATE frames_in SET outcome = ? WHERE imei = ? AND momsn = ? AND raw = ?",
                     (outcome, imei, momsn, raw),
                 )
             else:
-                self.db.execute("UPDATE frames_in SET outcome = ? WHERE id = ?", (outcome, row_id))
+                self.defer("UPDATE frames_in SET outcome = ? WHERE id = ?", (outcome, row_id))
             self._frames[key] = (row_id, outcome)
             self._on_undo(lambda: self._frames.__setitem__(key, known))
 
@@ -206,6 +275,11 @@ class FrameBatch:
                 rows,
             )
 
+    def finish(self) -> None:
+        """Send everything held and the replay windows; the batch is ready to commit."""
+        self.flush()
+        self.save_windows()
+
     # --- records ---------------------------------------------------------------------------------------
 
     def record_delivered(self, imei: str, rid: int) -> bool:
@@ -216,23 +290,31 @@ class FrameBatch:
         key = (imei, rid)
         if key in self._records:
             return False
-        self.db.execute(
-            "INSERT OR IGNORE INTO records (imei, rid, kind, body, received) VALUES (?, ?, ?, ?, ?)",
-            (imei, rid, kind, body, now),
+        row: list[Any] = [imei, rid, kind, body, now, None]
+        self.defer(
+            "INSERT OR IGNORE INTO records (imei, rid, kind, body, received, published) VALUES (?, ?, ?, ?, ?, ?)",
+            row,
         )
+        self._held_records[key] = row
         self._records.add(key)
         waiting = self._unpublished.setdefault(imei, {})
         waiting[rid] = (kind, body)
 
         def undo() -> None:
             self._records.discard(key)
+            self._held_records.pop(key, None)
             waiting.pop(rid, None)
 
         self._on_undo(undo)
         return True
 
     def mark_published(self, imei: str, rid: int, now: float) -> None:
-        self.db.execute("UPDATE records SET published = ? WHERE imei = ? AND rid = ?", (now, imei, rid))
+        held = self._held_records.get((imei, rid))
+        if held is not None:  # stored by this batch and not sent yet: store it published
+            held[5] = now
+            self._on_undo(lambda: held.__setitem__(5, None))
+        else:
+            self.defer("UPDATE records SET published = ? WHERE imei = ? AND rid = ?", (now, imei, rid))
         waiting = self._unpublished.get(imei, {})
         entry = waiting.pop(rid, None)
         if entry is not None:
@@ -246,7 +328,7 @@ class FrameBatch:
     # --- crew epochs -----------------------------------------------------------------------------------
 
     def add_epoch(self, imei: str, number: int, public_key: bytes) -> None:
-        self.db.execute(
+        self.defer(
             "INSERT OR IGNORE INTO epochs (imei, number, public_key) VALUES (?, ?, ?)",
             (imei, number, public_key),
         )

@@ -197,7 +197,7 @@ class Relay:
             else:
                 assert vessel is not None and d.payload
                 outcomes.append(self._apply_frame(batch, d, vessel, frame[0], frame[1]))
-        batch.save_windows()
+        batch.finish()
         return outcomes
 
     def _refuse_frame(self, batch: FrameBatch, d: Delivery, vessel: Any, exc: RemoteWireError) -> str:
@@ -387,6 +387,7 @@ class Relay:
             self._publish_catch(db, vessel, item.rid, item.body, now)
             start = trip_start_of(item.body)
             if start is not None:
+                db.stage(self._trips, (vessel.imei, start.trip), start)
                 # Events of this trip that arrived before its start can be decoded now.
                 for rid, body in db.unpublished(vessel.imei, int(Kind.CATCH)):
                     pending = loads_one(body)
@@ -406,9 +407,9 @@ class Relay:
             )
             self._mark(db, vessel, item.rid, now)
 
-    def _trip_starts(self, db: Any, vessel: Vessel, trip: int) -> dict[int, TripStart]:
+    def _trip_starts(self, db: FrameBatch, vessel: Vessel, trip: int) -> dict[int, TripStart]:
         key = (vessel.imei, trip)
-        start = self._trips.get(key)
+        start = db.staged(key) or self._trips.get(key)
         if start is None:
             for (body,) in db.execute(
                 "SELECT body FROM records WHERE imei = ? AND kind = ? ORDER BY rid DESC",
@@ -555,5 +556,8 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per event
+
+
 def _json(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
