@@ -375,7 +375,11 @@ class Archive(MtQueues):
 
     @staticmethod
     def owe_ack(db: Any, imei: str, counter: int, now: float = 0.0) -> None:
-        _write(db, "INSERT OR IGNORE INTO acks_owed (imei, counter, owed_at) VALUES (?, ?, ?)", (imei, counter, now))
+        _write(
+            db,
+            "INSERT OR IGNORE INTO acks_owed (imei, counter, owed_at) VALUES (?, ?, ?)",
+            (imei, counter, now),
+        )
 
     @staticmethod
     def add_epoch(db: Any, imei: str, number: int, public_key: bytes) -> None:

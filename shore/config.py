@@ -109,6 +109,8 @@ class ScaleSection:
     worker_id: str = ""  # unique per process; empty = host name + process id
     share_group: str = "seabridge-relay"  # MQTT 5 shared subscription group of the workers
     claim_after_s: float = 30.0  # a worker processes frames queued longer than this that no one took
+    batch_frames: int = 200  # group commit: frames processed in one transaction, at most
+    batch_wait_s: float = 0.01  # group commit: how long a frame waits for others to share its transaction
 
 
 @dataclass

@@ -7,7 +7,10 @@ The relay and the dashboard talk to the broker only through ``MqttClient``. It o
   CONNECT on a throw-away socket) and falls back to MQTT 3.1.1 when the broker answers in the 3.1.1
   format (the embedded amqtt broker answers "unacceptable protocol version");
 * subscriptions, which it (re)sends after every connect that did not resume a session;
-* PUBACK tracking: ``publish(..., on_done=...)`` and ``await publish_and_wait(...)``.
+* PUBACK tracking: ``publish(..., on_done=...)`` and ``await publish_and_wait(...)``;
+* acknowledgements of messages it receives: sent when the handlers returned, or, for a
+  ``subscribe(..., deferred_ack=True)`` handler, when that handler calls the ``ack`` it was given
+  (after its own durable write: at-least-once into the caller's store, however long it batches).
 
 Rules it keeps (see the shore research notes, paho-mqtt section):
 
@@ -55,6 +58,7 @@ __all__ = [
 
 Protocol = Literal["auto", "5", "3.1.1"]
 Handler = Callable[[str, bytes], None]
+AckedHandler = Callable[[str, bytes, Callable[[], None]], None]
 
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _PACKET_CONNACK = 0x20
@@ -194,6 +198,7 @@ class MqttClient:
         reconnect_delay_s: tuple[int, int] = (1, 30),
         probe_timeout_s: float = 5.0,
         will: Will | None = None,
+        receive_maximum: int | None = None,
     ) -> None:
         if protocol not in ("auto", "5", "3.1.1"):
             raise ValueError(f"protocol must be 'auto', '5' or '3.1.1', got {protocol!r}")
@@ -209,6 +214,9 @@ class MqttClient:
         self.reconnect_delay_s = reconnect_delay_s
         self.probe_timeout_s = probe_timeout_s
         self.will = will
+        # MQTT 5 Receive Maximum: how many QoS 1 messages the broker may have unacknowledged with us
+        # (a handler that batches its acks needs more than the broker's default window).
+        self.receive_maximum = receive_maximum
 
         self._client: paho.Client | None = None
         self._mqtt5 = False
@@ -225,7 +233,8 @@ class MqttClient:
         self._early: dict[int, MqttPublishError | None] = {}
         # _subs_lock guards the subscription table; paho is never called while it is held.
         self._subs_lock = threading.Lock()
-        self._subs: dict[str, tuple[int, list[Handler]]] = {}
+        self._subs: dict[str, tuple[int, list[Handler | AckedHandler]]] = {}
+        self._deferred: set[Handler | AckedHandler] = set()  # handlers that acknowledge themselves
         self._sent_subs: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -382,14 +391,23 @@ class MqttClient:
 
     # ------------------------------------------------------------------ subscribing
 
-    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+    def subscribe(
+        self, topic_filter: str, handler: Handler | AckedHandler, qos: int = 1, *, deferred_ack: bool = False
+    ) -> None:
         """Call ``handler(topic, payload)`` for every message matching ``topic_filter``.
 
         Subscriptions are remembered and re-sent after each connect that did not resume a session.
         ``$share/<group>/<filter>`` filters match like ``<filter>``. Handlers run on the network
         thread; an exception in one is logged and does not affect later messages.
+
+        With ``deferred_ack=True`` the handler is called as ``handler(topic, payload, ack)`` and the
+        message is acknowledged to the broker only when ``ack()`` was called (from any thread), so the
+        handler may queue the message and acknowledge it after its own commit. Until then the broker
+        counts it against the client's receive window (``receive_maximum``).
         """
         with self._subs_lock:
+            if deferred_ack:
+                self._deferred.add(handler)
             old_qos, handlers = self._subs.get(topic_filter, (qos, []))
             self._subs[topic_filter] = (max(old_qos, qos), [*handlers, handler])
             already = topic_filter in self._sent_subs and old_qos >= qos
@@ -432,13 +450,16 @@ class MqttClient:
     def _launch(self, *, mqtt5: bool) -> None:
         cfg = self.config
         if mqtt5:
-            client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5)
+            client = paho.Client(
+                CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5, manual_ack=True
+            )
         else:
             client = paho.Client(
                 CallbackAPIVersion.VERSION2,
                 client_id=self.client_id,
                 protocol=paho.MQTTv311,
                 clean_session=not self.persistent_session,
+                manual_ack=True,
             )
         client.enable_logger(self.log)
         client.max_queued_messages_set(0)
@@ -458,6 +479,8 @@ class MqttClient:
         connect_kw: dict[str, Any] = {}
         if mqtt5:
             props = Properties(PacketTypes.CONNECT)
+            if self.receive_maximum is not None:
+                props.ReceiveMaximum = self.receive_maximum
             if self.persistent_session:
                 props.SessionExpiryInterval = self.session_expiry_s
                 connect_kw["clean_start"] = False
@@ -538,24 +561,48 @@ class MqttClient:
         except Exception:
             self.log.exception("mqtt %s: error in on_publish", self.client_id)
 
-    def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         try:
             topic = msg.topic
             payload = bytes(msg.payload)
             with self._subs_lock:
                 handlers = [
-                    h
+                    (h, h in self._deferred)
                     for f, (_q, hs) in self._subs.items()
                     if paho.topic_matches_sub(_plain_filter(f), topic)
                     for h in hs
                 ]
-            for handler in handlers:
+            deferring = sum(1 for _h, deferred in handlers if deferred)
+            owed = [deferring]
+            ack_lock = threading.Lock()
+
+            def ack() -> None:  # the broker hears once every deferring handler is done
+                with ack_lock:
+                    owed[0] -= 1
+                    last = owed[0] == 0
+                if last:
+                    self._ack(client, msg)
+
+            for handler, deferred in handlers:
                 try:
-                    handler(topic, payload)
+                    if deferred:
+                        handler(topic, payload, ack)  # type: ignore[call-arg]
+                    else:
+                        handler(topic, payload)  # type: ignore[call-arg]
                 except Exception:
                     self.log.exception("mqtt %s: handler for %s failed", self.client_id, topic)
+                    if deferred:
+                        ack()
+            if deferring == 0:
+                self._ack(client, msg)
         except Exception:
             self.log.exception("mqtt %s: error in on_message", self.client_id)
+
+    def _ack(self, client: paho.Client, msg: paho.MQTTMessage) -> None:
+        try:
+            client.ack(msg.mid, msg.qos)
+        except Exception:  # may run on any thread; a lost connection loses the ack, not the caller
+            self.log.exception("mqtt %s: acknowledging message %d failed", self.client_id, msg.mid)
 
     def _call_result(
         self, on_result: Callable[[MqttPublishError | None], None], error: MqttPublishError | None

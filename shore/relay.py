@@ -209,7 +209,9 @@ class Relay:
             batch.outcome(d.imei, d.momsn, d.payload, exc.reason)
         return self._reject(exc.reason, f"{vessel.name} MOMSN {d.momsn}: {exc}")
 
-    def _apply_frame(self, batch: FrameBatch, d: Delivery, vessel: Vessel, head: Any, items: list[Any]) -> str:
+    def _apply_frame(
+        self, batch: FrameBatch, d: Delivery, vessel: Vessel, head: Any, items: list[Any]
+    ) -> str:
         assert d.payload
         imei, momsn, payload, now = d.imei, d.momsn, d.payload, d.now
         carries_records = any(isinstance(i, RecordItem | FragmentItem) for i in items)
