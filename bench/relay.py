@@ -1,14 +1,20 @@
-"""Relay pipeline throughput with 1, 2 and 4 scale-out workers, measured in one run.
+"""Relay pipeline throughput, per-frame transactions against group commit, measured in one run.
 
-Records a set of sealed MO frames from many vessels once, then for each worker count: a fresh
-PostgreSQL schema, a real Mosquitto, N ``seabridge shore run`` processes in the ``worker`` role on the
-MQTT 5 shared subscription, and the recorded frames published on ``seabridge/v1/_relay/frames/...``
-exactly as the ingest role publishes them. The clock runs from the first publish until every frame
-is accepted in the archive (decrypted, replay-checked, records stored, outbox events written).
-Prints frames/s per worker count and the scaling ratio against one worker.
+Records a set of sealed MO frames from many vessels once (each with a trip start and a haul), then:
 
-Needs /usr/sbin/mosquitto and PostgreSQL (env SEABRIDGE_BENCH_PG, default
-postgresql://postgres@127.0.0.1:5432/test). ``python -m bench relay`` or ``python bench/relay.py``.
+* PostgreSQL, scale-out: for each setting a fresh PostgreSQL schema, the real Mosquitto, N
+  ``seabridge shore run`` processes in the ``worker`` role on the MQTT 5 shared subscription, and the
+  recorded frames published on ``seabridge/v1/_relay/frames/...`` exactly as the ingest role publishes
+  them. First one worker with one frame per transaction (``scale.batch_frames = 1``), then group commit
+  with 1, 2 and 4 workers. The clock runs from the first publish until every frame is accepted in the
+  archive (decrypted, replay-checked, records stored, outbox events written).
+* SQLite, one process: the relay's own batcher, relay and a SQLite archive file (WAL,
+  ``synchronous=FULL``) in this process, fed as fast as the network endpoints would hand frames over;
+  one frame per transaction, then group commit.
+
+Prints frames/s for each and the ratio against one frame per transaction. Needs /usr/sbin/mosquitto
+and PostgreSQL (env SEABRIDGE_BENCH_PG, default postgresql://postgres@127.0.0.1:5432/test); env
+SEABRIDGE_BENCH_FRAMES sets the number of frames (default 2000). ``python -m bench relay``.
 """
 
 from __future__ import annotations
@@ -20,16 +26,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import psycopg
 from nacl.public import PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
 
-from common.keyfiles import write_keypair
+from common.keyfiles import read_secret, write_keypair
 from firmware_profiles import load_profile
 from shore.archive import Archive
-from shore.mqtt import MqttClient
+from shore.config import ScaleSection
+from shore.frame_batcher import BatchLimits, FrameBatcher
+from shore.relay import Delivery, Relay
 from shore.topics import FRAMES_TOPIC
 from wire import catch
 from wire.crypto import link_key
@@ -40,6 +51,7 @@ from wire.records import Kind
 VESSELS = 64
 FRAMES = int(os.environ.get("SEABRIDGE_BENCH_FRAMES", "2000"))
 WORKER_COUNTS = (1, 2, 4)
+BATCH = ScaleSection().batch_frames  # the relay's default group commit size
 PG_URL = os.environ.get("SEABRIDGE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NETWORK = "iridium-directip"
 
@@ -103,12 +115,15 @@ def record_frames(shore_public: object) -> tuple[list[tuple[str, str, bytes]], l
     return [(imei, name, bytes(secret.public_key)) for imei, name, secret, _k in vessels], frames
 
 
-def _worker(conf_dir: Path, keys: Path, pg_url: str, broker: str, n: int) -> subprocess.Popen[str]:
+def _worker(
+    conf_dir: Path, keys: Path, pg_url: str, broker: str, n: int, batch: int
+) -> subprocess.Popen[str]:
     conf = conf_dir / f"worker{n}.toml"
     conf.write_text(
         f'[keys]\nshore_secret = "{keys / "shore.key"}"\ncrew_secret = "{keys / "crew.key"}"\n'
         f'[archive]\nurl = "{pg_url}"\n[broker]\nurl = "{broker}"\n[metrics]\nlisten = ""\n'
-        f'[scale]\nrole = "worker"\nworker_id = "bench{n}"\n[alerts]\nsilent_after_s = 0.0\n'
+        f'[scale]\nrole = "worker"\nworker_id = "bench{n}"\nbatch_frames = {batch}\n'
+        f"[alerts]\nsilent_after_s = 0.0\n"
     )
     return subprocess.Popen(
         [sys.executable, "-m", "seabridge.cli", "shore", "run", "--config", str(conf)],
@@ -118,7 +133,23 @@ def _worker(conf_dir: Path, keys: Path, pg_url: str, broker: str, n: int) -> sub
     )
 
 
-def run_once(workers: int, vessels: list, frames: list[dict], keys: Path, broker: str, tmp: Path) -> float:
+def _feeder(broker: str, name: str) -> paho.Client:
+    """A plain paho publisher with a wide in-flight window, so feeding is not what is measured."""
+    port = int(broker.rsplit(":", 1)[1])
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    connected = threading.Event()
+    client.on_connect = lambda *_a: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not connected.wait(10):
+        raise RuntimeError("feeder did not connect")
+    return client
+
+
+def run_once(
+    workers: int, batch: int, vessels: list, frames: list[dict], keys: Path, broker: str, tmp: Path
+) -> float:
     admin = psycopg.connect(PG_URL, autocommit=True)
     schema = f"bench_{secrets.token_hex(4)}"
     admin.execute(f"CREATE SCHEMA {schema}")
@@ -127,18 +158,17 @@ def run_once(workers: int, vessels: list, frames: list[dict], keys: Path, broker
     archive = Archive(url)
     for imei, name, public in vessels:
         archive.register_vessel(imei, name, public)
-    procs = [_worker(tmp, keys, url, broker, n) for n in range(workers)]
+    procs = [_worker(tmp, keys, url, broker, n, batch) for n in range(workers)]
     try:
         for p in procs:  # ready once it printed its endpoints
             assert p.stdout is not None
             p.stdout.readline()
         time.sleep(1.0)  # shared subscriptions in place
-        client = MqttClient(broker, f"bench-feed-{workers}")
-        client.start()
-        client.wait_connected(10)
+        client = _feeder(broker, f"bench-feed-{workers}-{batch}")
+        messages = [json.dumps(frame).encode() for frame in frames]
         started = time.perf_counter()
-        for frame in frames:
-            client.publish(f"{FRAMES_TOPIC}/{NETWORK}", json.dumps(frame).encode())
+        for message in messages:
+            client.publish(f"{FRAMES_TOPIC}/{NETWORK}", message, qos=1)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             done = archive.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'accepted'")[0][0]
@@ -146,7 +176,8 @@ def run_once(workers: int, vessels: list, frames: list[dict], keys: Path, broker
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        client.stop()
+        client.loop_stop()
+        client.disconnect()
         records = archive.query("SELECT COUNT(*) FROM records")[0][0]
         if records != 2 * len(frames):
             raise RuntimeError(f"{records} records stored, expected {2 * len(frames)}")
@@ -164,6 +195,40 @@ def run_once(workers: int, vessels: list, frames: list[dict], keys: Path, broker
         admin.close()
 
 
+def run_sqlite(batch: int, vessels: list, frames: list[dict], keys: Path, tmp: Path) -> float:
+    """One process: batcher, relay and a SQLite archive (WAL, synchronous=FULL), fed from a thread."""
+    archive = Archive(tmp / f"archive-{batch}-{secrets.token_hex(4)}.sqlite3")
+    for imei, name, public in vessels:
+        archive.register_vessel(imei, name, public)
+    relay = Relay(archive, read_secret(keys / "shore.key"), read_secret(keys / "crew.key"))
+    batcher = FrameBatcher(relay.handle_batch, BatchLimits(batch, ScaleSection().batch_wait_s))
+    deliveries = [Delivery(f["imei"], f["momsn"], bytes.fromhex(f["data"]), NETWORK, 0.0) for f in frames]
+    left = [len(deliveries)]
+    finished = threading.Event()
+    outcomes: list[str] = []
+
+    def done(outcome: str) -> None:
+        outcomes.append(outcome)
+        left[0] -= 1
+        if left[0] == 0:
+            finished.set()
+
+    batcher.start()
+    try:
+        started = time.perf_counter()
+        for d in deliveries:
+            batcher.submit(d, done)
+        if not finished.wait(600):
+            raise RuntimeError("SQLite run did not finish")
+        elapsed = time.perf_counter() - started
+    finally:
+        batcher.stop()
+        archive.close()
+    if outcomes.count("accepted") != len(frames):
+        raise RuntimeError(f"not every frame was accepted: {set(outcomes)}")
+    return len(frames) / elapsed
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -171,22 +236,27 @@ def main() -> None:
         shore = write_keypair(keys / "shore.key")
         write_keypair(keys / "crew.key")
         vessels, frames = record_frames(shore.public_key)
+        print(f"{len(frames)} frames from {VESSELS} vessels, two catch records each; {os.cpu_count()} CPUs")
         broker_proc, broker = _mosquitto(tmp)
         try:
-            rates: dict[int, float] = {}
+            print("PostgreSQL, worker processes on a Mosquitto shared subscription:")
+            single = run_once(1, 1, vessels, frames, keys, broker, tmp)
+            print(f"  one frame per transaction, 1 worker: {single:8.1f} frames/s")
             for workers in WORKER_COUNTS:
-                rates[workers] = run_once(workers, vessels, frames, keys, broker, tmp)
+                rate = run_once(workers, BATCH, vessels, frames, keys, broker, tmp)
                 print(
-                    f"{workers} worker(s): {rates[workers]:8.1f} frames/s ({len(frames)} frames, {VESSELS} vessels)"
+                    f"  group commit (batches of up to {BATCH}), {workers} worker(s): {rate:8.1f} frames/s "
+                    f"({rate / single:.1f}x one frame per transaction)"
                 )
-            base = rates[WORKER_COUNTS[0]]
-            ratios = ", ".join(f"{w}: {rates[w] / base:.2f}x" for w in WORKER_COUNTS)
-            print(
-                f"scaling vs 1 worker: {ratios} (on {os.cpu_count()} CPUs, PostgreSQL and Mosquitto on the same box)"
-            )
         finally:
             broker_proc.terminate()
             broker_proc.wait(10)
+        print("SQLite, one process (batcher, relay, archive file with WAL and synchronous=FULL):")
+        single = run_sqlite(1, vessels, frames, keys, tmp)
+        print(f"  one frame per transaction: {single:8.1f} frames/s")
+        rate = run_sqlite(BATCH, vessels, frames, keys, tmp)
+        print(f"  group commit (batches of up to {BATCH}): {rate:8.1f} frames/s ({rate / single:.1f}x)")
+        print("(PostgreSQL, Mosquitto, the workers and this process share the CPUs)")
 
 
 if __name__ == "__main__":

@@ -156,6 +156,7 @@ class PgDb:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._cache: dict[str, str] = {}
+        self._types: dict[str, dict[str, str]] = {}  # table -> column -> PostgreSQL type
 
     def _sql(self, sql: str) -> str:
         out = self._cache.get(sql)
@@ -169,25 +170,41 @@ class PgDb:
     def executemany(self, sql: str, args: Any) -> Any:
         rows = list(args)
         cur = self.conn.cursor()
-        values = _VALUES.search(sql)
-        if values is None or len(rows) < 2:
+        insert = _INSERT_VALUES.match(sql)
+        if insert is None or len(rows) < 2:
             cur.executemany(self._sql(sql), rows)
             return cur
-        # An INSERT of many rows goes as multi-row INSERTs of a few fixed sizes (so the statements are
-        # parsed and prepared once): a statement per chunk, not one per row.
-        head, group, tail = sql[: values.start(1)], values.group(1), sql[values.end(1) :]
-        start = 0
-        for size in _CHUNKS:
-            while len(rows) - start >= size:
-                chunk = rows[start : start + size]
-                start += size
-                many = self._sql(head + ", ".join([group] * size) + tail)
-                cur.execute(many, [value for row in chunk for value in row])
+        # An INSERT of many rows goes as one statement whose parameters are one array per column
+        # (INSERT ... SELECT FROM unnest): the text is the same for any number of rows, so it is parsed
+        # and prepared once, and the rows travel in one round trip.
+        ignore, table, names = (
+            insert.group(1),
+            insert.group(2),
+            [c.strip() for c in insert.group(3).split(",")],
+        )
+        types = self._column_types(table)
+        arrays = ", ".join(f"?::{types[name]}[]" for name in names)
+        many = f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+        if ignore:
+            many += " ON CONFLICT DO NOTHING"
+        cur.execute(self._sql(many), [list(column) for column in zip(*rows, strict=True)])
         return cur
 
+    def _column_types(self, table: str) -> dict[str, str]:
+        types = self._types.get(table)
+        if types is None:
+            rows = self.conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = %s AND table_schema = current_schema()",
+                (table,),
+            ).fetchall()
+            types = self._types[table] = {name: data_type for name, data_type in rows}
+        return types
 
-_VALUES = re.compile(r"^\s*INSERT (?:OR IGNORE )?INTO [^(]+\([^)]*\) VALUES (\([?, ]+\))\s*$", re.IGNORECASE)
-_CHUNKS = (256, 32, 4, 1)  # rows per multi-row INSERT (256 x 8 columns stays far below 65535 parameters)
+
+_INSERT_VALUES = re.compile(
+    r"^\s*INSERT (OR IGNORE )?INTO (\w+) \(([^)]*)\) VALUES \([?, ]+\)\s*$", re.IGNORECASE
+)
 
 
 def is_postgres_url(location: str | Path) -> bool:

@@ -28,8 +28,12 @@ from .archive_schema import VESSEL_COLUMNS, Vessel, vessel_from_row
 FrameKey = tuple[str, int, bytes]  # (imei, momsn, raw): one delivery
 
 
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
+def _in(column: str, values: list[Any], dialect: str) -> tuple[str, list[Any]]:
+    """``column IN (...)`` and its parameters; on PostgreSQL ``= ANY(array)``, one parameter, so the
+    statement text is the same for every batch (parsed and prepared once)."""
+    if dialect == "postgresql":
+        return f"{column} = ANY(?)", [values]
+    return f"{column} IN ({', '.join('?' * len(values))})", values
 
 
 class FrameBatch:
@@ -125,10 +129,10 @@ class FrameBatch:
         if not ordered:
             return
         lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        where, args = _in("imei", ordered, self.dialect)
         rows = self.db.execute(
-            f"SELECT {VESSEL_COLUMNS}, rx_highest, rx_bitmap FROM vessels WHERE imei IN ({_marks(len(ordered))}) "
-            f"ORDER BY imei{lock}",
-            ordered,
+            f"SELECT {VESSEL_COLUMNS}, rx_highest, rx_bitmap FROM vessels WHERE {where} ORDER BY imei{lock}",
+            args,
         ).fetchall()
         for row in rows:
             vessel = vessel_from_row(tuple(row[:-2]))
@@ -140,11 +144,10 @@ class FrameBatch:
         keys = set(keys)
         if not keys:
             return
-        imeis = sorted({k[0] for k in keys})
-        momsns = sorted({k[1] for k in keys})
+        by_imei, imeis = _in("imei", sorted({k[0] for k in keys}), self.dialect)
+        by_momsn, momsns = _in("momsn", sorted({k[1] for k in keys}), self.dialect)
         for row_id, imei, momsn, raw, outcome in self.db.execute(
-            f"SELECT id, imei, momsn, raw, outcome FROM frames_in WHERE imei IN ({_marks(len(imeis))}) "
-            f"AND momsn IN ({_marks(len(momsns))})",
+            f"SELECT id, imei, momsn, raw, outcome FROM frames_in WHERE {by_imei} AND {by_momsn}",
             [*imeis, *momsns],
         ).fetchall():
             key = (imei, int(momsn), bytes(raw))
@@ -156,12 +159,10 @@ class FrameBatch:
         published (crew messages waiting for their epoch, catch events waiting for their trip)."""
         keys = set(keys)
         if keys:
-            vessels = sorted({k[0] for k in keys})
-            rids = sorted({k[1] for k in keys})
+            by_imei, vessels = _in("imei", sorted({k[0] for k in keys}), self.dialect)
+            by_rid, rids = _in("rid", sorted({k[1] for k in keys}), self.dialect)
             for imei, rid in self.db.execute(
-                f"SELECT imei, rid FROM records WHERE imei IN ({_marks(len(vessels))}) "
-                f"AND rid IN ({_marks(len(rids))})",
-                [*vessels, *rids],
+                f"SELECT imei, rid FROM records WHERE {by_imei} AND {by_rid}", [*vessels, *rids]
             ).fetchall():
                 if (imei, int(rid)) in keys:
                     self._records.add((imei, int(rid)))
@@ -169,10 +170,9 @@ class FrameBatch:
         for imei in ordered:
             self._unpublished[imei] = {}
         if ordered:
+            where, args = _in("imei", ordered, self.dialect)
             for imei, rid, kind, body in self.db.execute(
-                f"SELECT imei, rid, kind, body FROM records WHERE imei IN ({_marks(len(ordered))}) "
-                "AND published IS NULL",
-                ordered,
+                f"SELECT imei, rid, kind, body FROM records WHERE {where} AND published IS NULL", args
             ).fetchall():
                 self._unpublished[imei][int(rid)] = (int(kind), bytes(body))
 

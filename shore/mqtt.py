@@ -63,6 +63,7 @@ AckedHandler = Callable[[str, bytes, Callable[[], None]], None]
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _PACKET_CONNACK = 0x20
 _PACKET_DISCONNECT = b"\xe0\x00"
+_MATCH_CACHE = 1024  # topics whose matching handlers are remembered
 
 
 class MqttPublishError(RuntimeError):
@@ -235,6 +236,7 @@ class MqttClient:
         self._subs_lock = threading.Lock()
         self._subs: dict[str, tuple[int, list[Handler | AckedHandler]]] = {}
         self._deferred: set[Handler | AckedHandler] = set()  # handlers that acknowledge themselves
+        self._matches: dict[str, list[tuple[Handler | AckedHandler, bool]]] = {}  # topic -> its handlers
         self._sent_subs: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -406,6 +408,7 @@ class MqttClient:
         counts it against the client's receive window (``receive_maximum``).
         """
         with self._subs_lock:
+            self._matches.clear()
             if deferred_ack:
                 self._deferred.add(handler)
             old_qos, handlers = self._subs.get(topic_filter, (qos, []))
@@ -566,12 +569,17 @@ class MqttClient:
             topic = msg.topic
             payload = bytes(msg.payload)
             with self._subs_lock:
-                handlers = [
-                    (h, h in self._deferred)
-                    for f, (_q, hs) in self._subs.items()
-                    if paho.topic_matches_sub(_plain_filter(f), topic)
-                    for h in hs
-                ]
+                handlers = self._matches.get(topic)
+                if handlers is None:
+                    handlers = [
+                        (h, h in self._deferred)
+                        for f, (_q, hs) in self._subs.items()
+                        if paho.topic_matches_sub(_plain_filter(f), topic)
+                        for h in hs
+                    ]
+                    if len(self._matches) >= _MATCH_CACHE:
+                        self._matches.clear()
+                    self._matches[topic] = handlers
             deferring = sum(1 for _h, deferred in handlers if deferred)
             owed = [deferring]
             ack_lock = threading.Lock()
