@@ -1,49 +1,45 @@
 """Fleet simulation: many vessels' real gateway daemons and the real shore relay, in simulated time.
 
 Every vessel runs the real ``GatewayDaemon`` session loop (queue, packer, fairness, budget,
-scheduler) against a simulated modem whose sessions follow the link model; frames reach the real
-``Relay`` (verify, decrypt, replay window, de-duplication, reassembly) after a network latency, and the
-relay's MT frames (acks and replies) come back through the modem's mailbox with ring alerts. A simulated
-hotline desk answers a share of the crew messages.
+scheduler) against a simulated modem whose sessions follow the link model (``fleet_vessels``); frames
+reach the real ``Relay`` (verify, decrypt, replay window, de-duplication, reassembly) after a network
+latency, and the relay's MT frames (acks and replies) come back through the modem's mailbox with ring
+alerts. A simulated hotline desk answers a share of the crew messages.
 
-Time is a ``ManualClock`` driven as a discrete-event simulation inside one asyncio loop: whenever every
-task is waiting, the clock jumps to the earliest wake-up. A month of sea time for a hundred vessels
-runs in minutes, and the same seed gives the same run.
-
-Simulation shortcuts, stated: SQLite files run without fsync (``synchronous=OFF``) because durability
-is not what is measured here; crew accounts are created directly (no PIN hashing); the modem is not an
-AT-command emulator on a pty (that path is covered by the end-to-end tests), it reproduces the
-session outcomes, durations, MO/MT exchange and ring alerts of one.
+Time is simulated: the shore (this module) and the vessel groups each keep a clock and jump from one
+wake-up to the next. They advance together in windows no longer than the network latency, because
+nothing one side does can reach the other sooner; within a window the vessel groups (in worker
+processes, one per CPU) and the shore run in parallel, and the shore takes MO frames in time order.
+The same seed gives the same run, whatever the number of worker processes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import json
 import logging
+import os
 import random
+import shutil
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common.clock import ManualClock
 from common.keyfiles import read_public, read_secret
-from firmware_profiles import ModemProfile, load_profile
-from gateway.config import GatewayConfig
-from gateway.daemon import GatewayDaemon
+from firmware_profiles import load_profile
 from shore.archive import Archive
 from shore.registry import create_shore_keys, create_vessel_key
 from shore.relay import Relay
-from wire import catch
-from wire.records import Kind, PriorityClass
+from wire.records import PriorityClass
 
 from .fleet_report import percentile, write_report
-from .link_model import LinkModel
+from .fleet_vessels import FAST_SQLITE, LocalGroup, MoFrame, MtFrame, RemoteGroup, SimStats, VesselSpec
 
 log = logging.getLogger(__name__)
 
@@ -89,80 +85,68 @@ class FleetConfig:
     latency_s: float = 20.0  # network delay between the satellite and the shore (each way)
     ack_delay_s: float = 300.0  # the relay holds ack-only MT frames this long (its default)
     daily_budget_bytes: float | None = None  # report budget adherence against this (None: the gateway's own)
+    workers: int = 0  # processes simulating vessels (0: one per CPU); the report does not depend on it
 
 
-@dataclass
-class SimStats:
-    mo_frames: int = 0
-    mo_bytes: int = 0
-    mt_frames: int = 0
-    mt_bytes: int = 0
-    mailbox_checks: int = 0
-    sessions: int = 0
-    failed_sessions: int = 0
-    billing_units: int = 0
-    bytes_by_day: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+MT_LOOP_S = 60.0  # the relay's MT duties (held acks, unacknowledged replies) run this often
+HOTLINE_S = 600.0  # the simulated hotline desk looks at new crew messages this often
 
 
-@dataclass
-class SimReport:
-    mo_sent: bool
-    mo_status: int
-    momsn: int | None
-    mt_messages: list[bytes]
-    mt_queued: int = 0
-    error: str | None = None
+class ShoreSide:
+    """The shore: the real relay and its archive, the MT loop and a hotline desk, on the shore clock."""
 
-
-class EventQueue:
-    """Timed callbacks on the simulated clock (network latency, traffic arrivals)."""
-
-    def __init__(self, clock: ManualClock) -> None:
+    def __init__(self, cfg: FleetConfig, workdir: Path, clock: ManualClock) -> None:
+        self.cfg = cfg
         self.clock = clock
+        keys = workdir / "keys"
+        self.archive = Archive(workdir / "shore.sqlite3")
+        for pragma in FAST_SQLITE:
+            self.archive._db.execute(pragma)
+        self.relay = Relay(
+            self.archive,
+            read_secret(keys / "shore.key"),
+            read_secret(keys / "crew.key"),
+            ack_delay_s=cfg.ack_delay_s,
+        )
+        self.rng = random.Random(f"{cfg.seed}:hotline")
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
+        self.mt_out: list[MtFrame] = []
+        self._events_seen = 0
+        self.every(clock.now() + MT_LOOP_S, MT_LOOP_S, self._mt_loop)
+        self.every(clock.now() + HOTLINE_S, HOTLINE_S, self._hotline_desk)
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (when, self._seq, fn))
 
+    def every(self, first: float, period: float, fn: Callable[[], None]) -> None:
+        def tick() -> None:
+            fn()
+            self.at(self.clock.now() + period, tick)
+
+        self.at(first, tick)
+
     def next_time(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
-    def run_due(self) -> int:
-        n = 0
-        while self._heap and self._heap[0][0] <= self.clock.now():
-            _, _, fn = heapq.heappop(self._heap)
+    def run_until(self, end: float) -> None:
+        """Everything due before ``end``, in time order."""
+        while self._heap and self._heap[0][0] < end:
+            when, _seq, fn = heapq.heappop(self._heap)
+            self.clock.advance(max(0.0, when - self.clock.now()))
             fn()
-            n += 1
-        return n
+        if end > self.clock.now():
+            self.clock.advance(end - self.clock.now())
 
+    def mo_sent(self, frames: list[MoFrame]) -> None:
+        """MO frames the vessels sent reach the relay one network latency later, in time order."""
+        for sent, _index, _seq, imei, momsn, payload in sorted(frames, key=lambda f: f[:3]):
+            self.at(sent + self.cfg.latency_s, lambda i=imei, m=momsn, p=payload: self._mo_arrives(i, m, p))
 
-class SimNetwork:
-    """The satellite network and the shore, for every vessel of the fleet."""
-
-    def __init__(
-        self, clock: ManualClock, events: EventQueue, relay: Relay, cfg: FleetConfig, profile: ModemProfile
-    ) -> None:
-        self.clock = clock
-        self.events = events
-        self.relay = relay
-        self.cfg = cfg
-        self.profile = profile
-        self.mt_queues: dict[str, list[bytes]] = defaultdict(list)
-        self.modems: dict[str, SimModem] = {}
-        self.stats: dict[str, SimStats] = defaultdict(SimStats)
-        self.start = clock.now()
-
-    def _day(self) -> int:
-        return int((self.clock.now() - self.start) // 86400)
-
-    def mo_arrives(self, imei: str, momsn: int, payload: bytes | None) -> None:
-        def deliver() -> None:
-            self.relay.handle_mo(imei, momsn, payload, "simulated", self.clock.now())
-            self.flush_mt(imei)
-
-        self.events.at(self.clock.now() + self.cfg.latency_s, deliver)
+    def _mo_arrives(self, imei: str, momsn: int, payload: bytes | None) -> None:
+        self.relay.handle_mo(imei, momsn, payload, "simulated", self.clock.now())
+        self.flush_mt(imei)
 
     def flush_mt(self, imei: str) -> None:
         now = self.clock.now()
@@ -171,188 +155,12 @@ class SimNetwork:
             if frame is None:
                 break
             self.relay.mt_sent(frame, now)
-            data = frame.data
+            self.mt_out.append((now + self.cfg.latency_s, imei, frame.data))
 
-            def queue(data: bytes = data) -> None:
-                self.mt_queues[imei].append(data)
-                modem = self.modems.get(imei)
-                if modem is not None:
-                    modem.ring()
-
-            self.events.at(now + self.cfg.latency_s, queue)
-
-    def charge(self, imei: str, nbytes: int) -> None:
-        stats = self.stats[imei]
-        stats.billing_units += self.profile.billing.units(nbytes)
-        stats.bytes_by_day[self._day()] += nbytes
-
-
-class SimModem:
-    """Modem protocol of the gateway daemon, with session outcomes from the link model."""
-
-    def __init__(self, imei: str, network: SimNetwork, link: LinkModel, clock: ManualClock) -> None:
-        self.imei = imei
-        self.network = network
-        self.link = link
-        self.clock = clock
-        self.ring_event = asyncio.Event()
-        self.momsn = 0
-
-    def ring(self) -> None:
-        if self.link.signal(self.clock.now()) > 0:  # ring alerts are simplex: missed without signal
-            self.ring_event.set()
-
-    async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SimReport:
-        status, duration = self.link.session_outcome(self.clock.now())
-        await self.clock.sleep(duration)
-        stats = self.network.stats[self.imei]
-        stats.sessions += 1
-        if status > 4:
-            stats.failed_sessions += 1
-            return SimReport(False, status, None, [], error="session failed")
-        momsn = self.momsn
-        self.momsn = (self.momsn + 1) & 0xFFFF
-        if mo_payload:
-            stats.mo_frames += 1
-            stats.mo_bytes += len(mo_payload)
-        else:
-            stats.mailbox_checks += 1
-        self.network.charge(self.imei, len(mo_payload or b""))
-        self.network.mo_arrives(self.imei, momsn, mo_payload)
-        queue = self.network.mt_queues[self.imei]
-        mts = queue[: self.network.profile.limits.mt_queue_max or len(queue)]
-        del queue[: len(mts)]
-        for mt in mts:
-            stats.mt_frames += 1
-            stats.mt_bytes += len(mt)
-            self.network.charge(self.imei, len(mt))
-        return SimReport(True, status, momsn, mts)
-
-
-class FleetSimulation:
-    def __init__(
-        self, cfg: FleetConfig, workdir: Path, progress: Callable[[float], None] | None = None
-    ) -> None:
-        self.cfg = cfg
-        self.workdir = workdir
-        self.progress = progress
-        self.rng = random.Random(cfg.seed)
-        self.clock = ManualClock()
-        self.events = EventQueue(self.clock)
-        self.profile = load_profile(cfg.profile)
-        self._trips: dict[str, catch.TripStart] = {}
-        self._haul_seq: dict[str, int] = {}
-        self._species = [c for c in catch.table("species").codes if c != "*"][:20]
-
-    def _build(self) -> None:
-        keys = self.workdir / "keys"
-        create_shore_keys(keys)
-        self.archive = Archive(self.workdir / "shore.sqlite3")
-        self.archive._db.execute("PRAGMA synchronous=OFF")  # simulation: durability is not measured
-        self.relay = Relay(
-            self.archive,
-            read_secret(keys / "shore.key"),
-            read_secret(keys / "crew.key"),
-            ack_delay_s=self.cfg.ack_delay_s,
-        )
-        self.network = SimNetwork(self.clock, self.events, self.relay, self.cfg, self.profile)
-        self.daemons: dict[str, GatewayDaemon] = {}
-        self.members: dict[str, list[int]] = {}
-        for v in range(self.cfg.vessels):
-            imei = f"30023401{v:07d}"
-            name = f"vessel-{v:03d}"
-            create_vessel_key(keys, name)
-            self.archive.register_vessel(
-                imei, name, bytes(read_public(keys / f"{name}.pub")), "sim", self.cfg.profile
-            )
-            gw = GatewayConfig()
-            gw.vessel.name = name
-            gw.vessel.data_dir = Path("vessels") / name
-            gw.keys.vessel_secret = Path("keys") / f"{name}.key"
-            gw.keys.shore_public = "keys/shore.pub"
-            gw.keys.crew_public = "keys/crew.pub"
-            gw.modem.profile = self.cfg.profile
-            gw.link.idle_poll_s = 3600.0
-            modem = SimModem(
-                imei, self.network, LinkModel(random.Random(self.rng.random()), self.cfg.link), self.clock
-            )
-            self.network.modems[imei] = modem
-            daemon = GatewayDaemon(
-                gw, self.clock, random.Random(self.rng.random()), modem=modem, base_dir=self.workdir
-            )
-            daemon.store._db.execute("PRAGMA synchronous=OFF")  # simulation: durability is not measured
-            self.daemons[imei] = daemon
-            members = []
-            with daemon.store.transaction() as db:  # no PIN: nobody logs in (and scrypt would dominate)
-                for c in range(self.cfg.crew):
-                    cur = db.execute(
-                        "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, x'', x'', ?)",
-                        (f"crew-{c:02d}", self.clock.now()),
-                    )
-                    members.append(int(cur.lastrowid or 0))
-            self.members[imei] = members
-
-    def _schedule_traffic(self) -> None:
-        end = self.clock.now() + self.cfg.days * 86400
-        langs, weights = zip(*LANG_WEIGHTS.items(), strict=True)
-        for imei, members in self.members.items():
-            daemon = self.daemons[imei]
-            for member in members:
-                t = self.clock.now()
-                rate = self.cfg.messages_per_member_day / 86400
-                while rate > 0:
-                    t += self.rng.expovariate(rate)
-                    if t >= end:
-                        break
-                    text = self.rng.choice(PHRASES[self.rng.choices(langs, weights)[0]])
-                    self.events.at(t, lambda d=daemon, m=member, x=text: self._crew_message(d, m, x))
-            t = self.clock.now()
-            while self.cfg.catch_logs_per_day > 0:
-                t += self.rng.expovariate(self.cfg.catch_logs_per_day / 86400)
-                if t >= end:
-                    break
-                self.events.at(t, lambda d=daemon: self._catch_log(d))
-            t = self.clock.now()
-            while self.cfg.sos_per_vessel_day > 0:
-                t += self.rng.expovariate(self.cfg.sos_per_vessel_day / 86400)
-                if t >= end:
-                    break
-                self.events.at(t, lambda d=daemon: (d.desk.sos("simulated distress"), d.wake()))
-
-    def _crew_message(self, daemon: GatewayDaemon, member: int, text: str) -> None:
-        daemon.desk.send(member, "hotline", text)
-        daemon.wake()
-
-    def _catch_log(self, daemon: GatewayDaemon) -> None:
-        """A haul in the shared compact catch schema (the trip starts with the vessel's first haul)."""
-        now = self.clock.now()
-        trip = self._trips.get(daemon.config.vessel.name)
-        if trip is None:
-            trip = catch.TripStart(
-                1, now, "THSGK", "OTB", "71", 9.0 + self.rng.random(), 99.5 + self.rng.random()
-            )
-            self._trips[daemon.config.vessel.name] = trip
-            daemon.store.accept(Kind.CATCH, lambda _rid: catch.encode_catch(trip), now)
-            self._haul_seq[daemon.config.vessel.name] = 0
-        self._haul_seq[daemon.config.vessel.name] += 1
-        species = self.rng.sample(self._species, k=self.rng.randint(1, 5))
-        haul = catch.Haul(
-            trip.trip,
-            self._haul_seq[daemon.config.vessel.name],
-            now,
-            self.rng.randint(60, 240),
-            trip.latitude + self.rng.uniform(-0.5, 0.5),
-            trip.longitude + self.rng.uniform(-0.5, 0.5),
-            tuple(catch.CatchLine(code, self.rng.randint(1, 5000)) for code in species),
-        )
-        daemon.store.accept(Kind.CATCH, lambda _rid: catch.encode_catch(haul, trip), now)
-        daemon.wake()
+    def _mt_loop(self) -> None:
+        """The relay's MT loop: held acks and unacknowledged replies go out when due."""
+        for imei in self.archive.vessels_with_mt(self.clock.now(), self.relay.resend_after_s):
+            self.flush_mt(imei)
 
     def _hotline_desk(self) -> None:
         """Answer a share of the crew messages that reached the shore since the last look."""
@@ -378,77 +186,140 @@ class FleetSimulation:
                     f"re-{mid}",
                     self.clock.now(),
                 )
-                self.network.flush_mt(v.imei)
+                self.flush_mt(v.imei)
 
-            self.events.at(self.clock.now() + self.cfg.reply_delay_s, reply)
+            self.at(self.clock.now() + self.cfg.reply_delay_s, reply)
 
-    async def _drive(self, end: float) -> None:
-        loop = asyncio.get_running_loop()
-        last_desk = last_hotline = 0.0
-        while self.clock.now() < end:
-            # Let every runnable task run until all of them wait on the clock or an event.
-            for _ in range(10_000):
-                await asyncio.sleep(0)
-                if not getattr(loop, "_ready", None):
-                    break
-            if self.events.run_due():
-                continue
-            if self.clock.now() - last_desk >= 60:
-                # The relay's MT loop: held acks and unacknowledged replies go out when due.
-                for imei in self.archive.vessels_with_mt(self.clock.now(), self.relay.resend_after_s):
-                    self.network.flush_mt(imei)
-                if self.clock.now() - last_hotline >= 600:
-                    self._hotline_desk()
-                    last_hotline = self.clock.now()
-                last_desk = self.clock.now()
-            candidates = [t for t in (self.clock.next_due(), self.events.next_time()) if t is not None]
-            candidates.append(last_desk + 60)
-            target = min(candidates) if candidates else end
-            target = min(max(target, self.clock.now()), end)
-            if target == self.clock.now() and not self.events.run_due():
-                # Nothing due yet at this instant: step a little to avoid spinning.
-                target = min(end, self.clock.now() + 1.0)
-            self.clock.advance(target - self.clock.now())
-            if self.progress is not None:
-                self.progress((self.clock.now() - self.started) / (end - self.started))
 
-    async def run(self) -> dict[str, Any]:
-        self._build()
-        self._events_seen = 0
-        self.started = self.clock.now()
-        end = self.started + self.cfg.days * 86400
-        self._schedule_traffic()
+class FleetSimulation:
+    def __init__(
+        self, cfg: FleetConfig, workdir: Path, progress: Callable[[float, float], None] | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.workdir = workdir
+        self.progress = progress  # called with (vessel-days done, wall seconds so far)
+        self.rng = random.Random(cfg.seed)
+        self.clock = ManualClock()
+        self.profile = load_profile(cfg.profile)
+
+    def _specs(self) -> list[VesselSpec]:
+        """Keys, registrations, seeds and the whole traffic of every vessel, drawn from the seed in the
+        same order as always, so a seed keeps its traffic."""
+        keys = self.workdir / "keys"
+        create_shore_keys(keys)
+        start, end = self.clock.now(), self.clock.now() + self.cfg.days * 86400
+        langs, weights = zip(*LANG_WEIGHTS.items(), strict=True)
+        seeds = []
+        for v in range(self.cfg.vessels):
+            name = f"vessel-{v:03d}"
+            create_vessel_key(keys, name)
+            seeds.append((f"30023401{v:07d}", name, self.rng.random(), self.rng.random()))
+        specs = []
+        for v, (imei, name, link_seed, daemon_seed) in enumerate(seeds):
+            crew = []
+            for member in range(self.cfg.crew):
+                t = start
+                rate = self.cfg.messages_per_member_day / 86400
+                while rate > 0:
+                    t += self.rng.expovariate(rate)
+                    if t >= end:
+                        break
+                    crew.append((t, member, self.rng.choice(PHRASES[self.rng.choices(langs, weights)[0]])))
+            catch_logs = self._arrivals(start, end, self.cfg.catch_logs_per_day)
+            sos = self._arrivals(start, end, self.cfg.sos_per_vessel_day)
+            specs.append(
+                VesselSpec(
+                    v, imei, name, link_seed, daemon_seed, f"{self.cfg.seed}:catch:{v}", crew, catch_logs, sos
+                )
+            )
+        return specs
+
+    def _arrivals(self, start: float, end: float, per_day: float) -> list[float]:
+        times: list[float] = []
+        t = start
+        while per_day > 0:
+            t += self.rng.expovariate(per_day / 86400)
+            if t >= end:
+                break
+            times.append(t)
+        return times
+
+    def _groups(self, specs: list[VesselSpec]) -> list[LocalGroup | RemoteGroup]:
+        workers = self.cfg.workers or os.cpu_count() or 1
+        workers = max(1, min(workers, len(specs)))
+        if workers == 1:
+            return [LocalGroup(self.workdir, specs, self.cfg.profile, self.cfg.link, self.clock.now())]
+        parts = [specs[i::workers] for i in range(workers)]
+        return [
+            RemoteGroup(self.workdir, part, self.cfg.profile, self.cfg.link, self.clock.now())
+            for part in parts
+        ]
+
+    def run(self) -> dict[str, Any]:
+        specs = self._specs()
+        started = self.clock.now()
+        end = started + self.cfg.days * 86400
         wall = time.perf_counter()
-        tasks = [asyncio.create_task(d.run_headless(close_store=False)) for d in self.daemons.values()]
+        groups = self._groups(specs)
         try:
-            await self._drive(end)
+            self.shore = ShoreSide(self.cfg, self.workdir, self.clock)
+            keys = self.workdir / "keys"
+            for spec in specs:
+                self.shore.archive.register_vessel(
+                    spec.imei,
+                    spec.name,
+                    bytes(read_public(keys / f"{spec.name}.pub")),
+                    "sim",
+                    self.cfg.profile,
+                )
+            nexts = [g.first for g in groups]
+            window = started
+            while window < end:
+                window_end = min(window + self.cfg.latency_s, end)
+                due = [m for m in self.shore.mt_out if m[0] < window_end]
+                self.shore.mt_out = [m for m in self.shore.mt_out if m[0] >= window_end]
+                for group, group_specs in zip(groups, self._split(specs, len(groups)), strict=True):
+                    mine = {s.imei for s in group_specs}
+                    group.send_run(window_end, [m for m in due if m[1] in mine])
+                self.shore.run_until(window_end)  # meanwhile the vessel groups run the same window
+                results = [g.receive() for g in groups]
+                nexts = [nxt for _sent, nxt in results]
+                self.shore.mo_sent([f for sent, _nxt in results for f in sent])
+                upcoming = [
+                    t for t in (*nexts, self.shore.next_time(), *(m[0] for m in self.shore.mt_out)) if t
+                ]
+                window = max(window_end, min(upcoming, default=end))
+                if self.progress is not None:
+                    done = self.cfg.vessels * (min(window, end) - started) / 86400
+                    self.progress(done, time.perf_counter() - wall)
+            vessels: dict[str, Any] = {}
+            for group in groups:
+                vessels.update(group.finish())
         finally:
-            for d in self.daemons.values():
-                d.stop()
-            for _ in range(50):
-                await asyncio.sleep(0)
-            if any(not t.done() for t in tasks):
-                self.clock.advance(86400)
-            await asyncio.gather(*tasks, return_exceptions=True)
-        report = self._report(time.perf_counter() - wall)
-        self.archive.close()
-        for d in self.daemons.values():
-            d.store.close()
+            for group in groups:
+                group.kill()
+        report = self._report(time.perf_counter() - wall, vessels)
+        self.shore.archive.close()
         return report
 
-    def _report(self, wall_s: float) -> dict[str, Any]:
+    @staticmethod
+    def _split(specs: list[VesselSpec], n: int) -> list[list[VesselSpec]]:
+        return [specs[i::n] for i in range(n)]
+
+    def _report(
+        self, wall_s: float, vessels: dict[str, tuple[SimStats, list[tuple[Any, ...]]]]
+    ) -> dict[str, Any]:
         received = {
-            (imei, rid): at for imei, rid, at in self.archive.query("SELECT imei, rid, received FROM records")
+            (imei, rid): at
+            for imei, rid, at in self.shore.archive.query("SELECT imei, rid, received FROM records")
         }
         latencies: dict[str, list[float]] = defaultdict(list)
         accepted: dict[str, int] = defaultdict(int)
         delivered: dict[str, int] = defaultdict(int)
         acked: dict[str, int] = defaultdict(int)
         expired = 0
-        for imei, daemon in self.daemons.items():
-            with daemon.store.transaction() as db:
-                rows = db.execute("SELECT rid, class, created, state FROM records").fetchall()
-            for rid, cls, created, state in rows:
+        for imei, (_stats, records) in vessels.items():
+            for rid, cls, created, state in records:
                 name = PriorityClass(cls).name.lower()
                 accepted[name] += 1
                 if (imei, rid) in received:
@@ -459,13 +330,13 @@ class FleetSimulation:
                 if state == "expired":
                     expired += 1
         vessel_days = self.cfg.vessels * self.cfg.days
-        stats = list(self.network.stats.values())
+        stats = [s for s, _records in vessels.values()]
         per_vessel_day = [b for s in stats for b in s.bytes_by_day.values()]
         budget = self.cfg.daily_budget_bytes
         total_bytes = sum(s.mo_bytes + s.mt_bytes for s in stats)
         mo_frames = sum(s.mo_frames for s in stats)
         report = {
-            "config": self.cfg.__dict__,
+            "config": {k: v for k, v in self.cfg.__dict__.items() if k != "workers"},
             "wall_seconds": round(wall_s, 1),
             "classes": {
                 name: {
@@ -504,7 +375,7 @@ class FleetSimulation:
                 "daily_bytes": budget,
                 "vessel_days_over": sum(1 for b in per_vessel_day if budget and b > budget),
             },
-            "relay_rejections": dict(self.relay.rejections),
+            "relay_rejections": dict(self.shore.relay.rejections),
         }
         self._latencies, self._per_vessel_day = dict(latencies), per_vessel_day
         return report
@@ -517,18 +388,31 @@ def _round(v: float | None) -> float | None:
 def run_fleet(
     cfg: FleetConfig, report_dir: Path, workdir: Path | None = None, show_progress: bool = True
 ) -> dict[str, Any]:
-    """Run the simulation and write ``report.json`` and the SVG plots into ``report_dir``."""
-    import tempfile
+    """Run the simulation and write ``report.json`` and the SVG plots into ``report_dir``. Without a
+    ``workdir`` the vessels' and the shore's files live in a temporary folder (in memory where the
+    system offers one) that is removed afterwards."""
+    shm = Path("/dev/shm")
+    work = workdir or Path(tempfile.mkdtemp(prefix="seabridge-fleet-", dir=shm if shm.is_dir() else None))
+    total = cfg.vessels * cfg.days
+    shown = [0.0]
 
-    work = workdir or Path(tempfile.mkdtemp(prefix="seabridge-fleet-"))
-
-    def bar(fraction: float) -> None:
-        filled = int(40 * min(1.0, fraction))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (40 - filled)}] {fraction:6.1%} of {cfg.days:g} days")
+    def progress(done: float, wall_s: float) -> None:
+        if wall_s - shown[0] < 1.0 and done < total:
+            return
+        shown[0] = wall_s
+        eta = wall_s * (total - done) / done if done > 0 else float("nan")
+        sys.stderr.write(
+            f"\r{done:,.0f} of {total:,.0f} vessel-days ({done / total:6.1%}) in {wall_s:,.0f} s, "
+            f"about {eta:,.0f} s to go "
+        )
         sys.stderr.flush()
 
-    sim = FleetSimulation(cfg, work, bar if show_progress else None)
-    report = asyncio.run(sim.run())
+    sim = FleetSimulation(cfg, work, progress if show_progress else None)
+    try:
+        report = sim.run()
+    finally:
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
     if show_progress:
         sys.stderr.write("\n")
     write_report(report_dir, report, sim._latencies, sim._per_vessel_day, cfg.daily_budget_bytes)

@@ -1,0 +1,417 @@
+"""Fleet simulation, vessel side: a group of vessels (real gateway daemons and simulated modems) run in
+simulated time, one window of time at a time, in this process or in a worker process.
+
+A ``VesselGroup`` owns its vessels' daemons, modems, traffic and a clock of its own. The shore (in
+``simulators.fleet``) tells it to run up to the end of a window and hands it the MT frames that reach
+its vessels in that window; it answers with the MO frames its vessels sent and when it next has
+something to do. Vessels never talk to each other, and whatever the shore does with an MO frame
+reaches a vessel one network latency later at the earliest, so groups can run a window in parallel
+with each other and with the shore (a conservative parallel simulation whose look-ahead is the
+latency). The result does not depend on how vessels are split into groups.
+
+Simulation shortcuts, stated: SQLite files run without fsync and with the rollback journal in memory
+(durability is not what is measured here); crew accounts are created directly (no PIN hashing); the
+modem reproduces the session outcomes, durations, MO/MT exchange and ring alerts of one, not its AT
+command set (the end-to-end tests cover that path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import multiprocessing
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from common.clock import ManualClock
+from firmware_profiles import ModemProfile, load_profile
+from gateway.config import GatewayConfig
+from gateway.daemon import GatewayDaemon
+from wire import catch
+from wire.records import Kind
+
+from .link_model import LinkModel
+
+FAST_SQLITE = ("PRAGMA synchronous=OFF", "PRAGMA journal_mode=MEMORY")  # simulation: no durability
+
+
+@dataclass
+class SimStats:
+    mo_frames: int = 0
+    mo_bytes: int = 0
+    mt_frames: int = 0
+    mt_bytes: int = 0
+    mailbox_checks: int = 0
+    sessions: int = 0
+    failed_sessions: int = 0
+    billing_units: int = 0
+    bytes_by_day: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass
+class SimReport:
+    mo_sent: bool
+    mo_status: int
+    momsn: int | None
+    mt_messages: list[bytes]
+    mt_queued: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class VesselSpec:
+    """Everything a group needs to build one vessel: its identity, seeds and pre-drawn traffic."""
+
+    index: int
+    imei: str
+    name: str
+    link_seed: float
+    daemon_seed: float
+    catch_seed: str
+    crew: list[tuple[float, int, str]]  # (when, member number, text)
+    catch_logs: list[float]
+    sos: list[float]
+
+
+# An MO frame on its way ashore: (sent at, vessel index, sequence within the vessel, imei, momsn, payload)
+MoFrame = tuple[float, int, int, str, int, bytes | None]
+MtFrame = tuple[float, str, bytes]  # (reaches the modem at, imei, frame)
+
+
+class HeapClock(ManualClock):
+    """``ManualClock`` with its sleepers in a heap: waking and finding the next one cost log n, not n."""
+
+    def __init__(self, start: float = 1_735_689_600.0) -> None:
+        super().__init__(start)
+        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("time does not run backwards")
+        self._now += seconds
+        heap = self._heap
+        while heap and heap[0][0] <= self._now:
+            _due, _seq, fut = heapq.heappop(heap)
+            if not fut.done():
+                fut.set_result(None)
+
+    def next_due(self) -> float | None:
+        heap = self._heap
+        while heap and heap[0][2].done():
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._heap, (self._now + seconds, self._seq, fut))
+        await fut
+
+
+class EventQueue:
+    """Timed callbacks on the simulated clock (traffic arrivals, MT frames reaching a modem)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+
+    def at(self, when: float, fn: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, fn))
+
+    def next_time(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def run_due(self) -> int:
+        n = 0
+        while self._heap and self._heap[0][0] <= self.clock.now():
+            _, _, fn = heapq.heappop(self._heap)
+            fn()
+            n += 1
+        return n
+
+
+class SimModem:
+    """Modem protocol of the gateway daemon, with session outcomes from the link model."""
+
+    def __init__(self, group: VesselGroup, spec: VesselSpec, link: LinkModel) -> None:
+        self.group = group
+        self.spec = spec
+        self.imei = spec.imei
+        self.link = link
+        self.clock = group.clock
+        self.ring_event = asyncio.Event()
+        self.momsn = 0
+        self.sent = 0
+        self.mt_queue: list[bytes] = []
+        self.stats = SimStats()
+
+    def ring(self) -> None:
+        if self.link.signal(self.clock.now()) > 0:  # ring alerts are simplex: missed without signal
+            self.ring_event.set()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def _charge(self, nbytes: int) -> None:
+        self.stats.billing_units += self.group.profile.billing.units(nbytes)
+        self.stats.bytes_by_day[int((self.clock.now() - self.group.start) // 86400)] += nbytes
+
+    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SimReport:
+        status, duration = self.link.session_outcome(self.clock.now())
+        await self.clock.sleep(duration)
+        stats = self.stats
+        stats.sessions += 1
+        if status > 4:
+            stats.failed_sessions += 1
+            return SimReport(False, status, None, [], error="session failed")
+        momsn = self.momsn
+        self.momsn = (self.momsn + 1) & 0xFFFF
+        if mo_payload:
+            stats.mo_frames += 1
+            stats.mo_bytes += len(mo_payload)
+        else:
+            stats.mailbox_checks += 1
+        self._charge(len(mo_payload or b""))
+        self.sent += 1
+        self.group.outbox.append((self.clock.now(), self.spec.index, self.sent, self.imei, momsn, mo_payload))
+        queue = self.mt_queue
+        mts = queue[: self.group.profile.limits.mt_queue_max or len(queue)]
+        del queue[: len(mts)]
+        for mt in mts:
+            stats.mt_frames += 1
+            stats.mt_bytes += len(mt)
+            self._charge(len(mt))
+        return SimReport(True, status, momsn, mts)
+
+
+class VesselGroup:
+    """Some vessels of the fleet, with their own clock and event loop."""
+
+    def __init__(self, workdir: Path, specs: list[VesselSpec], profile: str, link: str, start: float) -> None:
+        self.workdir = workdir
+        self.profile: ModemProfile = load_profile(profile)
+        self.start = start
+        self.clock = HeapClock(start)
+        self.events = EventQueue(self.clock)
+        self.outbox: list[MoFrame] = []
+        self.loop = asyncio.new_event_loop()
+        self.modems: dict[str, SimModem] = {}
+        self.daemons: dict[str, GatewayDaemon] = {}
+        self._trips: dict[str, catch.TripStart] = {}
+        self._hauls: dict[str, int] = {}
+        self._catch_rng: dict[str, random.Random] = {}
+        self._species = [c for c in catch.table("species").codes if c != "*"][:20]
+        asyncio.set_event_loop(self.loop)
+        for spec in specs:
+            self._build(spec, profile, link)
+        self.tasks = [self.loop.create_task(d.run_headless(close_store=False)) for d in self.daemons.values()]
+
+    def _build(self, spec: VesselSpec, profile: str, link: str) -> None:
+        gw = GatewayConfig()
+        gw.vessel.name = spec.name
+        gw.vessel.data_dir = Path("vessels") / spec.name
+        gw.keys.vessel_secret = Path("keys") / f"{spec.name}.key"
+        gw.keys.shore_public = "keys/shore.pub"
+        gw.keys.crew_public = "keys/crew.pub"
+        gw.modem.profile = profile
+        gw.link.idle_poll_s = 3600.0
+        modem = SimModem(self, spec, LinkModel(random.Random(spec.link_seed), link))
+        self.modems[spec.imei] = modem
+        daemon = GatewayDaemon(
+            gw, self.clock, random.Random(spec.daemon_seed), modem=modem, base_dir=self.workdir
+        )
+        for pragma in FAST_SQLITE:
+            daemon.store._db.execute(pragma)
+        self.daemons[spec.imei] = daemon
+        self._catch_rng[spec.imei] = random.Random(spec.catch_seed)
+        members = []
+        with daemon.store.transaction() as db:  # no PIN: nobody logs in (and scrypt would dominate)
+            for c in range(max((m for _t, m, _x in spec.crew), default=-1) + 1):
+                cur = db.execute(
+                    "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, x'', x'', ?)",
+                    (f"crew-{c:02d}", self.clock.now()),
+                )
+                members.append(int(cur.lastrowid or 0))
+        for when, member, text in spec.crew:
+            self.events.at(when, lambda d=daemon, m=members[member], x=text: _crew_message(d, m, x))
+        for when in spec.catch_logs:
+            self.events.at(when, lambda d=daemon, i=spec.imei: self._catch_log(d, i))
+        for when in spec.sos:
+            self.events.at(when, lambda d=daemon: (d.desk.sos("simulated distress"), d.wake()))
+
+    def _catch_log(self, daemon: GatewayDaemon, imei: str) -> None:
+        """A haul in the shared compact catch schema (the trip starts with the vessel's first haul)."""
+        now = self.clock.now()
+        rng = self._catch_rng[imei]
+        trip = self._trips.get(imei)
+        if trip is None:
+            trip = catch.TripStart(1, now, "THSGK", "OTB", "71", 9.0 + rng.random(), 99.5 + rng.random())
+            self._trips[imei] = trip
+            daemon.store.accept(Kind.CATCH, lambda _rid: catch.encode_catch(trip), now)
+            self._hauls[imei] = 0
+        self._hauls[imei] += 1
+        species = rng.sample(self._species, k=rng.randint(1, 5))
+        haul = catch.Haul(
+            trip.trip,
+            self._hauls[imei],
+            now,
+            rng.randint(60, 240),
+            trip.latitude + rng.uniform(-0.5, 0.5),
+            trip.longitude + rng.uniform(-0.5, 0.5),
+            tuple(catch.CatchLine(code, rng.randint(1, 5000)) for code in species),
+        )
+        daemon.store.accept(Kind.CATCH, lambda _rid: catch.encode_catch(haul, trip), now)
+        daemon.wake()
+
+    def _mt_arrives(self, imei: str, data: bytes) -> None:
+        modem = self.modems[imei]
+        modem.mt_queue.append(data)
+        modem.ring()
+
+    def next_time(self) -> float | None:
+        times = [t for t in (self.clock.next_due(), self.events.next_time()) if t is not None]
+        return min(times) if times else None
+
+    def run_until(self, end: float, mts: list[MtFrame]) -> tuple[list[MoFrame], float | None]:
+        """Run every vessel up to (not including) ``end``; returns the MO frames sent and when this
+        group next has something to do."""
+        for when, imei, data in mts:
+            self.events.at(when, lambda i=imei, d=data: self._mt_arrives(i, d))
+        self.loop.run_until_complete(self._run_until(end))
+        sent, self.outbox = self.outbox, []
+        return sent, self.next_time()
+
+    async def _settle(self) -> None:
+        """Let every runnable task run until all of them wait on the clock or an event."""
+        loop = self.loop
+        for _ in range(10_000):
+            await asyncio.sleep(0)
+            if not getattr(loop, "_ready", None):
+                break
+
+    async def _run_until(self, end: float) -> None:
+        clock = self.clock
+        while True:
+            await self._settle()
+            if self.events.run_due():
+                continue
+            nxt = self.next_time()
+            if nxt is None or nxt >= end:
+                break
+            clock.advance(max(0.0, nxt - clock.now()))
+        if end > clock.now():
+            clock.advance(end - clock.now())  # sleepers due at ``end`` run in the next window
+
+    def finish(self) -> dict[str, Any]:
+        """Stop the daemons; per vessel: modem statistics and every record the gateway accepted."""
+        for d in self.daemons.values():
+            d.stop()
+        self.loop.run_until_complete(self._settle())
+        if any(not t.done() for t in self.tasks):
+            self.clock.advance(86400)
+        self.loop.run_until_complete(asyncio.gather(*self.tasks, return_exceptions=True))
+        result: dict[str, Any] = {}
+        for imei, daemon in self.daemons.items():
+            stats = self.modems[imei].stats
+            stats.bytes_by_day = dict(stats.bytes_by_day)  # picklable
+            with daemon.store.transaction() as db:
+                records = db.execute("SELECT rid, class, created, state FROM records").fetchall()
+            result[imei] = (stats, records)
+            daemon.store.close()
+        self.loop.close()
+        return result
+
+
+def _crew_message(daemon: GatewayDaemon, member: int, text: str) -> None:
+    daemon.desk.send(member, "hotline", text)
+    daemon.wake()
+
+
+# --- groups in worker processes ----------------------------------------------------------------------
+
+
+def _serve(
+    conn: Connection, workdir: Path, specs: list[VesselSpec], profile: str, link: str, start: float
+) -> None:
+    """Worker process: build a group, then answer ``run``/``finish`` requests on ``conn``."""
+    group = VesselGroup(workdir, specs, profile, link, start)
+    conn.send(("ready", group.next_time()))
+    while True:
+        command, *args = conn.recv()
+        if command == "run":
+            conn.send(group.run_until(*args))
+        else:
+            conn.send(group.finish())
+            conn.close()
+            return
+
+
+class RemoteGroup:
+    """A ``VesselGroup`` in a worker process; ``send_run`` and ``receive`` let the caller overlap work."""
+
+    def __init__(self, workdir: Path, specs: list[VesselSpec], profile: str, link: str, start: float) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_serve,
+            args=(child, workdir, specs, profile, link, start),
+            daemon=True,
+            name="fleet-vessels",
+        )
+        self._proc.start()
+        child.close()
+        _ready, self.first = self._conn.recv()
+
+    def send_run(self, end: float, mts: list[MtFrame]) -> None:
+        self._conn.send(("run", end, mts))
+
+    def receive(self) -> tuple[list[MoFrame], float | None]:
+        result: tuple[list[MoFrame], float | None] = self._conn.recv()
+        return result
+
+    def finish(self) -> dict[str, Any]:
+        self._conn.send(("finish",))
+        result: dict[str, Any] = self._conn.recv()
+        self._proc.join(30)
+        return result
+
+    def kill(self) -> None:
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+
+
+class LocalGroup:
+    """A ``VesselGroup`` in this process, with the same interface as ``RemoteGroup``."""
+
+    def __init__(self, workdir: Path, specs: list[VesselSpec], profile: str, link: str, start: float) -> None:
+        self.group = VesselGroup(workdir, specs, profile, link, start)
+        self.first = self.group.next_time()
+        self._result: tuple[list[MoFrame], float | None] = ([], None)
+
+    def send_run(self, end: float, mts: list[MtFrame]) -> None:
+        self._result = self.group.run_until(end, mts)
+
+    def receive(self) -> tuple[list[MoFrame], float | None]:
+        return self._result
+
+    def finish(self) -> dict[str, Any]:
+        return self.group.finish()
+
+    def kill(self) -> None:
+        return None
