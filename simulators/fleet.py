@@ -272,19 +272,34 @@ class FleetSimulation:
                     "sim",
                     self.cfg.profile,
                 )
-            nexts = [g.first for g in groups]
+            nexts: list[float | None] = [g.first for g in groups]
+            home = {spec.imei: n for n, part in enumerate(self._split(specs, len(groups))) for spec in part}
             window = started
             while window < end:
                 window_end = min(window + self.cfg.latency_s, end)
-                due = [m for m in self.shore.mt_out if m[0] < window_end]
-                self.shore.mt_out = [m for m in self.shore.mt_out if m[0] >= window_end]
-                for group, group_specs in zip(groups, self._split(specs, len(groups)), strict=True):
-                    mine = {s.imei for s in group_specs}
-                    group.send_run(window_end, [m for m in due if m[1] in mine])
+                due: list[list[MtFrame]] = [[] for _ in groups]
+                later = []
+                for mt in self.shore.mt_out:
+                    if mt[0] < window_end:
+                        due[home[mt[1]]].append(mt)
+                    else:
+                        later.append(mt)
+                self.shore.mt_out = later
+                # Only groups with something to do before the window ends run it (skipping the others
+                # changes nothing: they would only move their clock).
+                busy = [
+                    n
+                    for n, g in enumerate(groups)
+                    if due[n] or (nexts[n] is not None and nexts[n] < window_end)
+                ]
+                for n in busy:
+                    groups[n].send_run(window_end, due[n])
                 self.shore.run_until(window_end)  # meanwhile the vessel groups run the same window
-                results = [g.receive() for g in groups]
-                nexts = [nxt for _sent, nxt in results]
-                self.shore.mo_sent([f for sent, _nxt in results for f in sent])
+                sent: list[MoFrame] = []
+                for n in busy:
+                    frames, nexts[n] = groups[n].receive()
+                    sent.extend(frames)
+                self.shore.mo_sent(sent)
                 upcoming = [
                     t for t in (*nexts, self.shore.next_time(), *(m[0] for m in self.shore.mt_out)) if t
                 ]

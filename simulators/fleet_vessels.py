@@ -219,6 +219,7 @@ class VesselGroup:
         for spec in specs:
             self._build(spec, profile, link)
         self.tasks = [self.loop.create_task(d.run_headless(close_store=False)) for d in self.daemons.values()]
+        self.loop.run_until_complete(self._settle())  # every daemon is waiting: ``next_time`` is known
 
     def _build(self, spec: VesselSpec, profile: str, link: str) -> None:
         gw = GatewayConfig()
@@ -314,7 +315,10 @@ class VesselGroup:
                 break
             clock.advance(max(0.0, nxt - clock.now()))
         if end > clock.now():
-            clock.advance(end - clock.now())  # sleepers due at ``end`` run in the next window
+            clock.advance(end - clock.now())
+        # Sleepers due at ``end`` run now, before any MT frame due at ``end`` (which comes with the next
+        # window): nothing is left ready, so ``next_time`` is this group's next activity.
+        await self._settle()
 
     def finish(self) -> dict[str, Any]:
         """Stop the daemons; per vessel: modem statistics and every record the gateway accepted."""

@@ -22,6 +22,7 @@ changed file is refused when first used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -157,6 +158,9 @@ def _inflate(data: bytes, limit: int) -> bytes:
     return out
 
 
+# The model codecs are pure functions of their arguments and cost milliseconds in pure Python; the
+# same short texts recur (canned phrases, a fleet simulation), so recent results are remembered.
+@functools.lru_cache(maxsize=1024)
 def encode_model_text(codec: int, lang: str, text: str) -> bytes:
     """Body (without the codec byte) of ``text`` coded with one language model of ``codec``."""
     mset = TEXT_MODEL_SETS[codec]
@@ -173,6 +177,7 @@ def _max_chars(body: bytes) -> int:
     return MAX_CHARS_PER_BYTE * (len(body) + _CHARS_SLACK_BYTES)
 
 
+@functools.lru_cache(maxsize=1024)
 def decode_model_text(codec: int, body: bytes, limit: int = MAX_DECODED_BYTES) -> str:
     mset = TEXT_MODEL_SETS[codec]
     if len(body) > limit:
