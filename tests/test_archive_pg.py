@@ -13,7 +13,7 @@ import pytest
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
 from shore.archive import MIGRATIONS, Archive, pg_sql
-from shore.relay import Relay
+from shore.relay import Delivery, Relay
 from wire.records import Kind
 
 NET = "iridium-directip"
@@ -156,3 +156,71 @@ def test_the_archive_connects_again_after_postgresql_drops_it(pg) -> None:
     assert archive.ping()
     assert relay.handle_mo(v.imei, 2, v.frame([v.catch_item(2)]), NET, 101.0) == "accepted"
     assert archive.query("SELECT COUNT(*) FROM records")[0][0] == 2
+
+
+# --- group commit: a batch of frames in one transaction, a savepoint per frame ----------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    if request.param == "sqlite":
+        return tmp_path / "archive.sqlite3"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_a_frame_that_fails_mid_batch_rolls_back_alone_and_the_others_commit(
+    tmp_path: Path, archive_location: str | Path
+) -> None:
+    keys = ShoreKeys(tmp_path / "keys")
+    archive = Archive(archive_location)
+    relay = Relay(archive, keys.link, keys.crew, max_fragment_bytes=60)
+    vessel = VesselSender(keys, "300234010000777", "Batch Tester")
+    vessel.register(archive)
+    first = vessel.frame([vessel.catch_item(1)])
+    # A record, then fragments over the vessel's cap: the frame is refused whole after it wrote.
+    doomed_counter = vessel.counter
+    doomed = vessel.frame([vessel.catch_item(2), *vessel.fragments(int(Kind.TELEMETRY), {0: "x" * 120}, 3)])
+    last = vessel.frame([vessel.catch_item(3)])
+    batch = [
+        Delivery(vessel.imei, 1, first, "test", 100.0),
+        Delivery(vessel.imei, 2, doomed, "test", 101.0),
+        Delivery(vessel.imei, 3, last, "test", 102.0),
+        Delivery(vessel.imei, 1, first, "test", 103.0),  # the network repeats a delivery in the batch
+    ]
+    try:
+        assert relay.handle_batch(batch) == ["accepted", "fragment-cap", "accepted", "duplicate"]
+        # Records 1 and 4 (the last frame's); record 2 and fragmented record 3 went with their frame.
+        assert sorted(r[0] for r in archive.query("SELECT rid FROM records")) == [1, 4]
+        assert archive.query("SELECT COUNT(*) FROM fragments")[0][0] == 0
+        topics = [r[0] for r in archive.query("SELECT topic FROM events ORDER BY id")]
+        assert sum(t.endswith("/up/catch/trip-start") for t in topics) == 2
+        outcomes = dict(archive.query("SELECT momsn, outcome FROM frames_in"))
+        assert outcomes == {1: "accepted", 2: "fragment-cap", 3: "accepted"}
+        # The refused frame's counter was rolled back with it: the vessel's resend is accepted.
+        resent = vessel.frame([vessel.catch_item(2)], counter=doomed_counter)
+        assert relay.handle_mo(vessel.imei, 4, resent, "test", 104.0) == "accepted"
+        assert archive.query("SELECT COUNT(*) FROM acks_owed")[0][0] == 3
+    finally:
+        archive.close()
+
+
+def test_a_revoked_vessel_is_refused_by_a_worker_whose_registry_cache_is_warm(
+    tmp_path: Path, archive_location: str | Path
+) -> None:
+    keys = ShoreKeys(tmp_path / "keys")
+    worker_archive = Archive(archive_location)
+    relay = Relay(worker_archive, keys.link, keys.crew)
+    vessel = VesselSender(keys, "300234010000778", "Cache Tester")
+    vessel.register(worker_archive)
+    admin = Archive(archive_location)  # another process: the registry command line
+    try:
+        assert (
+            relay.handle_mo(vessel.imei, 1, vessel.frame([vessel.catch_item(1)]), "test", 1.0) == "accepted"
+        )
+        assert worker_archive.vessel(vessel.imei) is not None  # cached now
+        assert admin.revoke_vessel(vessel.imei)
+        frame = vessel.frame([vessel.catch_item(2)])
+        assert relay.handle_mo(vessel.imei, 2, frame, "test", 2.0) == "revoked-vessel"
+    finally:
+        admin.close()
+        worker_archive.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from simulators.fleet import FleetConfig, run_fleet
 
 
@@ -34,3 +36,21 @@ def test_the_same_seed_gives_the_same_run(tmp_path: Path) -> None:
     first.pop("wall_seconds")
     second.pop("wall_seconds")
     assert first == second
+
+
+def test_the_run_does_not_depend_on_the_number_of_worker_processes(tmp_path: Path) -> None:
+    alone, split = _run(tmp_path, "one", workers=1), _run(tmp_path, "three", workers=3)
+    alone.pop("wall_seconds")
+    split.pop("wall_seconds")
+    assert alone["sessions"] > 0
+    assert alone == split
+
+
+def test_a_long_run_shows_vessel_days_done_and_time_left(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cfg = FleetConfig(vessels=2, crew=2, days=0.5, seed=2, workers=1)
+    run_fleet(cfg, tmp_path / "p", workdir=tmp_path / "p-work", show_progress=True)
+    err = capfd.readouterr().err
+    assert "of 1 vessel-days" in err and "to go" in err
+    assert err.rstrip().split("\r")[-1].strip().startswith("1 of 1 vessel-days (100.0%)")

@@ -1,7 +1,10 @@
 """Scale-out with real parts: a real Mosquitto, PostgreSQL, one ingest process and three relay worker
-processes (``seabridge shore run``, role ``worker``) on an MQTT 5 shared subscription. The first
-worker (normally the one leading the publisher) is killed (SIGKILL) mid-stream; every record is still
-published, no record is processed twice, and the repeats on MQTT carry the same msg_id."""
+processes (``seabridge shore run``, role ``worker``) on an MQTT 5 shared subscription, each taking the
+frames in batches (group commit: a frame is acknowledged to the broker only once its batch committed).
+The batches wait up to half a second for company, so every worker always holds an open batch; the
+first worker (normally the one leading the publisher) is killed (SIGKILL) mid-stream, and with it the
+batch in its hands. Every record is still published, no record is processed twice, and the repeats on
+MQTT carry the same msg_id."""
 
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ listen = "127.0.0.1:0"
 role = "worker"
 worker_id = "w{n}"
 claim_after_s = 2.0
+batch_frames = 50
+batch_wait_s = 0.5
 [link]
 mt_poll_s = 0.5
 """,
