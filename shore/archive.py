@@ -92,12 +92,16 @@ class Archive(MtQueues):
     def _reconnect_if_lost(self) -> None:
         """After the PostgreSQL server restarted or dropped us, the next call connects again (the call
         that met the broken connection failed, and its transaction was rolled back)."""
-        if self.dialect == "postgresql" and (self._pg.closed or self._pg.broken):
+        if self.connection_lost():
             import psycopg
 
             log.warning("PostgreSQL connection lost; connecting again")
             self._pg = psycopg.connect(self.location, autocommit=True)
             self._db = PgDb(self._pg)
+
+    def connection_lost(self) -> bool:
+        """True when the PostgreSQL connection broke (the next call connects again)."""
+        return self.dialect == "postgresql" and (self._pg.closed or self._pg.broken)
 
     @contextmanager
     def tx(self) -> Iterator[Any]:

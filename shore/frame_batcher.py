@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .relay import Delivery
+from .relay import NOT_STORED, Delivery
 
 log = logging.getLogger("shore.batcher")
 
@@ -99,7 +99,7 @@ class FrameBatcher:
                 outcomes = self.handle([d for d, _done in batch])
             except Exception:  # the archive is unreachable: report it; the owners decide
                 log.exception("batch of %d deliveries failed", len(batch))
-                outcomes = ["error"] * len(batch)
+                outcomes = [NOT_STORED] * len(batch)
             self.batches += 1
             self.frames += len(batch)
             for (_d, done), outcome in zip(batch, outcomes, strict=True):

@@ -68,6 +68,9 @@ class FragmentCapError(RemoteWireError):
 
 
 BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
+NOT_STORED = "error"  # outcome of a delivery the archive could not store: the network must retry it
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One MO delivery as a network handed it over."""
@@ -152,8 +155,8 @@ class Relay:
         except Exception:
             self.rejections, self.accepted = rejections, accepted  # nothing of the batch was kept
             self._trips.clear()
-            if len(deliveries) == 1:
-                raise
+            if len(deliveries) == 1 or self.archive.connection_lost():
+                raise  # the caller retries (the archive connects again on the next call)
             log.exception("batch of %d frames failed; processing them one by one", len(deliveries))
         outcomes = []
         for d in deliveries:
@@ -161,7 +164,7 @@ class Relay:
                 outcomes.append(self.archive.in_batch(lambda batch, d=d: self._run_batch(batch, [d]))[0])
             except Exception:
                 log.exception("frame %s MOMSN %d failed", d.imei, d.momsn)
-                outcomes.append("error")
+                outcomes.append(NOT_STORED)
         return outcomes
 
     def _run_batch(self, batch: FrameBatch, deliveries: Sequence[Delivery]) -> list[str]:
