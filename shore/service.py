@@ -10,7 +10,9 @@ One asyncio TaskGroup owns every long-running task. What runs depends on ``scale
 * ``ingest``: the network endpoints only validate a delivery, store the raw frame in PostgreSQL
   (state ``queued``) and publish it on ``seabridge/v1/_relay/frames/<network>``.
 * ``worker``: consumes those frames through an MQTT 5 shared subscription (clean session) and runs
-  the pipeline; all state is in PostgreSQL, so any worker can process any frame. The singleton
+  the pipeline in batches (``FrameBatcher``: one transaction per batch, each frame acknowledged to
+  the broker after its batch committed); all state is in PostgreSQL, so any worker can process any
+  frame. The singleton
   duties (publisher, MT loop, alerts, retention, and re-processing frames no worker took) run in
   whichever worker holds a PostgreSQL advisory lock; when it dies another takes over.
 
