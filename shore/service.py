@@ -12,9 +12,9 @@ One asyncio TaskGroup owns every long-running task. What runs depends on ``scale
 * ``worker``: consumes those frames through an MQTT 5 shared subscription (clean session) and runs
   the pipeline in batches (``FrameBatcher``: one transaction per batch, each frame acknowledged to
   the broker after its batch committed); all state is in PostgreSQL, so any worker can process any
-  frame. The singleton
-  duties (publisher, MT loop, alerts, retention, and re-processing frames no worker took) run in
-  whichever worker holds a PostgreSQL advisory lock; when it dies another takes over.
+  frame. The singleton duties (publisher, MT loop, alerts, retention, and re-processing frames no
+  worker took) run in whichever worker holds a PostgreSQL advisory lock; when it dies another takes
+  over.
 
 It must not parse frames (the relay does) or hold state that another process would need.
 """
