@@ -12,6 +12,7 @@ It must not parse frames or touch the archive itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -65,6 +66,17 @@ class FrameBatcher:
     def submit(self, delivery: Delivery, done: Done) -> None:
         """Queue one delivery; ``done(outcome)`` runs on the batcher thread once its batch committed."""
         self._queue.put((delivery, done))
+
+    async def process(self, delivery: Delivery) -> str:
+        """Queue one delivery and wait (without blocking the event loop) until its batch committed."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str] = loop.create_future()
+
+        def done(outcome: str) -> None:  # batcher thread
+            loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(outcome))
+
+        self.submit(delivery, done)
+        return await answer
 
     def _take(self) -> tuple[list[tuple[Delivery, Done]], bool]:
         """The next batch (blocking for its first delivery) and whether to stop after it."""

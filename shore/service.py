@@ -10,11 +10,10 @@ One asyncio TaskGroup owns every long-running task. What runs depends on ``scale
 * ``ingest``: the network endpoints only validate a delivery, store the raw frame in PostgreSQL
   (state ``queued``) and publish it on ``seabridge/v1/_relay/frames/<network>``.
 * ``worker``: consumes those frames through an MQTT 5 shared subscription (clean session) and runs
-  the pipeline in batches (``FrameBatcher``: one transaction per batch, each frame acknowledged to
-  the broker after its batch committed); all state is in PostgreSQL, so any worker can process any
-  frame. The singleton duties (publisher, MT loop, alerts, retention, and re-processing frames no
-  worker took) run in whichever worker holds a PostgreSQL advisory lock; when it dies another takes
-  over.
+  the pipeline in batches (one transaction each, acknowledged after commit); all state is in
+  PostgreSQL, so any worker can process any frame. The singleton duties (publisher, MT loop, alerts,
+  retention, re-processing frames no worker took) run in whichever worker holds a PostgreSQL
+  advisory lock; when it dies another takes over.
 
 It must not parse frames (the relay does) or hold state that another process would need.
 """
@@ -46,12 +45,13 @@ from .config import ShoreConfig
 from .dashboard import create_app
 from .directip import MoMessage
 from .directip_server import DirectIpMoServer
+from .frame_batcher import BatchLimits, FrameBatcher
 from .idp_poller import IdpClient, IdpPoller
 from .leadership import Leadership, LostLead
 from .metrics import Metrics, create_ops_app
-from .mqtt import MqttClient
+from .mqtt import MqttClient, Protocol
 from .mt_delivery import MtDelivery, idp_sin
-from .relay import Relay
+from .relay import NOT_STORED, Delivery, Relay
 from .serving import serve_http, show_host, split_listen
 from .topics import FRAMES_TOPIC, TOPIC_ROOT, slug
 from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
@@ -85,6 +85,11 @@ class ShoreService:
             config.link.resend_after_s,
             max_fragment_bytes=config.link.fragment_max_bytes,
             ack_delay_s=config.link.ack_delay_s,
+        )
+        self.batcher = FrameBatcher(
+            self.relay.handle_batch,
+            BatchLimits(config.scale.batch_frames, config.scale.batch_wait_s),
+            after_batch=self._after_batch,
         )
         self.endpoints: dict[str, str] = {}
         self.mqtt: MqttClient | None = None
@@ -161,6 +166,7 @@ class ShoreService:
             if self.mo_server is not None:
                 await self.mo_server.stop()
             self.mqtt.stop()
+            self.batcher.stop()
             if self._idp_client is not None:
                 await self._idp_client.close()
             await self._http.aclose()
@@ -190,13 +196,17 @@ class ShoreService:
             self.endpoints["broker"] = url.split("@")[-1] if "@" in url else url
         self.broker_url = url
         client_id = cfg.broker.client_id if self.role == "all" else f"{cfg.broker.client_id}-{self.worker_id}"
-        self.mqtt = MqttClient(url, client_id, log=log, protocol="3.1.1" if self.broker else "auto")
+        window = min(65535, 2 * cfg.scale.batch_frames)  # MQTT 5 receive window: a batch in hand, one filling
+        protocol: Protocol = "3.1.1" if self.broker else "auto"
+        self.mqtt = MqttClient(url, client_id, log=log, protocol=protocol, receive_maximum=window)
         if self.role == "all":
             self.mqtt.subscribe(f"{TOPIC_ROOT}/+/+/down/crew", self._on_reply)
         elif self.role == "worker":
             group = cfg.scale.share_group
             self.mqtt.subscribe(f"$share/{group}-mt/{TOPIC_ROOT}/+/+/down/crew", self._on_reply)
-            self.mqtt.subscribe(f"$share/{group}/{FRAMES_TOPIC}/#", self._on_frame)
+            self.mqtt.subscribe(f"$share/{group}/{FRAMES_TOPIC}/#", self._on_frame, deferred_ack=True)
+        if self.role != "ingest":
+            self.batcher.start()
         self.mqtt.start()
 
     async def _start_endpoints(self, tg: asyncio.TaskGroup, servers: list[uvicorn.Server]) -> None:
@@ -293,13 +303,16 @@ class ShoreService:
             now = self.clock.now()
             try:
                 if self.role == "worker" or self.archive.dialect == "postgresql":
-                    for frame in await asyncio.to_thread(
+                    frames = await asyncio.to_thread(
                         self.archive.queued_frames, now - cfg.scale.claim_after_s
-                    ):
-                        outcome = await asyncio.to_thread(
-                            self.relay.handle_mo, frame.imei, frame.momsn, frame.raw, frame.network, now
+                    )
+                    if frames:
+                        outcomes = await asyncio.to_thread(
+                            self.relay.handle_batch,
+                            [Delivery(f.imei, f.momsn, f.raw, f.network, now) for f in frames],
                         )
-                        log.info("queued frame %s/%d taken over: %s", frame.imei, frame.momsn, outcome)
+                        for frame, outcome in zip(frames, outcomes, strict=True):
+                            log.info("queued frame %s/%d taken over: %s", frame.imei, frame.momsn, outcome)
                         self._events_wake.set()
                 if cfg.alerts.silent_after_s > 0 and now - last_alerts >= cfg.alerts.check_s:
                     last_alerts = now
@@ -331,12 +344,15 @@ class ShoreService:
         Returns once it is durably stored."""
         if self.role == "ingest":
             return await asyncio.to_thread(self._enqueue, network, imei, momsn, payload)
-        outcome = await asyncio.to_thread(
-            self.relay.handle_mo, imei, momsn, payload, network, self.clock.now()
-        )
-        self._events_wake.set()
-        self._mt_wake.set()
+        outcome = await self.batcher.process(Delivery(imei, momsn, payload, network, self.clock.now()))
+        if outcome == NOT_STORED:  # not confirmed to the network, which delivers it again later
+            raise RuntimeError(f"delivery {imei} MOMSN {momsn} could not be stored")
         return outcome
+
+    def _after_batch(self) -> None:
+        """Batcher thread: new outbox events and acks owed wait for the publisher and the MT loop."""
+        self._wake(self._events_wake)
+        self._wake(self._mt_wake)
 
     def _enqueue(self, network: str, imei: str, momsn: int, payload: bytes | None) -> str:
         refused = self.relay.precheck(imei, payload, network)
@@ -351,9 +367,9 @@ class ShoreService:
         self.mqtt.publish(f"{FRAMES_TOPIC}/{network}", json.dumps(message).encode(), qos=1)
         return "queued"
 
-    def _on_frame(self, _topic: str, payload: bytes) -> None:
-        """Worker (network thread): one raw frame from an ingest endpoint. Processing happens before
-        this returns, so the broker gets its PUBACK only after the archive committed."""
+    def _on_frame(self, _topic: str, payload: bytes, ack: Callable[[], None]) -> None:
+        """Worker (network thread): one raw frame from an ingest endpoint, queued for the batcher.
+        The broker gets its PUBACK only after the frame's batch committed."""
         try:
             if len(payload) > MAX_FRAME_MESSAGE:
                 raise ValueError("frame message too large")
@@ -363,11 +379,14 @@ class ShoreService:
         except (ValueError, KeyError, TypeError) as exc:
             self.ingest_rejections["malformed-frame-message"] += 1
             log.warning("frame message refused: %s", exc)
+            ack()
             return
-        outcome = self.relay.handle_mo(imei, momsn, raw, network, self.clock.now())
-        log.debug("worker %s: %s/%d %s", self.worker_id, imei, momsn, outcome)
-        self._wake(self._events_wake)
-        self._wake(self._mt_wake)
+
+        def done(outcome: str) -> None:
+            log.debug("worker %s: %s/%d %s", self.worker_id, imei, momsn, outcome)
+            ack()
+
+        self.batcher.submit(Delivery(imei, momsn, raw, network, self.clock.now()), done)
 
     async def _on_mo(self, message: MoMessage) -> bool:
         header = message.header
