@@ -114,7 +114,8 @@ class FrameBatcher:
                 outcomes = [NOT_STORED] * len(batch)
             self.batches += 1
             self.frames += len(batch)
-            for (_d, done), outcome in zip(batch, outcomes, strict=True):
+            for (d, done), outcome in zip(batch, outcomes, strict=True):
+                log.debug("%s MOMSN %d: %s", d.imei, d.momsn, outcome)
                 try:
                     done(outcome)
                 except Exception:

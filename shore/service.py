@@ -381,12 +381,7 @@ class ShoreService:
             log.warning("frame message refused: %s", exc)
             ack()
             return
-
-        def done(outcome: str) -> None:
-            log.debug("worker %s: %s/%d %s", self.worker_id, imei, momsn, outcome)
-            ack()
-
-        self.batcher.submit(Delivery(imei, momsn, raw, network, self.clock.now()), done)
+        self.batcher.submit(Delivery(imei, momsn, raw, network, self.clock.now()), lambda _outcome: ack())
 
     async def _on_mo(self, message: MoMessage) -> bool:
         header = message.header
