@@ -12,6 +12,10 @@ Both back ends run the same SQL, written for SQLite with ``?`` placeholders; the
 rewrites placeholders and ``INSERT OR IGNORE``. Transactions that touch one vessel's receive or MT
 state first take that vessel's row lock (:meth:`Archive.lock_vessel`), so several relay workers can
 share one PostgreSQL archive and any worker can process any frame.
+
+By idea: the tables, row types and the PostgreSQL dialect adapter are in ``archive_schema``, the MT
+side in ``archive_mt`` (mixed into ``Archive``), and the receive side of a batch of MO frames (one
+transaction, a savepoint per frame) in ``frame_batch``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-
-from wire.replay import ReplayWindow
 
 from .archive_mt import MtQueues
 from .archive_schema import (
@@ -257,41 +259,6 @@ class Archive(MtQueues):
 
     # --- receive side -----------------------------------------------------------------------------
 
-    def log_frame(self, imei: str, momsn: int, network: str, raw: bytes, outcome: str, now: float) -> bool:
-        """Archive a received frame; False if this exact delivery (IMEI, MOMSN, bytes) was seen before."""
-        with self.tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO frames_in (imei, momsn, network, received, raw, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-                (imei, momsn, network, now, raw, outcome),
-            )
-            return cur.rowcount == 1
-
-    def set_frame_outcome(self, imei: str, momsn: int, raw: bytes, outcome: str) -> None:
-        with self.tx() as db:
-            Archive.frame_outcome(db, imei, momsn, raw, outcome)
-
-    @staticmethod
-    def frame_outcome(db: Any, imei: str, momsn: int, raw: bytes, outcome: str) -> None:
-        db.execute(
-            "UPDATE frames_in SET outcome = ? WHERE imei = ? AND momsn = ? AND raw = ?",
-            (outcome, imei, momsn, raw),
-        )
-
-    @staticmethod
-    def claim_frame(db: Any, imei: str, momsn: int, network: str, raw: bytes, now: float) -> bool:
-        """Inside a vessel-locked transaction: True if this delivery is new or still only queued by an
-        ingest endpoint (so the caller processes it), False if it was processed before."""
-        row = db.execute(
-            "SELECT outcome FROM frames_in WHERE imei = ? AND momsn = ? AND raw = ?", (imei, momsn, raw)
-        ).fetchone()
-        if row is None:
-            db.execute(
-                "INSERT INTO frames_in (imei, momsn, network, received, raw, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-                (imei, momsn, network, now, raw, "received"),
-            )
-            return True
-        return row[0] == "queued"
-
     def enqueue_frame(self, imei: str, momsn: int, network: str, raw: bytes, now: float) -> bool:
         """Scale-out ingest: store a raw delivery for the workers. False if it was stored before and
         already processed (a network retry of something done)."""
@@ -315,26 +282,6 @@ class Archive(MtQueues):
             (older_than, limit),
         )
         return [QueuedFrame(r[0], int(r[1]), r[2], bytes(r[3]), float(r[4])) for r in rows]
-
-    @staticmethod
-    def window(db: Any, imei: str) -> ReplayWindow:
-        row = db.execute("SELECT rx_highest, rx_bitmap FROM vessels WHERE imei = ?", (imei,)).fetchone()
-        return ReplayWindow(int(row[0]), int(row[1]))
-
-    @staticmethod
-    def save_window(db: Any, imei: str, window: ReplayWindow, now: float) -> None:
-        db.execute(
-            "UPDATE vessels SET rx_highest = ?, rx_bitmap = ?, last_contact = ?, silent_alerted = 0 WHERE imei = ?",
-            (window.highest, str(window.bitmap), now, imei),
-        )
-
-    @staticmethod
-    def add_record(db: Any, imei: str, rid: int, kind: int, body: bytes, now: float) -> bool:
-        cur = db.execute(
-            "INSERT OR IGNORE INTO records (imei, rid, kind, body, received) VALUES (?, ?, ?, ?, ?)",
-            (imei, rid, kind, body, now),
-        )
-        return cur.rowcount == 1
 
     @staticmethod
     def add_fragment(
@@ -372,29 +319,12 @@ class Archive(MtQueues):
             )
 
     @staticmethod
-    def record_delivered(db: Any, imei: str, rid: int) -> bool:
-        return (
-            db.execute("SELECT 1 FROM records WHERE imei = ? AND rid = ?", (imei, rid)).fetchone() is not None
-        )
-
-    @staticmethod
     def owe_ack(db: Any, imei: str, counter: int, now: float = 0.0) -> None:
         _write(
             db,
             "INSERT OR IGNORE INTO acks_owed (imei, counter, owed_at) VALUES (?, ?, ?)",
             (imei, counter, now),
         )
-
-    @staticmethod
-    def add_epoch(db: Any, imei: str, number: int, public_key: bytes) -> None:
-        db.execute(
-            "INSERT OR IGNORE INTO epochs (imei, number, public_key) VALUES (?, ?, ?)",
-            (imei, number, public_key),
-        )
-
-    def epoch_key(self, imei: str, number: int) -> bytes | None:
-        rows = self.query("SELECT public_key FROM epochs WHERE imei = ? AND number = ?", (imei, number))
-        return bytes(rows[0][0]) if rows else None
 
     @staticmethod
     def add_event(db: Any, topic: str, payload: bytes, now: float, retain: bool = False) -> None:
