@@ -187,7 +187,11 @@ class PgDb:
         many = f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
         if ignore:
             many += " ON CONFLICT DO NOTHING"
-        cur.execute(self._sql(many), [list(column) for column in zip(*rows, strict=True)])
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        for name, column in zip(names, columns, strict=True):
+            if types[name] == "double precision":  # one element type per array: 1 and 2.5 both float
+                column[:] = [None if v is None else float(v) for v in column]
+        cur.execute(self._sql(many), columns)
         return cur
 
     def _column_types(self, table: str) -> dict[str, str]:

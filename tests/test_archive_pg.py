@@ -224,3 +224,15 @@ def test_a_revoked_vessel_is_refused_by_a_worker_whose_registry_cache_is_warm(
     finally:
         admin.close()
         worker_archive.close()
+
+
+def test_many_outbox_events_written_at_once_keep_their_order_on_postgresql(pg_url: str) -> None:
+    archive = Archive(pg_url)
+    try:
+        with archive.tx() as db:
+            rows = [(f"t/{i}", bytes([i]), i % 2, i if i % 3 else i + 0.5) for i in range(70)]
+            db.executemany("INSERT INTO events (topic, payload, retain, created) VALUES (?, ?, ?, ?)", rows)
+        stored = archive.query("SELECT topic, payload, retain, created FROM events ORDER BY id")
+        assert [(t, bytes(p), r, c) for t, p, r, c in stored] == [(t, p, r, float(c)) for t, p, r, c in rows]
+    finally:
+        archive.close()
