@@ -133,6 +133,15 @@ def _worker(
     )
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc); 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _feeder(broker: str, name: str) -> paho.Client:
     """A plain paho publisher with a wide in-flight window, so feeding is not what is measured."""
     port = int(broker.rsplit(":", 1)[1])
@@ -149,7 +158,8 @@ def _feeder(broker: str, name: str) -> paho.Client:
 
 def run_once(
     workers: int, batch: int, vessels: list, frames: list[dict], keys: Path, broker: str, tmp: Path
-) -> float:
+) -> tuple[float, float]:
+    """(frames/s, frames per CPU second of the worker processes)."""
     admin = psycopg.connect(PG_URL, autocommit=True)
     schema = f"bench_{secrets.token_hex(4)}"
     admin.execute(f"CREATE SCHEMA {schema}")
@@ -166,6 +176,7 @@ def run_once(
         time.sleep(1.0)  # shared subscriptions in place
         client = _feeder(broker, f"bench-feed-{workers}-{batch}")
         messages = [json.dumps(frame).encode() for frame in frames]
+        cpu_before = sum(_cpu_seconds(p.pid) for p in procs)
         started = time.perf_counter()
         for message in messages:
             client.publish(f"{FRAMES_TOPIC}/{NETWORK}", message, qos=1)
@@ -176,12 +187,13 @@ def run_once(
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_before
         client.loop_stop()
         client.disconnect()
         records = archive.query("SELECT COUNT(*) FROM records")[0][0]
         if records != 2 * len(frames):
             raise RuntimeError(f"{records} records stored, expected {2 * len(frames)}")
-        return len(frames) / elapsed
+        return len(frames) / elapsed, len(frames) / cpu if cpu > 0 else 0.0
     finally:
         for p in procs:
             p.terminate()
@@ -195,7 +207,7 @@ def run_once(
         admin.close()
 
 
-def run_sqlite(batch: int, vessels: list, frames: list[dict], keys: Path, tmp: Path) -> float:
+def run_sqlite(batch: int, vessels: list, frames: list[dict], keys: Path, tmp: Path) -> tuple[float, float]:
     """One process: batcher, relay and a SQLite archive (WAL, synchronous=FULL), fed from a thread."""
     archive = Archive(tmp / f"archive-{batch}-{secrets.token_hex(4)}.sqlite3")
     for imei, name, public in vessels:
@@ -215,18 +227,20 @@ def run_sqlite(batch: int, vessels: list, frames: list[dict], keys: Path, tmp: P
 
     batcher.start()
     try:
+        cpu_before = time.process_time()
         started = time.perf_counter()
         for d in deliveries:
             batcher.submit(d, done)
         if not finished.wait(600):
             raise RuntimeError("SQLite run did not finish")
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_before
     finally:
         batcher.stop()
         archive.close()
     if outcomes.count("accepted") != len(frames):
         raise RuntimeError(f"not every frame was accepted: {set(outcomes)}")
-    return len(frames) / elapsed
+    return len(frames) / elapsed, len(frames) / cpu
 
 
 def main() -> None:
@@ -240,22 +254,30 @@ def main() -> None:
         broker_proc, broker = _mosquitto(tmp)
         try:
             print("PostgreSQL, worker processes on a Mosquitto shared subscription:")
-            single = run_once(1, 1, vessels, frames, keys, broker, tmp)
-            print(f"  one frame per transaction, 1 worker: {single:8.1f} frames/s")
+            single, single_cpu = run_once(1, 1, vessels, frames, keys, broker, tmp)
+            print(
+                f"  one frame per transaction, 1 worker: {single:8.1f} frames/s"
+                f" ({single_cpu:6.0f} frames per worker CPU second)"
+            )
             for workers in WORKER_COUNTS:
-                rate = run_once(workers, BATCH, vessels, frames, keys, broker, tmp)
+                rate, per_cpu = run_once(workers, BATCH, vessels, frames, keys, broker, tmp)
                 print(
                     f"  group commit (batches of up to {BATCH}), {workers} worker(s): {rate:8.1f} frames/s "
-                    f"({rate / single:.1f}x one frame per transaction)"
+                    f"({rate / single:.1f}x one frame per transaction; {per_cpu:6.0f} frames per worker CPU second)"
                 )
         finally:
             broker_proc.terminate()
             broker_proc.wait(10)
         print("SQLite, one process (batcher, relay, archive file with WAL and synchronous=FULL):")
-        single = run_sqlite(1, vessels, frames, keys, tmp)
-        print(f"  one frame per transaction: {single:8.1f} frames/s")
-        rate = run_sqlite(BATCH, vessels, frames, keys, tmp)
-        print(f"  group commit (batches of up to {BATCH}): {rate:8.1f} frames/s ({rate / single:.1f}x)")
+        single, single_cpu = run_sqlite(1, vessels, frames, keys, tmp)
+        print(
+            f"  one frame per transaction: {single:8.1f} frames/s ({single_cpu:6.0f} frames per CPU second)"
+        )
+        rate, per_cpu = run_sqlite(BATCH, vessels, frames, keys, tmp)
+        print(
+            f"  group commit (batches of up to {BATCH}): {rate:8.1f} frames/s ({rate / single:.1f}x;"
+            f" {per_cpu:6.0f} frames per CPU second)"
+        )
         print("(PostgreSQL, Mosquitto, the workers and this process share the CPUs)")
 
 
