@@ -123,7 +123,10 @@ def test_three_workers_one_killed_mid_stream_publish_every_record(
         repeats = sum(n - 1 for n in counts.values())
         print(f"records {len(counts)}, repeats on MQTT after the failover: {repeats}")
         assert repeats <= 20, f"published more than once: {counts}"
-        assert registry.query("SELECT COUNT(*) FROM events WHERE topic LIKE '%/up/catch/trip-start'")[0][0] == FRAMES
+        assert (
+            registry.query("SELECT COUNT(*) FROM events WHERE topic LIKE '%/up/catch/trip-start'")[0][0]
+            == FRAMES
+        )
         assert registry.query("SELECT COUNT(*) FROM records")[0][0] == FRAMES
         assert registry.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'queued'")[0][0] == 0
         assert registry.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'accepted'")[0][0] == FRAMES
