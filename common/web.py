@@ -35,18 +35,40 @@ class FormRefused(ValueError):
         self.values: dict[str, object] = {}
 
 
+def decimal(text: str | None, max_digits: int = 12) -> int | None:
+    """The value of ``text`` if it is 1 to ``max_digits`` ASCII digits, else None.
+
+    The one way the web doors read a number from a form, a path or a header: ``str.isdigit`` also
+    accepts Unicode digits (``²``, ``⓽``) that ``int`` then refuses, which made them HTTP 500s."""
+    if text is None or not 0 < len(text) <= max_digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def client_address(request: Request, unknown: str = "unknown") -> str:
     """The peer's IP address (the rate-limit key), or ``unknown`` when the server does not say."""
     return request.client.host if request.client else unknown
 
 
+def declared_length(request: Request) -> int | None:
+    """The request's ``Content-Length`` (None when absent); a value that is not a plain decimal
+    number is refused (``FormRefused``, ``BAD_ENCODING``: an HTTP 400, not a 500)."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    size = decimal(declared.strip(), 19)
+    if size is None:
+        raise FormRefused("Content-Length is not a number", BAD_ENCODING)
+    return size
+
+
 async def read_body(request: Request, limit: int, *, require_length: bool = False) -> bytes:
     """The request body, refused (``FormRefused``, ``TOO_LARGE``) as soon as it exceeds ``limit``
     bytes or declares more; with ``require_length`` a missing ``Content-Length`` is refused too."""
-    declared = request.headers.get("content-length")
-    if declared is None and require_length:
+    size = declared_length(request)
+    if size is None and require_length:
         raise FormRefused(f"body must declare a length of at most {limit} bytes", TOO_LARGE)
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if size is not None and size > limit:
         raise FormRefused(f"body must declare a length of at most {limit} bytes", TOO_LARGE)
     body = bytearray()
     async for chunk in request.stream():
@@ -90,8 +112,8 @@ async def read_form(
     (multipart, oversize, bad encoding) is refused with ``FormRefused``."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/x-www-form-urlencoded", ""):
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) <= max_bytes:
+        size = declared_length(request)
+        if size is not None and size <= max_bytes:
             raise FormRefused("only URL-encoded forms are accepted", BAD_ENCODING)
     body = await read_body(request, max_bytes, require_length=True)
     return parse_form(body, max_bytes, max_fields)

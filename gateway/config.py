@@ -28,6 +28,7 @@ class ModemSection:
 @dataclass
 class CaptiveSection:
     listen: str = "0.0.0.0:8080"  # host:port of the captive page
+    secure_cookies: bool = False  # mark the session cookies Secure: set it when the page is served over TLS
 
 
 @dataclass

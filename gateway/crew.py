@@ -16,10 +16,19 @@ from nacl.public import PublicKey
 
 from common.clock import Clock
 from wire.crypto import CrewEpoch
-from wire.records import HOTLINE, CrewContent, CrewMessage, Epoch, Kind, Sos, to_wire_time
+from wire.records import (
+    HOTLINE,
+    PERSONAL_ALERT_TEXT,
+    CrewContent,
+    CrewMessage,
+    Epoch,
+    Kind,
+    to_wire_time,
+)
 
 from .accounts import Members
 from .config import LinkSection
+from .distress import Distress
 from .fairness import AllowanceState
 from .i18n import to_unicode
 from .store import GatewayStore, InboxEntry, MessageStatus
@@ -27,8 +36,6 @@ from .store import GatewayStore, InboxEntry, MessageStatus
 MAX_TEXT_CHARS = 1000
 MAX_HANDLE_CHARS = 32
 MAX_CONTACT_CHARS = 64
-SOS_CANCEL_PREFIX = "CANCELLED: false alarm, cancels SOS record"
-PERSONAL_ALERT_TEXT = "[personal safety alert] Please contact me quietly."
 
 
 class CrewInputError(ValueError):
@@ -69,6 +76,7 @@ class CrewDesk:
 
     def __post_init__(self) -> None:
         self.members = Members(self.store)
+        self.distress = Distress(self.store, self.clock)
         self._epoch: CrewEpoch | None = None
         self._epoch_announced = False
         self._lock = threading.Lock()
@@ -117,32 +125,16 @@ class CrewDesk:
             Kind.CREW_MESSAGE, body, now, member=member, lifetime_s=self.message_lifetime_s
         )
 
-    def sos(self, note: str = "", latitude: float | None = None, longitude: float | None = None) -> int:
-        now = self.clock.now()
-        lat = None if latitude is None else round(latitude * 1e5)
-        lon = None if longitude is None else round(longitude * 1e5)
-        record = Sos(to_wire_time(now), lat, lon, note[:200])
-        return self.store.accept(Kind.SOS, lambda _rid: record.body(), now)
+    def sos(
+        self, note: str = "", latitude: float | None = None, longitude: float | None = None, device: str = "vessel"
+    ) -> int:
+        """Raise (or confirm) the vessel's distress alert; see ``gateway.distress``. Returns its id."""
+        return self.distress.raise_alert(device, note, latitude, longitude).rid
 
     def cancel_sos(self, rid: int) -> str:
-        """Cancel a distress alert: withdrawn if still queued ("withdrawn"), else a follow-up distress
-        record saying it was a false alarm is queued ("cancel-sent"); "unknown" if ``rid`` is no SOS."""
-        now = self.clock.now()
-        with self.store.transaction() as db:
-            row = db.execute(
-                "SELECT state FROM records WHERE rid = ? AND kind = ?", (rid, int(Kind.SOS))
-            ).fetchone()
-            if row is None:
-                return "unknown"
-            if row[0] == "queued":
-                db.execute(
-                    "UPDATE records SET state = 'expired', state_reason = 'cancelled by the sender' WHERE rid = ?",
-                    (rid,),
-                )
-                return "withdrawn"
-        record = Sos(to_wire_time(now), None, None, f"{SOS_CANCEL_PREFIX} {rid}")
-        self.store.accept(Kind.SOS, lambda _rid: record.body(), now)
-        return "cancel-sent"
+        """Mark distress alert ``rid`` a false alarm: "withdrawn" if nothing of it left yet, else
+        "cancel-sent" (a small update says so); "unknown" if ``rid`` is no alert."""
+        return self.distress.false_alarm(rid)
 
     def personal_alert(self, member: int) -> int:
         """The covert personal-safety alert: an ordinary sealed crew message to the hotline, the same

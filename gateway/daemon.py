@@ -197,7 +197,12 @@ class GatewayDaemon:
         self._loop = asyncio.get_running_loop()
         self._started = self.clock.now()
         host, port = split_listen(self.config.captive.listen)
-        app = create_app(self.desk, self.config.vessel.name, on_accept=self.wake)
+        app = create_app(
+            self.desk,
+            self.config.vessel.name,
+            on_accept=self.wake,
+            secure_cookies=self.config.captive.secure_cookies,
+        )
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
         )

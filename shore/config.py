@@ -118,6 +118,7 @@ class DashboardSection:
     listen: str = "127.0.0.1:8090"  # host:port of the dashboard and hotline desk
     username: str = "hotline"  # HTTP basic credentials for the dashboard
     password: str = ""  # empty = no dashboard login (only sensible on localhost)
+    secure_cookies: bool = False  # mark the session cookies Secure: set it when TLS (a proxy) serves the dashboard
 
 
 @dataclass

@@ -364,11 +364,14 @@ class Relay:
                 "note": sos.note,
                 "latitude": None if sos.latitude_e5 is None else sos.latitude_e5 / 1e5,
                 "longitude": None if sos.longitude_e5 is None else sos.longitude_e5 / 1e5,
+                "devices": sos.devices,
             }
+            state = "false-alarm" if sos.false_alarm else "open"
+            if sos.update_of is not None:  # another device confirmed it, or it was a false alarm
+                event.update(update_of=f"{slug(vessel.name)}:{sos.update_of}", false_alarm=sos.false_alarm)
             Archive.add_event(db, vessel_topic(vessel, "up", "sos"), _json(event), now)
-            Archive.add_event(
-                db, vessel_topic(vessel, "state", "sos"), _json({**event, "state": "open"}), now, retain=True
-            )
+            alert = {**event, "msg_id": event.get("update_of", msg_id), "state": state}
+            Archive.add_event(db, vessel_topic(vessel, "state", "sos"), _json(alert), now, retain=True)
             self._mark(db, vessel, item.rid, now)
         elif item.kind == Kind.CAPABILITIES:
             caps = Capabilities.from_body(item.body)

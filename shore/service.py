@@ -238,7 +238,11 @@ class ShoreService:
             self.endpoints["health"] = f"http://{host}:{port}/health"
         if self.role == "all" and cfg.dashboard.listen:
             app = create_app(
-                self.archive, self._publish_reply, cfg.dashboard.username, cfg.dashboard.password
+                self.archive,
+                self._publish_reply,
+                cfg.dashboard.username,
+                cfg.dashboard.password,
+                secure_cookies=cfg.dashboard.secure_cookies,
             )
             server, host, port = await serve_http(tg, app, cfg.dashboard.listen)
             servers.append(server)

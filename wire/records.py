@@ -166,10 +166,17 @@ class CrewReply:
 
 @dataclass(frozen=True)
 class Sos:
+    """A vessel distress alert, or an update of one (``update_of``: the alert's record id): another
+    device confirmed it (``devices``, the count so far) or it was a false alarm. An update carries
+    only what changed, so it costs a few bytes and rides with whatever is sent next."""
+
     created: int
     latitude_e5: int | None = None  # degrees x 1e5, signed
     longitude_e5: int | None = None
     note: str = ""
+    update_of: int | None = None
+    devices: int = 1  # devices that confirmed the alert so far
+    false_alarm: bool = False
 
     def body(self) -> dict[int, Any]:
         out: dict[int, Any] = {0: self.created}
@@ -178,6 +185,12 @@ class Sos:
             out[2] = self.longitude_e5
         if self.note:
             out[3] = encode_text(self.note)
+        if self.update_of is not None:
+            out[4] = self.update_of
+        if self.devices != 1:
+            out[5] = self.devices
+        if self.false_alarm:
+            out[6] = 1
         return out
 
     @classmethod
@@ -187,7 +200,16 @@ class Sos:
         if (lat is None) != (lon is None) or any(v is not None and type(v) is not int for v in (lat, lon)):
             raise MalformedError("sos position must be two integers")
         note = decode_text(_field(b, 3, bytes, "note")) if 3 in b else ""
-        return cls(_field(b, 0, int, "created"), lat, lon, note)
+        update_of = _field(b, 4, int, "update_of") if 4 in b else None
+        devices = _field(b, 5, int, "devices") if 5 in b else 1
+        false_alarm = _field(b, 6, int, "false_alarm") == 1 if 6 in b else False
+        return cls(_field(b, 0, int, "created"), lat, lon, note, update_of, devices, false_alarm)
+
+
+# The covert alert a crew member sends with the captive page's "Clear screen" button: an ordinary
+# sealed crew message to the hotline with this text, which the shore recognises as a personal-safety
+# alert. One constant for both ends.
+PERSONAL_ALERT_TEXT = "[personal safety alert] Please contact me quietly."
 
 
 # --- telemetry and alerts from the gateway ----------------------------------------------------------

@@ -61,10 +61,12 @@ def create_app(
     portal_url: str = "",
     extra_routes: list[BaseRoute] | None = None,
     catch_log: bool = True,
+    secure_cookies: bool = False,
 ) -> Starlette:
     """The captive page app. ``probe_policy``: "portal" answers every OS probe as captive (the sign-in
     sheet opens on each join), "release" answers as captive until that address has signed in, "online"
-    never claims captivity (rely on DHCP option 114 and a printed address).
+    never claims captivity (rely on DHCP option 114 and a printed address). ``secure_cookies`` marks
+    the session cookies Secure (the ``[captive] secure_cookies`` setting, for a page served over TLS).
 
     ``catch_log`` mounts the captain's catch-log page (``/catch``) and JSON API (``/api/catch``,
     described at ``/api/openapi.json``) in the same app. ``profile`` prices the live estimate and
@@ -89,6 +91,7 @@ def create_app(
     state.limiters = Limiters.of(limits or CaptiveLimits())
     state.released = OrderedDict()
     state.sos_secret = secrets.token_bytes(32)  # RAM only: a cancel code is good for this run
+    state.secure_cookies = secure_cookies
     state.probe_policy = probe_policy
     state.portal_url = portal_url
     if catch_log:

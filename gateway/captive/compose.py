@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.estimate import estimate as estimate_cost
-from common.web import client_address
+from common.web import client_address, decimal
 
 from ..crew import MAX_CONTACT_CHARS, MAX_TEXT_CHARS, CrewInputError
 from ..i18n import catalogue
@@ -33,8 +33,9 @@ async def send(request: Request, form: dict[str, str], lang: str) -> Response:
         return render(request, lang, 403, view="consent", session=session, error=error_text(lang, err))
     preset = form.get("preset", "")
     phrases = presets_of(request).phrases(lang)
-    if preset.isdigit() and int(preset) < min(len(phrases), MAX_PRESET_BUTTONS):
-        text = phrases[int(preset)]  # exactly a table phrase: the codec sends it as an index
+    index = decimal(preset, 3)
+    if index is not None and index < min(len(phrases), MAX_PRESET_BUTTONS):
+        text = phrases[index]  # exactly a table phrase: the codec sends it as an index
     else:
         text = form.get("text", "")
     to = form.get("contact", "") if form.get("to") == "family" else form.get("to", "")
@@ -44,7 +45,7 @@ async def send(request: Request, form: dict[str, str], lang: str) -> Response:
         return await home_view(request, session, lang, 400, error=error_text(lang, exc), draft=text)
     on_accept_of(request)()
     log.info("crew message %d accepted", rid)
-    return redirect_home(session, lang, sent=str(rid))
+    return redirect_home(request, session, lang, sent=str(rid))
 
 
 async def estimate(request: Request) -> Response:

@@ -12,9 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from common.web import decimal
+
 from ..accounts import Session
 from ..i18n import LANGUAGES
 from .pages import language, render, session_of
+from .sos import sos_items
 from .state import accounts_of, allowance_of, desk_of
 
 
@@ -42,6 +45,7 @@ def _gather(request: Request, session: Session) -> dict[str, Any]:
         "expected": expected,
         "inbox": accounts_of(request).inbox(session),
         "allowance": allowance_of(request)(session.member),
+        "sos_alerts": sos_items(request, session),
     }
 
 
@@ -64,7 +68,7 @@ async def home(request: Request) -> Response:
     if request.query_params.get("l") in LANGUAGES and request.query_params.get("l") != profile.lang:
         await run_in_threadpool(accounts.set_language, session, lang)
     sent = request.query_params.get("sent", "")
-    return await home_view(request, session, lang, sent=sent if sent.isdigit() else "")
+    return await home_view(request, session, lang, sent=sent if decimal(sent) is not None else "")
 
 
 routes = [Route("/", home, methods=["GET"])]

@@ -26,7 +26,7 @@ from common.web import FormRefused, client_address, inline_page_policy, read_for
 from ..accounts import Session
 from ..crew import MAX_CONTACT_CHARS, MAX_TEXT_CHARS, CrewInputError
 from ..i18n import LANGUAGES, catalogue, pick_language
-from .state import accounts_of, limiters_of, now_of, presets_of, vessel_name_of
+from .state import accounts_of, limiters_of, now_of, presets_of, secure_cookies_of, vessel_name_of
 
 log = logging.getLogger("gateway.captive")
 
@@ -77,8 +77,14 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> HTMLRe
     response = HTMLResponse(html, status_code=status)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
     if session is not None:
-        response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict", max_age=7 * 86400)
+        set_session_cookie(request, response, session.token)
     return secured(response, inline_page_policy(nonce))
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """The crew session cookie (Secure when the page is served over TLS)."""
+    secure = secure_cookies_of(request)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=7 * 86400, secure=secure)
 
 
 def error_text(lang: str, exc: CrewInputError | FormRefused) -> str:
@@ -93,13 +99,13 @@ async def session_of(request: Request, form: dict[str, str] | None = None) -> Se
     return await run_in_threadpool(accounts_of(request).session, token)
 
 
-def redirect_home(session: Session | None, lang: str, **extra: str) -> Response:
+def redirect_home(request: Request, session: Session | None, lang: str, **extra: str) -> Response:
     query = {"l": lang, **extra}
     if session is not None:
         query["s"] = session.token
     response = RedirectResponse("/?" + urllib.parse.urlencode(query), status_code=303)
     if session is not None:
-        response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict", max_age=7 * 86400)
+        set_session_cookie(request, response, session.token)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
     return secured(response, inline_page_policy())
 

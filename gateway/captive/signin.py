@@ -16,10 +16,13 @@ from common.web import client_address, inline_page_policy, secured
 from ..accounts import LoginLocked
 from ..crew import CrewInputError
 from ..i18n import LANGUAGES
+from ..pins import hash_pin
 from .pages import COOKIE, error_text, guarded, redirect_home, render, session_of
 from .state import accounts_of, desk_of, limiters_of, now_of, on_accept_of, released_of
 
 log = logging.getLogger("gateway.captive")
+
+DUMMY_SALT = b"\0" * 16
 
 
 def _remember_release(request: Request) -> None:
@@ -42,6 +45,8 @@ async def login(request: Request, form: dict[str, str], lang: str) -> Response:
         desk.check_pin(pin)
         session = await run_in_threadpool(accounts.login, handle, pin)
     except LoginLocked as exc:
+        # As slow as checking a PIN, so the time of the answer does not single out locked handles.
+        await run_in_threadpool(hash_pin, pin, DUMMY_SALT)
         err = CrewInputError("pin", "locked", "problem_locked", seconds=exc.seconds)
         return render(request, lang, 429, view="login", error=error_text(lang, err), handle=handle)
     except CrewInputError as exc:
@@ -52,23 +57,23 @@ async def login(request: Request, form: dict[str, str], lang: str) -> Response:
     _remember_release(request)
     if form.get("l") in LANGUAGES:
         await run_in_threadpool(accounts.set_language, session, lang)
-    return redirect_home(session, lang)
+    return redirect_home(request, session, lang)
 
 
 async def consent(request: Request, form: dict[str, str], lang: str) -> Response:
     session = await session_of(request, form)
     if session is None:
-        return redirect_home(None, lang)
+        return redirect_home(request, None, lang)
     if form.get("agree") == "1":
         await run_in_threadpool(accounts_of(request).consent, session)
-    return redirect_home(session, lang)
+    return redirect_home(request, session, lang)
 
 
 async def logout(request: Request, form: dict[str, str], lang: str) -> Response:
     session = await session_of(request, form)
     if session is not None:
         await run_in_threadpool(accounts_of(request).close, session)
-    response = redirect_home(None, lang)
+    response = redirect_home(request, None, lang)
     response.delete_cookie(COOKIE)
     return response
 

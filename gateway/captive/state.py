@@ -32,17 +32,25 @@ class CaptiveLimits:
     login_per_s: float = 0.1
     api_burst: int = 40
     api_per_s: float = 4.0
+    # SOS confirmations without signing in, per address and all addresses together.
+    sos_burst: int = 3
+    sos_per_s: float = 1 / 600
+    sos_total_burst: int = 10
+    sos_total_per_s: float = 1 / 60
     tracked_clients: int = 1024  # least recently seen addresses beyond this are forgotten
 
 
 @dataclass
 class Limiters:
-    """The page's token buckets: every form post, sign-in attempts, and the JSON estimate."""
+    """The page's token buckets: every form post, sign-in attempts, the JSON estimate and anonymous
+    SOS confirmations (per address, and all addresses together)."""
 
     post: TokenBuckets
     login: TokenBuckets
     api: TokenBuckets
     tracked_clients: int
+    sos: TokenBuckets
+    sos_total: TokenBuckets
 
     @classmethod
     def of(cls, limits: CaptiveLimits) -> Limiters:
@@ -52,6 +60,8 @@ class Limiters:
             TokenBuckets(limits.login_burst, limits.login_per_s, n),
             TokenBuckets(limits.api_burst, limits.api_per_s, n),
             n,
+            TokenBuckets(limits.sos_burst, limits.sos_per_s, n),
+            TokenBuckets(limits.sos_total_burst, limits.sos_total_per_s, 1),
         )
 
 
@@ -97,6 +107,11 @@ def on_accept_of(request: Request) -> Callable[[], None]:
 def allowance_of(request: Request) -> Callable[[int], AllowanceState]:
     allowance: Callable[[int], AllowanceState] = request.app.state.allowance
     return allowance
+
+
+def secure_cookies_of(request: Request) -> bool:
+    """Whether session cookies are marked Secure (the page is served over TLS)."""
+    return bool(getattr(request.app.state, "secure_cookies", False))
 
 
 def released_of(request: Request) -> OrderedDict[str, float]:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from common.web import FormRefused, client_address, read_body
+from common.web import FormRefused, client_address, decimal, read_body
 
 from ..catchlog import Captain, CaptainLocked, CatchInputError, pick_list
 from .language import error_message, lang_of
@@ -98,10 +98,10 @@ def api(handler: Handler, needs_captain: bool = True, has_body: bool = True) -> 
 
 
 def path_int(request: Request, name: str) -> int:
-    value = request.path_params.get(name, "")
-    if not str(value).isdigit() or len(str(value)) > 12:
+    value = decimal(str(request.path_params.get(name, "")))
+    if value is None:
         raise CatchInputError(name, "problem_not_found", f"bad {name}")
-    return int(value)
+    return value
 
 
 async def api_login(request: Request, _captain: Any, data: dict[str, Any]) -> dict[str, Any]:

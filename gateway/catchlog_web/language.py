@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
+from common.web import decimal
+
 from ..catchlog import CatchInputError
 from ..i18n import catalogue, pick_language
 
@@ -28,8 +30,9 @@ def field_label(lang: str, field: str) -> str:
     for part in parts[:-1]:
         if "[" in part and part.endswith("]"):
             index = part[part.index("[") + 1 : -1]
-            if index.isdigit():
-                label += ", " + t("line_n", n=int(index) + 1)
+            n = decimal(index, 4)
+            if n is not None:
+                label += ", " + t("line_n", n=n + 1)
     return label
 
 

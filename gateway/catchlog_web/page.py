@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from common.web import FormRefused, client_address, inline_page_policy, read_form, secured
+from common.web import FormRefused, client_address, decimal, inline_page_policy, read_form, secured
 
 from ..catchlog import CODELISTS, FATES, Captain, CaptainLocked, CatchInputError, CatchLog, pick_list
 from ..i18n import LANGUAGES, catalogue, pick_language
@@ -97,18 +97,18 @@ async def page_home(request: Request) -> Response:
     captain = await page_captain(request)
     if captain is None:
         return render(request, lang, view="login")
-    edit = request.query_params.get("edit", "")
+    edit = decimal(request.query_params.get("edit", ""))
     ctx: dict[str, Any] = {}
-    if edit.isdigit():
+    if edit is not None:
         catchlog = catchlog_of(request)
         _trip, shown = await _shown_trip(catchlog)
         if shown:
             for event in await run_in_threadpool(catchlog.events, shown):
-                if event["seq"] == int(edit) and not event["deleted"]:
+                if event["seq"] == edit and not event["deleted"]:
                     ctx["editing"] = event
     saved = request.query_params.get("saved", "")
     return await log_view(
-        request, captain, lang, saved=saved if saved.replace(",", "").isdigit() else "", **ctx
+        request, captain, lang, saved=saved if decimal(saved.replace(",", ""), 200) is not None else "", **ctx
     )
 
 
@@ -157,14 +157,15 @@ def _change(catchlog: CatchLog, captain: Captain, action: str, form: dict[str, s
         return catchlog.start_trip(captain, form_event(form))
     if action == "event":
         data = form_event(form)
-        trip = int(form.get("trip", "0") or 0) if form.get("trip", "").isdigit() else 0
-        if form.get("seq", "").isdigit():
-            return catchlog.correct(captain, trip, int(form["seq"]), data)
+        trip = decimal(form.get("trip")) or 0
+        seq = decimal(form.get("seq"))
+        if seq is not None:
+            return catchlog.correct(captain, trip, seq, data)
         return catchlog.add_event(captain, trip, form.get("type", ""), data)
     if action == "delete":
-        trip = int(form["trip"]) if form.get("trip", "").isdigit() else 0
-        seq = int(form["seq"]) if form.get("seq", "").isdigit() else -1
-        return catchlog.correct(captain, trip, seq, None)
+        trip = decimal(form.get("trip")) or 0
+        seq = decimal(form.get("seq"))
+        return catchlog.correct(captain, trip, -1 if seq is None else seq, None)
     raise CatchInputError("type", "problem_not_found", "unknown action")
 
 

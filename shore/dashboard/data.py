@@ -1,7 +1,7 @@
 """Everything the dashboard reads from and writes to the archive, in one place.
 
-It owns the dashboard's own tables (users, sessions, audit log, acknowledgements, read markers, desk
-replies) and the read-only queries over the relay's tables (vessels, events outbox, frames, records,
+It owns the dashboard's own tables (users, sessions, audit log, acknowledgements (read and written by
+``alert_data``), read markers, desk replies) and the read-only queries over the relay's tables (vessels, events outbox, frames, records,
 MT records) that build the fleet view, the hotline desk and the catch view. It talks to the archive only
 through ``Archive.query`` and ``Archive.tx`` with portable SQL (SQLite and PostgreSQL), so a change of
 the archive's layout is adapted here and nowhere else. It does not render HTML, check permissions or
@@ -10,7 +10,6 @@ read a clock: callers pass ``now`` and decide who may see what.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from typing import Any
@@ -20,6 +19,7 @@ from wire.records import KIND_CLASS, Kind
 
 from ..archive import Archive
 from .accounts import DashboardAccounts
+from .alert_data import DashboardAlerts
 from .auth import LockoutPolicy, User
 from .records import (
     CLASS_NAMES,
@@ -67,7 +67,7 @@ SCHEMA = [
 ]
 
 
-class DashboardData(DashboardAccounts):
+class DashboardData(DashboardAccounts, DashboardAlerts):
     """The archive as the dashboard sees it; see the module docstring."""
 
     def __init__(self, archive: Archive, lockout: LockoutPolicy | None = None) -> None:
@@ -117,75 +117,6 @@ class DashboardData(DashboardAccounts):
         )
         return [e for r in reversed(rows) if (e := parse_event(int(r[0]), r[1], r[2], r[3])) is not None]
 
-    # --- acknowledgements -------------------------------------------------------------------------
-
-    def acked(self, kind: str, ref: str) -> dict[str, Any] | None:
-        rows = self.archive.query("SELECT name, at FROM dash_acks WHERE kind = ? AND ref = ?", (kind, ref))
-        return {"name": rows[0][0], "at": float(rows[0][1])} if rows else None
-
-    def acknowledge(self, kind: str, ref: str, user: User, now: float, vessel: VesselRow | None) -> bool:
-        """Record an acknowledgement once; an SOS also gets a retained ``state/sos`` = acknowledged."""
-        with self.archive.tx() as db:
-            if db.execute("SELECT 1 FROM dash_acks WHERE kind = ? AND ref = ?", (kind, ref)).fetchone():
-                return False
-            db.execute(
-                "INSERT INTO dash_acks (kind, ref, name, at) VALUES (?, ?, ?, ?)", (kind, ref, user.name, now)
-            )
-            if kind == "sos" and vessel is not None:
-                payload = json.dumps(
-                    {
-                        "msg_id": ref,
-                        "vessel": vessel.name,
-                        "state": "acknowledged",
-                        "by": user.name,
-                        "at": now,
-                    },
-                    separators=(",", ":"),
-                ).encode()
-                db.execute(
-                    "INSERT INTO events (topic, payload, retain, created) VALUES (?, ?, 1, ?)",
-                    (f"{vessel.topic}/state/sos", payload, now),
-                )
-        return True
-
-    def open_alerts(self, vessels: list[VesselRow], crew: bool) -> list[dict[str, Any]]:
-        """Unacknowledged SOS (and, for the hotline, personal-safety messages) for these vessels."""
-        out: list[dict[str, Any]] = []
-        for v in vessels:
-            for e in self._events(f"{v.topic}/up/sos", 0.0, 20):
-                ref = str(e.data.get("msg_id", e.id))
-                if self.acked("sos", ref) is None:
-                    out.append(
-                        {
-                            "kind": "sos",
-                            "ref": ref,
-                            "vessel": v.name,
-                            "vessel_slug": v.slug,
-                            "at": e.data.get("received", e.created),
-                            "note": e.data.get("note", ""),
-                            "latitude": e.data.get("latitude"),
-                            "longitude": e.data.get("longitude"),
-                        }
-                    )
-            if crew:
-                for e in self._events(f"{v.topic}/up/crew", 0.0, 500):
-                    if e.data.get("to") == "hotline" and is_safety_text(str(e.data.get("text", ""))):
-                        ref = str(e.data.get("msg_id", e.id))
-                        if self.acked("safety", ref) is None:
-                            out.append(
-                                {
-                                    "kind": "safety",
-                                    "ref": ref,
-                                    "vessel": v.name,
-                                    "vessel_slug": v.slug,
-                                    "at": e.data.get("received", e.created),
-                                    "member": e.data.get("member"),
-                                    "handle": e.data.get("handle", ""),
-                                }
-                            )
-        out.sort(key=lambda a: a["at"], reverse=True)
-        return out
-
     # --- fleet view -------------------------------------------------------------------------------
 
     def vessel_status(
@@ -225,9 +156,10 @@ class DashboardData(DashboardAccounts):
             status["alerts"].append(
                 {"kind": "budget", "text": f"budget {body.get('2', '')} {level / 10:.0f} %".strip()}
             )
-        for e in self._events(f"{v.topic}/up/sos", 0.0, 20):
-            if self.acked("sos", str(e.data.get("msg_id", e.id))) is None:
-                status["alerts"].append({"kind": "sos", "text": "SOS"})
+        for a in reversed(self.sos_alerts(v)):
+            if self.acked("sos", a["ref"]) is None:
+                text = "SOS (false alarm)" if a["false_alarm"] else "SOS"
+                status["alerts"].append({"kind": "sos", "text": text})
                 break
         return status
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from common.web import decimal
 from firmware_profiles import ProfileError
 
 from . import auth as perm
@@ -65,8 +66,9 @@ def desk_context(
     if key:
         vessel_slug, _, member_s = key.partition(":")
         vessel = next((v for v in vessels if v.slug == vessel_slug), None)
-        if vessel is not None and member_s.isdigit():
-            member = int(member_s)
+        member_n = decimal(member_s, 9)
+        if vessel is not None and member_n is not None:
+            member = member_n
             thread = data.thread(vessel, member)
             current = next((c for c in convs if c.key == key), None)
             ctx.update(
@@ -121,9 +123,8 @@ async def hotline_estimate(request: Request, session: Session) -> Response:
 async def hotline_read(request: Request, session: Session) -> Response:
     form = request.state.form
     key = form.get("key", "")[:100]
-    try:
-        last_id = int(form.get("last_id", "0"))
-    except ValueError:
+    last_id = decimal(form.get("last_id", "0"), 18)
+    if last_id is None:
         return PlainTextResponse("bad id", 400)
     await run_in_threadpool(data_of(request).mark_read, session.user, key, last_id)
     return JSONResponse({"ok": True})
@@ -133,7 +134,7 @@ def _reply_problem(vessel: VesselRow | None, user: User, member_s: str, text: st
     """Why a reply cannot be sent (message, HTTP status), or None when it can."""
     if vessel is None or not user.sees_fleet(vessel.fleet):
         return "unknown vessel", 404
-    if not member_s.isdigit() or len(member_s) > 9:
+    if decimal(member_s, 9) is None:
         return "member must be a number", 400
     if not text or len(text) > MAX_REPLY_CHARS:
         return f"text must be 1 to {MAX_REPLY_CHARS} characters", 400
@@ -154,7 +155,7 @@ async def hotline_reply(request: Request, session: Session) -> Response:
         if wants_json:
             return JSONResponse({"error": message}, status)
         return RedirectResponse(f"/hotline?error={quote(message)}", 303)
-    member = int(member_s)
+    member = decimal(member_s, 9) or 0
     now = clock_of(request).now()
     est = await run_in_threadpool(estimate_reply, text, vessel.profile, now, member)
     msg_id = f"desk-{secrets.token_hex(8)}"

@@ -1,7 +1,8 @@
 """Signing in and out of the dashboard, and the home address that sends each role to its screen.
 
 The login form carries its own CSRF token (a cookie scoped to ``/login``); a refused login is audited
-and logged with the reason. It does not decide what a role may see (``auth.PERMISSIONS`` does).
+and logged with the reason, and answered the same whatever the reason (unknown name, wrong password,
+locked account), so the answer does not tell which user names exist. It does not decide what a role may see (``auth.PERMISSIONS`` does).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ async def login(request: Request) -> Response:
         who = User(name.lower()[:32] or "-", Role.VIEWER, None)
         await run_in_threadpool(data.audit, who, f"login-{outcome}", "login", now, "", addr(request))
         log.warning("dashboard login for %r refused (%s) from %s", name[:32], outcome, addr(request))
-        return RedirectResponse(f"/login?error={outcome}&next={quote(nxt)}", 303)
+        # One answer for a wrong password, an unknown name and a locked account: the lockout must not
+        # tell which names exist (the audit log keeps the real outcome).
+        return RedirectResponse(f"/login?error=refused&next={quote(nxt)}", 303)
     token, _csrf = await run_in_threadpool(data.open_session, user, now)
     await run_in_threadpool(data.audit, user, "login", "session", now, "", addr(request))
     response = RedirectResponse(nxt, 303)

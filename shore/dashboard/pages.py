@@ -15,8 +15,11 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from common.web import FormRefused, declared_length
 
 from . import auth as perm
 from .auth import Session, User, same_token
@@ -99,7 +102,11 @@ def same_origin(request: Request) -> bool:
 
 async def form_of(request: Request) -> dict[str, str] | None:
     """The request's form (URL-encoded or multipart, no files), or None when it is too large."""
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+    try:
+        declared = declared_length(request)
+    except FormRefused as refused:
+        raise HTTPException(400, str(refused)) from refused
+    if (declared or 0) > MAX_FORM_BYTES:
         return None
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from wire.records import PriorityClass, from_wire_time
+from wire.records import PERSONAL_ALERT_TEXT, PriorityClass, from_wire_time
 
 from ..topics import TOPIC_ROOT, slug
 
@@ -60,6 +60,10 @@ _SAFETY_OTHER = tuple(w for w in SAFETY_WORDS if not w.isascii())  # scripts wit
 
 
 def is_safety_text(text: str) -> bool:
+    """A crew message to the hotline that raises a personal-safety alert: the covert alert the
+    captive page's "Clear screen" button sends, or a message that reads like a call for help."""
+    if PERSONAL_ALERT_TEXT in text:
+        return True
     low = text.lower()
     return _SAFETY_LATIN.search(low) is not None or any(w in low for w in _SAFETY_OTHER)
 

@@ -18,12 +18,13 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from common.clock import Clock
+from common.web import decimal
 
 from . import auth as perm
 from .auth import Session
 from .data import DashboardData
 from .pages import SESSION_COOKIE, addr, current
-from .records import Event, VesselRow, is_safety_text
+from .records import Event, VesselRow, event_origin_time, is_safety_text
 from .state import clock_of, data_of, settings_of
 
 FLEET_KINDS = {"state/link", "up/telemetry", "up/alert", "evt/alert", "up/position", "state/position"}
@@ -43,6 +44,7 @@ def _crew_message(e: Event, v: VesselRow) -> dict[str, Any]:
         "text": text,
         "msg_id": e.data.get("msg_id", ""),
         "at": e.data.get("received", e.created),
+        "raised": event_origin_time(e.data) or e.data.get("received", e.created),
         "safety": e.data.get("to") == "hotline" and is_safety_text(text),
     }
 
@@ -60,19 +62,11 @@ def translate(session: Session, e: Event, vessels: dict[str, VesselRow]) -> dict
             return None
         return {"type": "delivery", "msg_id": e.data.get("msg_id"), "at": e.data.get("at", e.created)}
     if e.kind == "up/sos" and user.can(perm.SOS):
-        return {
-            "type": "alert",
-            "kind": "sos",
-            "ref": str(e.data.get("msg_id", e.id)),
-            "vessel": v.name,
-            "vessel_slug": v.slug,
-            "at": e.data.get("received", e.created),
-            "note": e.data.get("note", ""),
-            "latitude": e.data.get("latitude"),
-            "longitude": e.data.get("longitude"),
-            "can_ack": user.can(perm.ACK_SOS),
-        }
-    if e.kind == "state/sos" and e.data.get("state") == "acknowledged" and user.can(perm.SOS):
+        # The alert as it stands (updates merged in) is read back in ``poll``.
+        update_of = e.data.get("update_of")
+        ref = update_of if isinstance(update_of, str) else str(e.data.get("msg_id", e.id))
+        return {"type": "alert", "kind": "sos", "ref": ref, "vessel_slug": v.slug, "can_ack": user.can(perm.ACK_SOS)}
+    if e.kind == "state/sos" and e.data.get("by") and user.can(perm.SOS):  # acknowledged ashore
         return {
             "type": "cleared",
             "kind": "sos",
@@ -97,7 +91,10 @@ def safety_alert(msg: dict[str, Any]) -> dict[str, Any]:
         "vessel_slug": msg["vessel_slug"],
         "member": msg["member"],
         "handle": msg["handle"],
-        "at": msg["at"],
+        "at": msg["raised"],
+        "raised": msg["raised"],
+        "arrived": msg["at"],
+        "devices": 1,
         "can_ack": True,
     }
 
@@ -122,8 +119,11 @@ def poll(
             continue
         if msg["type"] == "crew":
             data.audit(session.user, "view", f"crew-live:{msg['key']}", clock.now(), msg["msg_id"], address)
-        if msg["type"] == "alert" and data.acked("sos", msg["ref"]) is not None:
-            continue
+        if msg["type"] == "alert":
+            found = data.alert("sos", msg["ref"], [vessels[msg["vessel_slug"]]])
+            if found is None or data.acked("sos", msg["ref"]) is not None:
+                continue
+            msg = {"type": "alert", **found[0], "can_ack": msg["can_ack"]}
         if msg["type"] == "crew" and msg["safety"] and data.acked("safety", msg["msg_id"]) is None:
             out.append((e.id, safety_alert(msg)))
         out.append((e.id, msg))
@@ -160,10 +160,7 @@ async def stream(request: Request) -> Response:
     session = await current(request)
     if session is None:
         return PlainTextResponse("login required", 401)
-    try:
-        after = int(request.query_params.get("after", "0"))
-    except ValueError:
-        after = 0
+    after = decimal(request.query_params.get("after", "0"), 18) or 0
     return StreamingResponse(
         _events(request, session, after),
         media_type="text/event-stream",

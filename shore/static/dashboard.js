@@ -105,44 +105,63 @@
     if (audio && audio.state === "suspended") { audio.resume(); }
   });
 
+  function actButton(label, cls, url, a, k) {
+    var b = el("button", "small " + cls, label);
+    b.type = "button";
+    b.addEventListener("click", function () {
+      b.disabled = true;
+      post(url, {kind: a.kind, ref: a.ref}).then(function (r) {
+        if (r.ok) { delete alerts[k]; renderAlarm(); } else { b.disabled = false; }
+      });
+    });
+    return b;
+  }
+  function alarmItem(k) {
+    var a = alerts[k];
+    var li = el("li", "alarm-item " + a.kind);
+    li.dataset.key = k;
+    li.dataset.ref = a.ref;
+    var what = a.kind === "sos"
+      ? "SOS from " + a.vessel + (a.note ? " — “" + a.note + "”" : "") +
+        (a.latitude != null ? " at " + Number(a.latitude).toFixed(4) + ", " + Number(a.longitude).toFixed(4) : "")
+      : "Crew member " + (a.handle || ("#" + a.member)) + " on " + a.vessel + " may be in danger";
+    li.appendChild(el("b", null, what));
+    if (a.false_alarm) {
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(el("span", "false-alarm", "FALSE ALARM (marked by " + a.false_alarm + ")"));
+    }
+    var devices = a.devices || 1;
+    li.appendChild(document.createTextNode(" · raised " + utc(a.raised != null ? a.raised : a.at) + " (" ));
+    var age = el("span", "age", ago(a.raised != null ? a.raised : a.at));
+    age.dataset.ts = a.raised != null ? a.raised : a.at;
+    li.appendChild(age);
+    li.appendChild(document.createTextNode(") · " + devices + (devices === 1 ? " device" : " devices") +
+      " confirmed · ref " + a.ref + " "));
+    if (a.kind === "safety") {
+      var open = el("a", "button small", "Open conversation");
+      open.href = "/hotline?c=" + encodeURIComponent(a.vessel_slug + ":" + a.member);
+      li.appendChild(open);
+      li.appendChild(document.createTextNode(" "));
+    }
+    if (a.can_ack !== false) {
+      li.appendChild(actButton("Acknowledge", "ack", "/alerts/ack", a, k));
+      if (a.kind === "sos" && !a.false_alarm) {
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(actButton("Mark false alarm", "false-alarm", "/alerts/false-alarm", a, k));
+      }
+    }
+    return li;
+  }
   function renderAlarm() {
     if (!banner) { return; }
-    list.textContent = "";
     var keys = Object.keys(alerts);
-    var sos = keys.some(function (k) { return alerts[k].kind === "sos"; });
-    document.getElementById("alarm-title").textContent =
-      sos ? "SOS — distress from a vessel" : "Personal-safety alert from a crew member";
-    keys.forEach(function (k) {
-      var a = alerts[k];
-      var li = el("li", "alarm-item " + a.kind);
-      li.dataset.key = k;
-      var what = a.kind === "sos"
-        ? "SOS from " + a.vessel + (a.note ? " — “" + a.note + "”" : "") +
-          (a.latitude != null ? " at " + Number(a.latitude).toFixed(4) + ", " + Number(a.longitude).toFixed(4) : "")
-        : "Crew member " + (a.handle || a.member) + " on " + a.vessel + " may be in danger";
-      li.appendChild(el("b", null, what));
-      li.appendChild(document.createTextNode(" · raised " + utc(a.at) + " · "));
-      var age = el("span", "age", ago(a.at)); age.dataset.ts = a.at; li.appendChild(age);
-      li.appendChild(document.createTextNode(" "));
-      if (a.kind === "safety") {
-        var open = el("a", "button small", "Open conversation");
-        open.href = "/hotline?c=" + encodeURIComponent(a.vessel_slug + ":" + a.member);
-        li.appendChild(open);
-        li.appendChild(document.createTextNode(" "));
-      }
-      if (a.can_ack !== false) {
-        var b = el("button", "small ack", "Acknowledge");
-        b.type = "button";
-        b.addEventListener("click", function () {
-          b.disabled = true;
-          post("/alerts/ack", {kind: a.kind, ref: a.ref, vessel: a.vessel_slug}).then(function (r) {
-            if (r.ok) { delete alerts[k]; renderAlarm(); } else { b.disabled = false; }
-          });
-        });
-        li.appendChild(b);
-      }
-      list.appendChild(li);
-    });
+    [["sos", "alarm-sos", list], ["safety", "alarm-safety", document.getElementById("alarm-safety-list")]]
+      .forEach(function (part) {
+        var mine = keys.filter(function (k) { return alerts[k].kind === part[0]; });
+        part[2].textContent = "";
+        mine.forEach(function (k) { part[2].appendChild(alarmItem(k)); });
+        document.getElementById(part[1]).hidden = mine.length === 0;
+      });
     banner.hidden = keys.length === 0;
     updateSound();
   }
