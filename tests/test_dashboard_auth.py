@@ -160,8 +160,10 @@ def test_the_dashboard_tables_and_queries_work_on_a_postgresql_archive(pg_url: s
         assert [c.key for c in data.conversations(user, [vessel])] == ["sea-star-7:2"]
         assert [m.text for m in data.thread(vessel, 2)] == ["help"]
         assert {a["kind"] for a in data.open_alerts([vessel], crew=True)} == {"sos", "safety"}
-        assert data.acknowledge("sos", "s:2", user, 6.0, vessel)
-        assert not data.acknowledge("sos", "s:2", user, 7.0, vessel)
+        found = data.alert("sos", "s:2", [vessel])
+        assert found is not None and found[1] == vessel
+        assert data.acknowledge(found[0], vessel, user, 6.0)
+        assert not data.acknowledge(found[0], vessel, user, 7.0)
         status = data.vessel_status(vessel, 10.0, 3600.0)
         assert status["alerts"] == [] or all(a["kind"] != "sos" for a in status["alerts"])
         assert data.tracks([vessel], 0.0)["sea-star-7"] == [(5.0, 9.0, 98.0)]

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from shore.archive import Archive
 from shore.dashboard import create_app
 from shore.dashboard.auth import LockoutPolicy, Role
 from shore.dashboard.data import DashboardData
+from wire.records import PERSONAL_ALERT_TEXT
 
 PASSWORD = "correct horse battery"
 IMEI_A, IMEI_B = "300234010753370", "300234010753371"
@@ -73,6 +75,7 @@ def template_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data.add_user("admin", Role.ADMINISTRATOR, PASSWORD, None, 0.0)
     data.add_user("desk", Role.HOTLINE, PASSWORD, None, 0.0)
     data.add_user("northowner", Role.OWNER, PASSWORD, "north", 0.0)
+    data.add_user("southowner", Role.OWNER, PASSWORD, "south", 0.0)
     data.add_user("watcher", Role.VIEWER, PASSWORD, None, 0.0)
     archive.close()
     return path
@@ -236,17 +239,25 @@ def test_mutations_without_the_csrf_token_or_from_another_origin_are_refused(das
     assert r.status_code == 303 and "error=expired" in r.headers["location"]
 
 
-def test_repeated_failed_logins_lock_the_account(dash: Dashboard) -> None:
-    web = dash.client()
-    for i in range(3):
-        token = re.search(r'name="csrf" value="([^"]+)"', web.get("/login").text).group(1)  # type: ignore[union-attr]
-        r = web.post("/login", data={"csrf": token, "username": "desk", "password": f"wrong {i} password"})
-        assert "error=" in r.headers["location"]
-    assert "error=locked" in r.headers["location"]
+def _try_login(web: httpx.Client, name: str, password: str) -> str:
     token = re.search(r'name="csrf" value="([^"]+)"', web.get("/login").text).group(1)  # type: ignore[union-attr]
-    r = web.post("/login", data={"csrf": token, "username": "desk", "password": PASSWORD})
-    assert "error=locked" in r.headers["location"]
+    r = web.post("/login", data={"csrf": token, "username": name, "password": password})
+    assert r.status_code == 303
+    return str(r.headers["location"])
+
+
+def test_repeated_failed_logins_lock_the_account_and_the_answer_never_says_so(dash: Dashboard) -> None:
+    web = dash.client()
+    unknown = _try_login(web, "nobody", "wrong 0 password")
+    assert "error=" in unknown
+    answers = [_try_login(web, "desk", f"wrong {i} password") for i in range(3)]
+    # Locked now: even the right password is refused, with the answer an unknown name gets, so the
+    # lockout cannot be used to learn which user names exist.
+    answers.append(_try_login(web, "desk", PASSWORD))
+    assert answers == [unknown] * 4
     assert len(dash.data.audit_log(100, "login-locked")) == 2
+    page = web.get(unknown).text
+    assert "locked" in page and "Wrong user name or password" in page
 
 
 def test_reply_is_published_on_the_vessel_down_topic_and_receipt_shown(dash: Dashboard) -> None:
@@ -339,6 +350,110 @@ def test_sos_acknowledgement_is_recorded_once_and_published_as_state(dash: Dashb
     )
     assert json.loads(state[-1][0])["state"] == "acknowledged" and state[-1][1] == 1
     assert dash.data.audit_log(10, "ack-sos")[0]["name"] == "northowner"
+
+
+def _sos(dash: Dashboard, rid: int, **extra: Any) -> None:
+    now = dash.clock.now()
+    body = {"msg_id": f"sea-star-7:{rid}", "vessel": "Sea Star 7", "created": now - 60, "received": now}
+    dash.event("seabridge/v1/north/sea-star-7/up/sos", {**body, **extra})
+
+
+def test_an_owner_of_another_fleet_cannot_clear_an_alert_nor_clear_one_before_it_arrives(
+    dash: Dashboard,
+) -> None:
+    _sos(dash, 11, note="fire")
+    south, south_csrf = dash.login("southowner")
+    north, north_csrf = dash.login("northowner")
+    # Fleet B's owner names one of their own vessels but fleet A's alert: refused, and it stays open.
+    form = {"kind": "sos", "ref": "sea-star-7:11", "vessel": "moon-ray", "csrf": south_csrf}
+    assert south.post("/alerts/ack", data=form).status_code == 404
+    form = {"kind": "safety", "ref": "sea-star-7:5", "vessel": "moon-ray", "csrf": south_csrf}
+    assert south.post("/alerts/ack", data=form).status_code == 403  # owners never clear safety alerts
+    assert south.post(
+        "/alerts/false-alarm", data={"kind": "sos", "ref": "sea-star-7:11", "csrf": south_csrf}
+    ).status_code == 404
+    assert [a["ref"] for a in north.get("/alerts").json()] == ["sea-star-7:11"]
+    # Nobody can acknowledge an alert that has not arrived, not even on their own vessels.
+    for ref in ("sea-star-7:12", "sea-star-7:40", "moon-ray:9"):
+        for web, csrf in ((north, north_csrf), (south, south_csrf)):
+            form = {"kind": "sos", "ref": ref, "vessel": "moon-ray", "csrf": csrf}
+            assert web.post("/alerts/ack", data=form).status_code == 404
+    dash.clock.advance(10)
+    _sos(dash, 12, note="taking water")
+    assert [a["ref"] for a in north.get("/alerts").json()] == ["sea-star-7:12", "sea-star-7:11"]
+    assert south.get("/alerts").json() == []
+    assert dash.data.audit_log(20, "ack-sos") == []
+
+
+def test_sos_updates_attach_to_their_alert_and_a_false_alarm_shows_then_clears(dash: Dashboard) -> None:
+    raised = dash.clock.now() - 60
+    _sos(dash, 11, note="fire", latitude=9.5, longitude=97.8)
+    dash.clock.advance(30)
+    _sos(dash, 14, update_of="sea-star-7:11", devices=3)
+    desk, _ = dash.login("desk")
+    (alert,) = desk.get("/alerts").json()
+    assert alert["ref"] == "sea-star-7:11" and alert["devices"] == 3 and alert["note"] == "fire"
+    assert alert["raised"] == raised and alert["arrived"] == raised + 60 and not alert["false_alarm"]
+    dash.clock.advance(30)
+    _sos(dash, 15, update_of="sea-star-7:11", devices=3, false_alarm=True)
+    (alert,) = desk.get("/alerts").json()
+    assert alert["false_alarm"] == "the vessel"  # shown until someone ashore acknowledges it
+    owner, csrf = dash.login("northowner")
+    r = owner.post("/alerts/false-alarm", data={"kind": "sos", "ref": "sea-star-7:11", "csrf": csrf})
+    assert r.status_code == 200 and r.json()["first"] is True
+    assert owner.get("/alerts").json() == []
+    state = dash.archive.query(
+        "SELECT payload FROM events WHERE topic = 'seabridge/v1/north/sea-star-7/state/sos' ORDER BY id"
+    )
+    assert json.loads(state[-1][0])["state"] == "false-alarm" and json.loads(state[-1][0])["by"] == "northowner"
+    assert dash.data.audit_log(10, "false-alarm-sos")[0]["name"] == "northowner"
+
+
+def test_two_personal_safety_alerts_are_told_apart_by_member_and_time(dash: Dashboard) -> None:
+    now = dash.clock.now()
+    for rid, handle, member, made in ((20, "cook", 4, now - 600), (21, "netman", 6, now - 30)):
+        dash.event(
+            "seabridge/v1/north/sea-star-7/up/crew",
+            {
+                "msg_id": f"sea-star-7:{rid}", "vessel": "Sea Star 7", "member": member, "handle": handle,
+                "to": "hotline", "text": PERSONAL_ALERT_TEXT, "created": made, "received": now,
+            },
+        )  # fmt: skip
+    desk, _ = dash.login("desk")
+    found = [(a["kind"], a["handle"], a["raised"]) for a in desk.get("/alerts").json()]
+    assert found == [("safety", "netman", now - 30), ("safety", "cook", now - 600)]
+    owner, _ = dash.login("northowner")
+    assert owner.get("/alerts").json() == []  # personal safety is the hotline's
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/hotline/reply", {"vessel": "sea-star-7", "member": "²", "text": "hello"}),
+        ("/hotline/reply", {"vessel": "sea-star-7", "member": "⓽", "text": "hello"}),
+        ("/hotline/read", {"key": "sea-star-7:3", "last_id": "²"}),
+    ],
+)
+def test_unicode_digits_in_hotline_forms_are_a_clear_400(dash: Dashboard, path: str, form: dict[str, str]) -> None:
+    desk, csrf = dash.login("desk")
+    r = desk.post(path, data={**form, "csrf": csrf}, headers={"Accept": "application/json"})
+    assert r.status_code == 400, r.text
+    assert dash.published == []
+
+
+def test_a_form_with_a_non_numeric_content_length_is_a_400(dash: Dashboard) -> None:
+    host, port = dash.url.removeprefix("http://").split(":")
+    body = b"username=a&password=b"
+    for length in (b"abc", "²".encode(), b"-1"):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /login HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + length + b"\r\n"
+                b"Connection: close\r\n\r\n" + body
+            )
+            answer = sock.recv(4096)
+        assert answer.split(b"\r\n")[0].split(b" ")[1] in (b"400", b"413"), (length, answer[:80])
+        assert not answer.startswith(b"HTTP/1.1 500")
 
 
 def test_trip_exports_as_epcis_json_ld_and_csv(dash: Dashboard) -> None:

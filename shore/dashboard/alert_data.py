@@ -94,10 +94,8 @@ class DashboardAlerts:
         """The alert ``kind``/``ref`` if it has arrived from one of ``vessels``, with its vessel."""
         if kind not in ("sos", "safety"):
             return None
-        vessel_slug = ref.rpartition(":")[0]
-        for v in vessels:
-            if v.slug != vessel_slug:
-                continue
+        vessel_slug = ref.rpartition(":")[0]  # the relay's references start with the vessel's slug
+        for v in sorted(vessels, key=lambda v: v.slug != vessel_slug):
             found = self.sos_alerts(v) if kind == "sos" else self.safety_alerts(v)
             for a in found:
                 if a["ref"] == ref:
