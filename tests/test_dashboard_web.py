@@ -75,7 +75,7 @@ def template_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data.add_user("admin", Role.ADMINISTRATOR, PASSWORD, None, 0.0)
     data.add_user("desk", Role.HOTLINE, PASSWORD, None, 0.0)
     data.add_user("northowner", Role.OWNER, PASSWORD, "north", 0.0)
-    data.add_user("southowner", Role.OWNER, PASSWORD, "south", 0.0)
+    data.add_user("moonowner", Role.OWNER, PASSWORD, "south", 0.0)
     data.add_user("watcher", Role.VIEWER, PASSWORD, None, 0.0)
     archive.close()
     return path
@@ -362,7 +362,7 @@ def test_an_owner_of_another_fleet_cannot_clear_an_alert_nor_clear_one_before_it
     dash: Dashboard,
 ) -> None:
     _sos(dash, 11, note="fire")
-    south, south_csrf = dash.login("southowner")
+    south, south_csrf = dash.login("moonowner")
     north, north_csrf = dash.login("northowner")
     # Fleet B's owner names one of their own vessels but fleet A's alert: refused, and it stays open.
     form = {"kind": "sos", "ref": "sea-star-7:11", "vessel": "moon-ray", "csrf": south_csrf}
