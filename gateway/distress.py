@@ -3,8 +3,8 @@ attached to it as a small update record, and the false alarm.
 
 A repeated SOS while one is open never queues a second full distress record: the first confirmation
 queues the alert, a confirmation from another device queues an update (``wire.records.Sos`` with
-``update_of``: a few bytes) that replaces any update still waiting, and a device that already
-confirmed adds nothing. Owns the ``sos_alerts`` and ``sos_devices`` tables of the gateway store.
+``update_of``: the device count and a position, never a note: a few bytes) that replaces any update
+still waiting, and a device that already confirmed adds nothing. Owns the ``sos_alerts`` and ``sos_devices`` tables of the gateway store.
 Devices are opaque keys chosen by the caller (the captive page passes a keyed hash, never an address
 or a member id). It does not rate-limit (the page does) and reads the time only from its clock.
 """
@@ -116,7 +116,8 @@ class Distress:
 
                 return SosRaised(self.store.accept_with_rows(Kind.SOS, opened, now), 1, False)
             devices += 1
-            update = Sos(to_wire_time(now), lat, lon, note, update_of=rid, devices=devices)
+            # Only what changed: the count and a position; the first confirmation's note stands.
+            update = Sos(to_wire_time(now), lat, lon, update_of=rid, devices=devices)
 
             def joined(db: sqlite3.Connection, new: int) -> dict:
                 db.execute("INSERT INTO sos_devices (rid, device) VALUES (?, ?)", (rid, device))
