@@ -162,3 +162,25 @@ def test_session_cookies_are_secure_when_the_page_is_served_over_tls(tmp_path: P
             r = httpx.post(f"{url}/login", data={"handle": "deckhand", "pin": "2468"}, timeout=10)
             cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and "sb_session" in v)
             assert ("; secure" in cookie.lower()) is secure
+
+
+def test_unicode_digits_at_the_catch_log_doors_are_clear_refusals(tmp_path: Path) -> None:
+    from gateway.catchlog import CatchLog
+
+    limits = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
+    with page(tmp_path, limits) as (gw, url), httpx.Client(base_url=url, timeout=10) as web:
+        CatchLog(gw.store, gw.clock).add_captain("somchai", "135791")
+        r = web.post("/api/catch/login", json={"handle": "somchai", "pin": "135791"})
+        assert r.status_code == 200, r.text
+        bearer = {"Authorization": f"Bearer {r.json()['token']}"}
+        for path in ("/api/catch/trips/²", "/api/catch/trips/⓽"):
+            assert 400 <= web.get(path, headers=bearer).status_code < 500
+        assert 400 <= web.put("/api/catch/trips/1/events/²", headers=bearer, json={}).status_code < 500
+        r = web.post("/catch/login", data={"handle": "somchai", "pin": "135791"})
+        token = r.headers["location"].split("t=")[1].split("&")[0]
+        assert web.get("/catch", params={"t": token, "edit": "²"}).status_code == 200
+        for form in ({"trip": "²", "seq": "1"}, {"trip": "1", "seq": "⓽"}):
+            r = web.post("/catch/event", data={"t": token, "type": "haul", **form})
+            assert 400 <= r.status_code < 500 or r.status_code == 303, r.status_code
+            r = web.post("/catch/delete", data={"t": token, **form})
+            assert 400 <= r.status_code < 500 or r.status_code == 303, r.status_code
