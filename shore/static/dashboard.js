@@ -128,7 +128,7 @@
     li.appendChild(el("b", null, what));
     if (a.false_alarm) {
       li.appendChild(document.createTextNode(" "));
-      li.appendChild(el("span", "false-alarm", "FALSE ALARM (marked by " + a.false_alarm + ")"));
+      li.appendChild(el("span", "false-alarm-note", "FALSE ALARM (marked by " + a.false_alarm + ")"));
     }
     var devices = a.devices || 1;
     li.appendChild(document.createTextNode(" · raised " + utc(a.raised != null ? a.raised : a.at) + " (" ));
