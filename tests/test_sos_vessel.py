@@ -10,11 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 from captive_support import page, sign_in
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.clock import ManualClock
 from gateway.captive import CaptiveLimits
 from gateway.i18n import LANGUAGES, catalogue
-from wire.items import dumps
+from wire.errors import RemoteWireError
+from wire.items import dumps, loads_one
 from wire.records import Kind, Sos
 
 SECOND_PHONE = "127.0.0.2"  # another address on the loopback network
@@ -22,8 +25,6 @@ SECOND_PHONE = "127.0.0.2"  # another address on the loopback network
 
 def _sos_records(gw) -> list[tuple[int, str, Sos]]:  # type: ignore[no-untyped-def]
     """(rid, state, record) of every distress record the gateway holds."""
-    from wire.items import loads_one
-
     with gw.store.transaction() as db:
         rows = db.execute(
             "SELECT r.rid, r.state, u.item FROM records r JOIN units u ON u.rid = r.rid "
@@ -184,3 +185,34 @@ def test_unicode_digits_at_the_catch_log_doors_are_clear_refusals(tmp_path: Path
             assert 400 <= r.status_code < 500 or r.status_code == 303, r.status_code
             r = web.post("/catch/delete", data={"t": token, **form})
             assert 400 <= r.status_code < 500 or r.status_code == 303, r.status_code
+
+
+_positions = st.one_of(
+    st.tuples(st.none(), st.none()),
+    st.tuples(st.integers(-9_000_000, 9_000_000), st.integers(-18_000_000, 18_000_000)),
+)
+
+
+@given(
+    st.integers(0, 2**32),
+    _positions,
+    st.text(max_size=50),
+    st.one_of(st.none(), st.integers(0, 2**40)),
+    st.integers(1, 10_000),
+    st.booleans(),
+)
+def test_a_distress_record_or_update_round_trips(
+    created: int, position: tuple[int | None, int | None], note: str, update_of: int | None, devices: int,
+    false_alarm: bool,
+) -> None:  # fmt: skip
+    record = Sos(created, *position, note, update_of, devices, false_alarm)
+    assert Sos.from_body(loads_one(dumps(record.body()))) == record
+
+
+@given(st.dictionaries(st.integers(0, 8), st.one_of(st.integers(-5, 5), st.binary(max_size=4), st.text(max_size=4))))
+def test_a_malformed_distress_body_is_a_typed_error(body: dict[int, object]) -> None:
+    try:
+        record = Sos.from_body(body)
+    except RemoteWireError:
+        return
+    assert record.created >= 0 and record.devices >= 0
