@@ -9,7 +9,6 @@ import io
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -21,12 +20,16 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
 from common.clock import ManualClock
+from common.web import BAD_ENCODING, MAX_FORM_BYTES, FormRefused, read_form
 from shore.archive import Archive
 from shore.dashboard import create_app
 from shore.dashboard.auth import LockoutPolicy, Role
 from shore.dashboard.data import DashboardData
+from shore.dashboard.pages import form_of
 from wire.records import PERSONAL_ALERT_TEXT
 
 PASSWORD = "correct horse battery"
@@ -441,19 +444,26 @@ def test_unicode_digits_in_hotline_forms_are_a_clear_400(dash: Dashboard, path: 
     assert dash.published == []
 
 
-def test_a_form_with_a_non_numeric_content_length_is_a_400(dash: Dashboard) -> None:
-    host, port = dash.url.removeprefix("http://").split(":")
-    body = b"username=a&password=b"
-    for length in (b"abc", "²".encode(), b"-1"):
-        with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall(
-                b"POST /login HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
-                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + length + b"\r\n"
-                b"Connection: close\r\n\r\n" + body
-            )
-            answer = sock.recv(4096)
-        assert answer.split(b"\r\n")[0].split(b" ")[1] in (b"400", b"413"), (length, answer[:80])
-        assert not answer.startswith(b"HTTP/1.1 500")
+def _request(content_length: bytes, body: bytes = b"a=1") -> Request:
+    """A request as the ASGI server hands it over (uvicorn's parser refuses some of these values
+    itself; other servers, or a proxy, may pass them through)."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", content_length)]
+    return Request({"type": "http", "method": "POST", "path": "/login", "headers": headers}, receive)
+
+
+@pytest.mark.parametrize("length", [b"abc", "²".encode(), "⓽".encode(), b"-1", b"1e3", b""])
+def test_a_form_with_a_non_numeric_content_length_is_a_400_at_every_form_reader(length: bytes) -> None:
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(form_of(_request(length)))
+    assert refused.value.status_code == 400
+    with pytest.raises(FormRefused) as bad:
+        asyncio.run(read_form(_request(length), max_bytes=MAX_FORM_BYTES))
+    assert bad.value.problem == BAD_ENCODING
+    assert asyncio.run(form_of(_request(b"3"))) == {"a": "1"}
 
 
 def test_trip_exports_as_epcis_json_ld_and_csv(dash: Dashboard) -> None:
