@@ -28,7 +28,6 @@ from common.keyfiles import read_public, read_secret
 from firmware_profiles import ModemProfile, load_profile
 from wire.codec import codec_mask, supported_codecs
 from wire.crypto import link_key
-from wire.frame import frame_capacity
 from wire.records import Capabilities, Kind, PriorityClass
 
 from .budget import Budget, BudgetState, periods
@@ -40,7 +39,7 @@ from .link import FramePlan, VesselLink
 from .metrics import Snapshot, create_metrics_app
 from .position import NmeaGps, PositionChain, ReportedPosition
 from .scheduler import Decision, Packer, Policy, QueueView, RetryState, Scheduler, Selection, Window
-from .store import GatewayStore
+from .store import open_store
 from .telemetry import LinkStats, budget_alert, telemetry_record
 
 log = logging.getLogger("gateway")
@@ -125,8 +124,7 @@ class GatewayDaemon:
         shore_public = read_public(_maybe_path(base_dir, config.keys.shore_public))
         crew_public = read_public(_maybe_path(base_dir, config.keys.crew_public))
         mo_limit = self.profile.mo_frame_limit
-        # Units are cut for the smallest frame the counter range will see (largest counter varint).
-        self.store = GatewayStore(data_dir / "gateway.sqlite3", frame_capacity(mo_limit, 2**35 - 1))
+        self.store = open_store(data_dir, mo_limit)
         self.link = VesselLink(
             self.store, link_key(secret, shore_public), mo_limit, config.link.resend_after_s
         )

@@ -21,12 +21,15 @@ from typing import Any
 
 import sqlite_utils
 
+from wire.frame import frame_capacity
 from wire.items import dumps
 from wire.records import KIND_CLASS, Kind
 from wire.replay import ReplayWindow
 from wire.units import Unit, cut_record
 
 COUNTER_BLOCK = 64
+STORE_FILE = "gateway.sqlite3"  # the store's file inside the vessel's data_dir
+MAX_COUNTER = 2**35 - 1  # largest MO frame counter
 
 # Plain SQL rather than sqlite-utils declarations: record ids need AUTOINCREMENT (never reused, even
 # after a crash), and every statement on these tables runs inside an explicit transaction.
@@ -552,3 +555,9 @@ class GatewayStore:
             for name, (nargs, fn) in (functions or {}).items():
                 self._db.create_function(name, nargs, fn)
             self._db.executescript(sql)
+
+
+def open_store(data_dir: Path, mo_frame_limit: int) -> GatewayStore:
+    """The vessel's store in ``data_dir``. Units are cut for the smallest frame the counter range will
+    see (the largest counter varint)."""
+    return GatewayStore(data_dir / STORE_FILE, frame_capacity(mo_frame_limit, MAX_COUNTER))

@@ -135,6 +135,51 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_captain(args: argparse.Namespace) -> int:
+    from common.config import load_toml, resolve
+    from firmware_profiles import load_profile
+    from gateway import captains
+    from gateway.catchlog import CatchInputError
+    from gateway.config import GatewayConfig
+    from gateway.store import open_store
+
+    config = load_toml(GatewayConfig, args.config) if args.config else GatewayConfig()
+    if args.data is not None:
+        data_dir = args.data
+    else:
+        data_dir = resolve(args.config.parent if args.config else Path("."), config.vessel.data_dir)
+    store = open_store(data_dir, load_profile(config.modem.profile).mo_frame_limit)
+    clock = SystemClock()
+    try:
+        if args.sub == "list":
+            for name in captains.captain_names(store, clock):
+                print(name)
+            return 0
+        pin = _read_pin(args.pin_file) if args.pin_file else None
+        if args.sub == "add":
+            pin = captains.add_captain(store, clock, args.name, pin)
+        else:
+            pin = captains.set_pin(store, clock, args.name, pin)
+    except captains.CaptainExists as exc:
+        print(f"{exc}; give it a new PIN with: seabridge captain pin", file=sys.stderr)
+        return 1
+    except KeyError:
+        print(f"no captain named {args.name!r}", file=sys.stderr)
+        return 1
+    except CatchInputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"captain-login: {args.name.strip()}:{pin}")
+    return 0
+
+
+def _read_pin(path: Path) -> str:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0].strip() if lines else ""
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     import json
 
@@ -184,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Log every decision (level DEBUG).")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_run, _add_demo, _add_sim, _add_keys, _add_estimate, _add_users, _add_archive):
+    for add in (_add_run, _add_demo, _add_sim, _add_keys, _add_captain, _add_estimate, _add_users, _add_archive):
         add(sub)
     return parser
 
@@ -396,6 +441,29 @@ def _add_archive(sub: Any) -> None:
     export.add_argument("--format", required=True, choices=["csv", "json"], help="csv or json.")
     export.add_argument("--output", type=Path, default=None, help="Write here (default: standard output).")
     export.set_defaults(func=cmd_archive_export)
+
+
+def _add_captain(sub: Any) -> None:
+    captain = sub.add_parser(
+        "captain", help="Captain accounts of the catch log on the vessel: add, new PIN, list."
+    ).add_subparsers(dest="sub", required=True)
+    add = captain.add_parser(
+        "add", help="Add a captain and print its login as captain-login: NAME:PIN (a generated PIN "
+        "unless --pin-file is given)."
+    )
+    pin = captain.add_parser("pin", help="Give a captain a new PIN (printed), close its sessions, unlock it.")
+    listing = captain.add_parser("list", help="List the captains.")
+    for p in (add, pin):
+        p.add_argument("--name", required=True, help="Captain's sign-in name, 1 to 32 characters.")
+        p.add_argument("--pin-file", type=Path, help="Read the PIN (6 to 12 digits) from this file's first "
+                       "line instead of generating one.")
+    for p in (add, pin, listing):
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--data", type=Path, help="The gateway's data folder ([vessel] data_dir, the one "
+                           "holding gateway.sqlite3).")
+        where.add_argument("--config", type=Path, help="Gateway TOML config file; its [vessel] data_dir is "
+                           "used (default: built-in defaults, var/gateway).")
+        p.set_defaults(func=cmd_captain)
 
 
 def main(argv: list[str] | None = None) -> int:
