@@ -3,8 +3,10 @@
 It owns reading catch records as the relay publishes them (``up/catch`` or ``up/catch/<kind>`` events
 whose ``body`` is the record map) into ``CatchRecord`` values, grouping them into trips, and writing a
 trip as GDST-aligned EPCIS 2.0 JSON-LD (fishing events as ObjectEvent ADD with bizStep
-``urn:gdst:bizStep:fishingEvent``, landings and transshipments as OBSERVE) or as CSV. It does no I/O and
-reads no clock; malformed records are skipped with a log line, never raised.
+``urn:gdst:bizStep:fishingEvent``, landings and transshipments as OBSERVE; valid under GS1's EPCIS 2.0
+JSON Schema) or as CSV with one row per species line. Only catch kept on board counts as product;
+discarded and released lines and discard events are kept apart as the trip's discards. It does no I/O
+and reads no clock; malformed records are skipped with a log line, never raised.
 
 Record bodies are accepted with named keys (``type``, ``trip``, ``haul``, ``at``, ``lat``, ``lon``,
 ``gear``, ``area``, ``catch`` = list of ``{species, kg, count}``, ``etp`` = list of ``{species, count,
@@ -68,12 +70,20 @@ CSV_COLUMNS = [
     "gear",
     "fao_area",
     "species",
+    "local_name",
+    "catch_type",
     "weight_kg",
     "count",
     "etp",
     "fate",
+    "discard_reason",
     "msg_id",
 ]
+# Spreadsheets take a UTF-8 file for their legacy code page (and garble Thai, Burmese and Khmer names)
+# unless it starts with a byte order mark.
+CSV_BOM = "\ufeff"
+# FLUX catch types (``wire/codes/catch_types.csv``) of catch that does not stay on board.
+NOT_RETAINED = frozenset({"DISCARDED", "RELEASED", "DEMINIMIS"})
 
 
 @dataclass
@@ -81,6 +91,20 @@ class Species:
     code: str
     kg: float = 0.0
     count: int = 0
+    catch_type: str = "ONBOARD"  # FLUX FA_CATCH_TYPE
+    local_name: str = ""
+
+    @property
+    def retained(self) -> bool:
+        return self.catch_type not in NOT_RETAINED
+
+
+@dataclass
+class Discard:
+    species: str
+    kg: float
+    catch_type: str = "DISCARDED"  # DISCARDED or RELEASED (a haul's line) or DEMINIMIS
+    reason: str = ""  # a discard event's reason code, e.g. UNDERSIZED
 
 
 @dataclass
@@ -104,6 +128,7 @@ class CatchRecord:
     area: str = ""
     catch: list[Species] = field(default_factory=list)
     etp: list[Etp] = field(default_factory=list)
+    discards: list[Discard] = field(default_factory=list)  # of a discard event
     purpose: str = "original"  # FLUX purpose: original | replace | delete
 
 
@@ -115,8 +140,9 @@ class Trip:
     end: float
     hauls: int = 0
     records: list[CatchRecord] = field(default_factory=list)
-    species: dict[str, Species] = field(default_factory=dict)
+    species: dict[str, Species] = field(default_factory=dict)  # kept on board, per species
     etp: list[tuple[CatchRecord, Etp]] = field(default_factory=list)
+    discards: list[tuple[CatchRecord, Discard]] = field(default_factory=list)
 
 
 MAX_TIME = 4_102_444_800.0  # 2100-01-01: later (or negative) times are not believed
@@ -174,7 +200,13 @@ def parse_catch(event: Event) -> CatchRecord | None:
         if isinstance(item, dict):
             kg = _num(item.get("kg")) or 0.0
             record.catch.append(
-                Species(str(item.get("species", "?"))[:8], kg, int(_num(item.get("count")) or 0))
+                Species(
+                    str(item.get("species", "?"))[:8],
+                    kg,
+                    int(_num(item.get("count")) or 0),
+                    str(item.get("catch_type") or "ONBOARD")[:20],
+                    str(item.get("local_name") or "")[:64],
+                )
             )
         elif isinstance(item, list) and len(item) >= 2:
             tenths = _num(item[1]) or 0.0
@@ -193,6 +225,13 @@ def parse_catch(event: Event) -> CatchRecord | None:
         elif isinstance(item, list) and item:
             count = int(_num(item[1]) or 1) if len(item) > 1 else 1
             record.etp.append(Etp(str(item[0])[:8], count, str(item[2]) if len(item) > 2 else ""))
+    discards = b.get("discards")
+    for item in discards if isinstance(discards, list) else []:
+        if isinstance(item, dict):
+            record.discards.append(
+                Discard(str(item.get("species", "?"))[:8], _num(item.get("kg")) or 0.0,
+                        reason=str(item.get("reason") or "")[:20])
+            )
     return record
 
 
@@ -231,10 +270,14 @@ def trips(events: list[Event]) -> list[Trip]:
             trip.hauls += 1
         if record.type in ("haul", "etp"):
             for s in record.catch:
+                if not s.retained:
+                    trip.discards.append((record, Discard(s.code, s.kg, s.catch_type)))
+                    continue
                 total = trip.species.setdefault(s.code, Species(s.code))
                 total.kg += s.kg
                 total.count += s.count
         trip.etp.extend((record, e) for e in record.etp)
+        trip.discards.extend((record, d) for d in record.discards)
     return sorted(out.values(), key=lambda t: t.start, reverse=True)
 
 
@@ -242,19 +285,31 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _text(value: str) -> str:
+    """A text cell a spreadsheet shows as text: never the start of a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def trip_csv(trip: Trip) -> str:
+    """One row per species line: catch lines of hauls and landings (kept, discarded or released),
+    lines of discard events and ETP interactions. Trip start, end and rest days carry no species."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in sorted(trip.records, key=lambda r: r.at):
-        base = [r.vessel, r.trip, r.haul, r.type, _iso(r.at), r.latitude, r.longitude, r.gear, r.area]
+        where = [r.latitude, r.longitude, _text(r.gear), _text(r.area)]
+        base = [_text(r.vessel), _text(r.trip), _text(r.haul), _text(r.type), _iso(r.at), *where]
+        end = _text(r.msg_id)
         for s in r.catch:
-            writer.writerow([*base, s.code, f"{s.kg:.1f}", s.count, "", "", r.msg_id])
+            kg = f"{s.kg:.1f}"
+            writer.writerow([*base, _text(s.code), _text(s.local_name), _text(s.catch_type), kg, s.count,
+                             "", "", "", end])
+        for d in r.discards:
+            writer.writerow([*base, _text(d.species), "", _text(d.catch_type), f"{d.kg:.1f}", "",
+                             "", "", _text(d.reason), end])
         for e in r.etp:
-            writer.writerow([*base, e.species, "", e.count, "yes", e.fate, r.msg_id])
-        if not r.catch and not r.etp:
-            writer.writerow([*base, "", "", "", "", "", r.msg_id])
-    return buf.getvalue()
+            writer.writerow([*base, _text(e.species), "", "", "", e.count, "yes", _text(e.fate), "", end])
+    return CSV_BOM + buf.getvalue()
 
 
 def trip_epcis(trip: Trip, fleet: str, domain: str, now: float) -> dict[str, Any]:
@@ -274,19 +329,27 @@ def trip_epcis(trip: Trip, fleet: str, domain: str, now: float) -> dict[str, Any
             "eventTimeZoneOffset": "+00:00",
             "action": action,
             "bizStep": biz_step,
-            "disposition": "urn:epcglobal:cbv:disp:active",
+            "disposition": "active",  # CBV 2.0 bare value; the 1.x URN form is not valid EPCIS 2.0
             "bizLocation": {"id": location},
-            "quantityList": [
-                {
-                    "epcClass": f"urn:gdst:{domain}:product:lot:class:{_slug(fleet)}.{s.code.lower()}.{_slug(trip.trip)}",
-                    "quantity": round(s.kg, 1),
-                    "uom": "KGM",
-                }
-                for s in r.catch
-            ],
             "gdst:productOwner": party,
             "cbvmda:informationProvider": party,
         }
+        # A trip end lands what the trip kept. An event without product names an empty epcList (an
+        # ObjectEvent needs one of the two lists, and a quantityList may not be empty).
+        kept = list(trip.species.values()) if r.type == "trip-end" and not r.catch else r.catch
+        lots = [
+            {
+                "epcClass": f"urn:gdst:{domain}:product:lot:class:{_slug(fleet)}.{_slug(s.code)}.{_slug(trip.trip)}",
+                "quantity": round(s.kg, 1),
+                "uom": "KGM",
+            }
+            for s in kept
+            if s.retained
+        ]
+        if lots:
+            event["quantityList"] = lots
+        else:
+            event["epcList"] = []
         if r.latitude is not None and r.longitude is not None:
             event["readPoint"] = {"id": f"geo:{r.latitude:.5f},{r.longitude:.5f}"}
         if r.type == "haul":
