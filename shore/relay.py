@@ -6,7 +6,10 @@ and decrypt it, check the replay window, then apply its items in one transaction
 close MT records, records are stored once per (vessel, record id), fragments wait for their siblings,
 and every newly delivered record turns into MQTT events in the same transaction (a transactional
 outbox: an event is published until the broker acknowledges it). A frame that carried records earns an
-ack in the next MT frame to that vessel.
+ack in the next MT frame to that vessel. A position the network reports for an accepted delivery (the
+DirectIP location element, RockBLOCK's ``iridium_latitude``/``iridium_longitude``/``iridium_cep``)
+becomes the vessel's retained ``state/position`` with its source and accuracy, so a vessel whose GPS
+is broken still shows where it is.
 
 It does no network I/O itself: ingest adapters call ``handle_mo``; the MT loop calls ``build_mt``
 and ``mt_sent``; the publisher drains ``Archive.pending_events``.
@@ -72,14 +75,39 @@ NOT_STORED = "error"  # outcome of a delivery the archive could not store: the n
 
 
 @dataclass(frozen=True)
+class NetworkPosition:
+    """Where the satellite network placed the terminal for one delivery: not the vessel's own GPS, and
+    only as good as ``accuracy_m`` (the network's CEP radius)."""
+
+    latitude: float
+    longitude: float
+    accuracy_m: float
+    source: str = "iridium-network"
+
+    def __post_init__(self) -> None:
+        # Comparisons are False for NaN, so it is refused too.
+        if not (-90 <= self.latitude <= 90 and -180 <= self.longitude <= 180 and 0 <= self.accuracy_m <= 1e7):
+            raise ValueError(f"position {self.latitude}, {self.longitude} ±{self.accuracy_m} m is not on Earth")
+
+    @classmethod
+    def reported(cls, latitude: float | None, longitude: float | None, cep_km: float | None) -> NetworkPosition | None:
+        """From a network's latitude, longitude and CEP radius in km (None unless it gave all three)."""
+        if latitude is None or longitude is None or cep_km is None:
+            return None
+        return cls(latitude, longitude, cep_km * 1000.0)
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """One MO delivery as a network handed it over."""
+    """One MO delivery as a network handed it over (``position``: where the network placed the
+    terminal, if it says)."""
 
     imei: str
     momsn: int
     payload: bytes | None
     network: str
     now: float
+    position: NetworkPosition | None = None
 
 
 class _Duplicate(Exception):
@@ -131,10 +159,18 @@ class Relay:
 
     # --- MO ---------------------------------------------------------------------------------------
 
-    def handle_mo(self, imei: str, momsn: int, payload: bytes | None, network: str, now: float) -> str:
+    def handle_mo(
+        self,
+        imei: str,
+        momsn: int,
+        payload: bytes | None,
+        network: str,
+        now: float,
+        position: NetworkPosition | None = None,
+    ) -> str:
         """Process one MO delivery. Returns its outcome: ``accepted``, ``duplicate``, ``empty`` or a
         rejection reason. Never raises on bad input. A batch of one: see :meth:`handle_batch`."""
-        return self.handle_batch([Delivery(imei, momsn, payload, network, now)])[0]
+        return self.handle_batch([Delivery(imei, momsn, payload, network, now, position)])[0]
 
     def handle_batch(self, deliveries: Sequence[Delivery]) -> list[str]:
         """Process MO deliveries in one transaction (group commit); returns their outcomes in order.
@@ -244,6 +280,15 @@ class Relay:
                     now,
                     retain=True,
                 )
+                if d.position is not None:
+                    # Only with a frame the vessel's key authenticated: the location element is not.
+                    Archive.add_event(
+                        batch,
+                        vessel_topic(vessel, "state", "position"),
+                        _json(_position_event(vessel, d.position, head.counter, now)),
+                        now,
+                        retain=True,
+                    )
                 batch.outcome(imei, momsn, payload, "accepted")
         except _Duplicate:
             self.rejections["duplicate-delivery"] += 1
@@ -550,6 +595,19 @@ class Relay:
 
     def mt_sent(self, frame: MtFrame, now: float) -> None:
         self.archive.mt_frame_sent(frame.imei, frame.counter, frame.units, frame.acks, now)
+
+
+def _position_event(vessel: Vessel, position: NetworkPosition, counter: int, now: float) -> dict[str, Any]:
+    return {
+        "msg_id": f"{slug(vessel.name)}:position:{counter}",
+        "vessel": vessel.name,
+        "latitude": round(position.latitude, 5),
+        "longitude": round(position.longitude, 5),
+        "accuracy_m": round(position.accuracy_m),
+        "source": position.source,
+        "at": now,
+        "received": now,
+    }
 
 
 def _jsonable(value: Any) -> Any:

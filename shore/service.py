@@ -39,6 +39,7 @@ from common.clock import Clock
 from common.config import resolve
 from common.keyfiles import read_secret
 
+from . import frame_messages
 from .archive import Archive
 from .broker import EmbeddedBroker
 from .config import ShoreConfig
@@ -51,7 +52,7 @@ from .leadership import Leadership, LostLead
 from .metrics import Metrics, create_ops_app
 from .mqtt import MqttClient, Protocol
 from .mt_delivery import MtDelivery, idp_sin
-from .relay import NOT_STORED, Delivery, Relay
+from .relay import NOT_STORED, Delivery, NetworkPosition, Relay
 from .serving import serve_http, show_host, split_listen
 from .topics import FRAMES_TOPIC, TOPIC_ROOT, slug
 from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
@@ -59,7 +60,6 @@ from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
 log = logging.getLogger("shore")
 
 MAX_REPLY_PAYLOAD = 8 * 1024
-MAX_FRAME_MESSAGE = 16 * 1024
 ROLES = ("all", "ingest", "worker")
 
 
@@ -343,14 +343,14 @@ class ShoreService:
 
     # --- MO in ------------------------------------------------------------------------------------
 
-    async def ingest(self, network: str, imei: str, momsn: int, payload: bytes | None) -> str:
+    async def ingest(self, delivery: Delivery) -> str:
         """Hand one delivery from any network to the pipeline (or, in the ingest role, to the workers).
         Returns once it is durably stored."""
         if self.role == "ingest":
-            return await asyncio.to_thread(self._enqueue, network, imei, momsn, payload)
-        outcome = await self.batcher.process(Delivery(imei, momsn, payload, network, self.clock.now()))
+            return await asyncio.to_thread(self._enqueue, delivery)
+        outcome = await self.batcher.process(delivery)
         if outcome == NOT_STORED:  # not confirmed to the network, which delivers it again later
-            raise RuntimeError(f"delivery {imei} MOMSN {momsn} could not be stored")
+            raise RuntimeError(f"delivery {delivery.imei} MOMSN {delivery.momsn} could not be stored")
         return outcome
 
     def _after_batch(self) -> None:
@@ -358,47 +358,44 @@ class ShoreService:
         self._wake(self._events_wake)
         self._wake(self._mt_wake)
 
-    def _enqueue(self, network: str, imei: str, momsn: int, payload: bytes | None) -> str:
-        refused = self.relay.precheck(imei, payload, network)
+    def _enqueue(self, d: Delivery) -> str:
+        refused = self.relay.precheck(d.imei, d.payload, d.network)
         if refused is not None:
             return refused
-        assert payload is not None and self.mqtt is not None
-        now = self.clock.now()
-        if not self.archive.enqueue_frame(imei, momsn, network, payload, now):
+        assert d.payload is not None and self.mqtt is not None
+        if not self.archive.enqueue_frame(d.imei, d.momsn, d.network, d.payload, d.now):
             self.relay.rejections["duplicate-delivery"] += 1
             return "duplicate"
-        message = {"imei": imei, "momsn": momsn, "network": network, "received": now, "data": payload.hex()}
-        self.mqtt.publish(f"{FRAMES_TOPIC}/{network}", json.dumps(message).encode(), qos=1)
+        self.mqtt.publish(f"{FRAMES_TOPIC}/{d.network}", frame_messages.encode(d), qos=1)
         return "queued"
 
     def _on_frame(self, _topic: str, payload: bytes, ack: Callable[[], None]) -> None:
         """Worker (network thread): one raw frame from an ingest endpoint, queued for the batcher.
         The broker gets its PUBACK only after the frame's batch committed."""
         try:
-            if len(payload) > MAX_FRAME_MESSAGE:
-                raise ValueError("frame message too large")
-            data = json.loads(payload)
-            imei, momsn, network = str(data["imei"]), int(data["momsn"]), str(data["network"])[:32]
-            raw = bytes.fromhex(data["data"])
+            delivery = frame_messages.decode(payload, self.clock.now())
         except (ValueError, KeyError, TypeError) as exc:
             self.ingest_rejections["malformed-frame-message"] += 1
             log.warning("frame message refused: %s", exc)
             ack()
             return
-        self.batcher.submit(Delivery(imei, momsn, raw, network, self.clock.now()), lambda _outcome: ack())
+        self.batcher.submit(delivery, lambda _outcome: ack())
 
     async def _on_mo(self, message: MoMessage) -> bool:
-        header = message.header
-        outcome = await self.ingest("iridium-directip", header.imei, header.momsn, message.payload)
+        header, where = message.header, message.location
+        position = None if where is None else NetworkPosition.reported(where.latitude, where.longitude, where.cep_km)
+        delivery = Delivery(header.imei, header.momsn, message.payload, "iridium-directip", self.clock.now(), position)
+        outcome = await self.ingest(delivery)
         log.info("MO %s MOMSN %d: %s", header.imei, header.momsn, outcome)
         # Confirm everything we archived or deliberately refused, so the network stops retrying it.
         return True
 
     async def _on_webhook(self, mo: WebhookMo) -> str:
-        return await self.ingest("rockblock", mo.imei, mo.momsn, mo.data)
+        position = NetworkPosition.reported(mo.latitude, mo.longitude, mo.cep_km)
+        return await self.ingest(Delivery(mo.imei, mo.momsn, mo.data, "rockblock", self.clock.now(), position))
 
     async def _on_idp(self, mobile_id: str, msg_id: int, frame: bytes) -> str:
-        return await self.ingest("inmarsat-idp", mobile_id, msg_id, frame)
+        return await self.ingest(Delivery(mobile_id, msg_id, frame, "inmarsat-idp", self.clock.now()))
 
     def _webhook_app(self) -> Any:
         w = self.config.webhook
