@@ -416,7 +416,7 @@ class MqttClient:
                 clean_session=not self.persistent_session,
                 manual_ack=True,
             )
-        client.enable_logger(self.log)
+        client.on_log = self._on_log
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=self.reconnect_delay_s[0], max_delay=self.reconnect_delay_s[1])
         if cfg.username is not None:
@@ -460,6 +460,16 @@ class MqttClient:
             client.loop_start()
 
     # ------------------------------------------------------------------ paho callbacks (network thread)
+
+    def _on_log(self, _client: paho.Client, _userdata: Any, level: int, message: str) -> None:
+        """paho's own log lines, at their level, except one: after our DISCONNECT, paho 2.2's network
+        thread may turn once more before ``loop_stop`` ends it and reports "Client is not connected"
+        as an error. During ``stop`` that is the expected end, not a fault."""
+        severity = paho.LOGGING_LEVEL.get(level, logging.DEBUG)  # LogLevel is an IntEnum
+        if self._stopping.is_set() and message.startswith("Client is not connected"):
+            severity = logging.DEBUG
+        self.log.log(severity, "mqtt %s: %s", self.client_id, message)
+
 
     def _on_connect(
         self, client: paho.Client, _userdata: Any, flags: Any, reason: ReasonCode, _props: Any

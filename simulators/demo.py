@@ -1,18 +1,28 @@
 """The one-command demo: shore relay + embedded broker + emulated Iridium network and 9603 modem on a
-pseudo-terminal + one vessel gateway with its captive page, all on this machine.
+pseudo-terminal + a GPS on its own pseudo-terminal + one vessel gateway with its captive page and catch
+log, all on this machine.
 
-``Demo.run`` prints every endpoint as ``name: address``. With ``smoke=True`` it also sends a handful of
-crew messages (through the captive page over HTTP) and replies (published on MQTT), waits until each
-has arrived, prints a one-line summary and returns 0 only if every message arrived exactly once.
+``Demo.run`` prints every endpoint as ``name: address`` and every login it creates (``broker-login:``,
+``dashboard-login:`` for an administrator, the hotline and the fleet's owner, ``captain-login:``), says
+why an address differs from the usual one, and removes its temporary data folder when it stops (a
+folder given as ``data_dir`` is kept). The vessel steams along a ``VesselTrack`` in the Gulf of
+Thailand: the GPS reports it in NMEA, and the emulated network reports it, coarser, in each session's
+DirectIP location element. With ``smoke=True`` it also sends a handful of crew messages (through the
+captive page over HTTP) and replies (published on MQTT), waits until each has arrived and the vessel's
+position has reached the shore, prints a one-line summary and returns 0 only if every message arrived
+exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import random
 import secrets
+import shutil
 import socket
 import tempfile
 import threading
@@ -22,15 +32,18 @@ from pathlib import Path
 
 import httpx
 
-from common.clock import SystemClock
+from common.clock import Clock, SystemClock
 from firmware_profiles import load_profile
 from gateway.accounts import Accounts, Members
+from gateway.captains import CaptainExists, add_captain, set_pin
 from gateway.config import GatewayConfig
 from gateway.daemon import GatewayDaemon
 from gateway.modem.serial_link import IridiumModem
+from gateway.store import open_store
 from shore.config import ShoreConfig
 from shore.dashboard.auth import Role
 from shore.dashboard.users import ensure_users
+from shore.directip import MoLocation
 from shore.mqtt import MqttClient
 from shore.registry import create_shore_keys, create_vessel_key, register_vessel
 from shore.service import ShoreService
@@ -39,7 +52,9 @@ from shore.topics import TOPIC_ROOT, slug
 from .iridium_modem import IridiumModemEmulator
 from .iridium_network import IridiumNetwork
 from .link_model import LinkModel
+from .nmea_gps import NmeaGpsEmulator
 from .pty_modem import PtyModem
+from .vessel_track import VesselTrack
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +62,22 @@ DEMO_IMEI = "300234010753370"
 DEMO_VESSEL = "Sea Star 7"
 DEMO_FLEET = "demo"
 PROFILE = "iridium-9603"
+CAPTAIN = "captain"
+# The addresses the README shows; another free port is taken (and the reason printed) when one is busy.
+USUAL_PORTS = {"dashboard": 8090, "captive-page": 8080, "broker": 1883}
+NETWORK_CEP_KM = 5  # how far off Iridium's location estimate may be, the radius it reports
+LOCATION_EVERY_S = 30.0  # how often the emulated network's idea of the vessel's position moves
+
+
+def network_location(track: VesselTrack, seed: int, now: float) -> MoLocation:
+    """The vessel's position as the Iridium network estimates it: within ``NETWORK_CEP_KM`` of the
+    truth, the error fixed for a minute (deterministic from the seed and the time)."""
+    point = track.at(now)
+    rng = random.Random(seed * 1_000_003 + int(now // 60))
+    distance_km, bearing = rng.uniform(0, NETWORK_CEP_KM), rng.uniform(0, 2 * math.pi)
+    dlat = distance_km * math.cos(bearing) / 111.32
+    dlon = distance_km * math.sin(bearing) / (111.32 * math.cos(math.radians(point.latitude)))
+    return MoLocation(round(point.latitude + dlat, 5), round(point.longitude + dlon, 5), NETWORK_CEP_KM)
 
 
 def free_port(preferred: int = 0) -> int:
@@ -89,36 +120,98 @@ class Demo:
         self.link_model: LinkModel | None = None
         self.shore: ShoreService | None = None
         self.gateway: GatewayDaemon | None = None
+        self.track: VesselTrack | None = None
         self.dashboard_logins: dict[str, str] = {}
+        self.captain_pin = ""
+        self.notes: list[str] = []  # why an address is not the usual one
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _prepare(self) -> Path:
-        data = self.data_dir or Path(tempfile.mkdtemp(prefix="seabridge-demo-"))
+    def _prepare(self, data: Path) -> None:
         keys = data / "keys"
         if not (keys / "shore.key").exists():
             create_shore_keys(keys)
         if not (keys / "vessel.key").exists():
             create_vessel_key(keys, "vessel")
-        register_vessel(
-            data / "shore" / "archive.sqlite3",
-            DEMO_IMEI,
-            DEMO_VESSEL,
-            keys / "vessel.pub",
-            DEMO_FLEET,
-            PROFILE,
-        )
-        # Dashboard logins: fresh passwords at every start, printed with the endpoints.
-        self.dashboard_logins = dict(
-            ensure_users(
-                data / "shore" / "archive.sqlite3", [("admin", Role.ADMINISTRATOR), ("hotline", Role.HOTLINE)]
+        archive = data / "shore" / "archive.sqlite3"
+        register_vessel(archive, DEMO_IMEI, DEMO_VESSEL, keys / "vessel.pub", DEMO_FLEET, PROFILE)
+        # Fresh passwords and PIN at every start, printed with the endpoints.
+        users = [("admin", Role.ADMINISTRATOR, None), ("hotline", Role.HOTLINE, None), ("owner", Role.OWNER, DEMO_FLEET)]
+        self.dashboard_logins = dict(ensure_users(archive, users))
+        store = open_store(data / "gateway", load_profile(PROFILE).mo_frame_limit)
+        try:
+            try:
+                self.captain_pin = add_captain(store, SystemClock(), CAPTAIN)
+            except CaptainExists:
+                self.captain_pin = set_pin(store, SystemClock(), CAPTAIN)
+        finally:
+            store.close()
+
+    def _port(self, name: str) -> int:
+        """The README's port for ``name`` if it is free (any free port in fast mode), else another one
+        and a note saying why."""
+        if self.fast:
+            return 0
+        usual = USUAL_PORTS[name]
+        port = free_port(usual)
+        if port != usual:
+            self.notes.append(
+                f"note: port {usual} is in use by another program, so the demo's {name} listens on port "
+                f"{port} instead of the README's {usual}."
             )
-        )
-        return data
+        return port
 
     async def run(self, print_line: Callable[[str], None] = print) -> int:
-        data = self._prepare()
+        data = self.data_dir or Path(tempfile.mkdtemp(prefix="seabridge-demo-"))
+        try:
+            self._prepare(data)
+            return await self._run(data, print_line)
+        finally:
+            if self.data_dir is None:  # keys and databases of a throw-away demo go with it
+                shutil.rmtree(data, ignore_errors=True)
+
+    def _shore_config(self, network: IridiumNetwork) -> ShoreConfig:
+        cfg = ShoreConfig()
+        cfg.keys.shore_secret = Path("keys/shore.key")
+        cfg.keys.crew_secret = Path("keys/crew.key")
+        cfg.archive.path = Path("shore/archive.sqlite3")
+        cfg.broker.embedded_listen = f"127.0.0.1:{self._port('broker')}"
+        cfg.broker.url = self.broker_url
+        cfg.directip.mo_listen = "127.0.0.1:0"
+        cfg.directip.mt_host, cfg.directip.mt_port = network.mt_address
+        cfg.dashboard.listen = f"127.0.0.1:{self._port('dashboard')}"
+        cfg.webhook.listen = "127.0.0.1:0"
+        cfg.webhook.shared_secret = secrets.token_urlsafe(16)  # printed in the webhook's address
+        cfg.metrics.listen = "127.0.0.1:0"
+        cfg.link.mt_poll_s = 2.0
+        cfg.link.resend_after_s = 20.0 if self.fast else 300.0
+        # Acks wait a little to share a frame; a person watching the demo still sees "delivered" soon.
+        cfg.link.ack_delay_s = 0.0 if self.fast else 20.0
+        return cfg
+
+    def _gateway_config(self, modem_path: str, gps_path: str) -> GatewayConfig:
+        cfg = GatewayConfig()
+        cfg.vessel.name = DEMO_VESSEL
+        cfg.vessel.data_dir = Path("gateway")
+        cfg.keys.vessel_secret = Path("keys/vessel.key")
+        cfg.keys.shore_public = "keys/shore.pub"
+        cfg.keys.crew_public = "keys/crew.pub"
+        cfg.modem.port = modem_path
+        cfg.modem.profile = PROFILE
+        cfg.captive.listen = f"127.0.0.1:{self._port('captive-page')}"
+        cfg.link.resend_after_s = 20.0 if self.fast else 300.0
+        cfg.link.mailbox_check_s = 10.0 if self.fast else 120.0
+        cfg.link.idle_poll_s = 0.2
+        cfg.latency.crew_s = 0.0 if self.fast else 30.0  # a demo shows messages crossing at once
+        # The map, link health and queue show within a minute, and follow the vessel every 10 minutes.
+        cfg.telemetry.gps_port = gps_path
+        cfg.telemetry.interval_s = 10.0 if self.fast else 600.0
+        cfg.latency.telemetry_s = 0.0 if self.fast else 60.0
+        cfg.metrics.listen = "127.0.0.1:0"
+        return cfg
+
+    async def _run(self, data: Path, print_line: Callable[[str], None]) -> int:
         clock = SystemClock()
         rng = random.Random(self.seed)
         profile = load_profile(PROFILE)
@@ -132,48 +225,29 @@ class Demo:
         emulator = IridiumModemEmulator(profile, self.link_model, network, imei=DEMO_IMEI)
         self.emulator = emulator
         network.attach(emulator)
-        pty = PtyModem(emulator, clock)
+        self.track = VesselTrack(self.seed, clock.now())
+        pty, gps = PtyModem(emulator, clock), PtyModem(NmeaGpsEmulator(self.track), clock)
         await pty.start()
-
-        shore_cfg = ShoreConfig()
-        shore_cfg.keys.shore_secret = Path("keys/shore.key")
-        shore_cfg.keys.crew_secret = Path("keys/crew.key")
-        shore_cfg.archive.path = Path("shore/archive.sqlite3")
-        shore_cfg.broker.embedded_listen = "127.0.0.1:0"
-        shore_cfg.broker.url = self.broker_url
-        shore_cfg.directip.mo_listen = "127.0.0.1:0"
-        shore_cfg.directip.mt_host, shore_cfg.directip.mt_port = network.mt_address
-        shore_cfg.dashboard.listen = f"127.0.0.1:{0 if self.fast else free_port(8090)}"
-        shore_cfg.webhook.listen = "127.0.0.1:0"
-        shore_cfg.metrics.listen = "127.0.0.1:0"
-        shore_cfg.link.mt_poll_s = 2.0
-        shore_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
-        # Acks wait a little to share a frame; a person watching the demo still sees "delivered" soon.
-        shore_cfg.link.ack_delay_s = 0.0 if self.fast else 20.0
-        self.shore = ShoreService(shore_cfg, clock, base_dir=data)
-
-        gw_cfg = GatewayConfig()
-        gw_cfg.vessel.name = DEMO_VESSEL
-        gw_cfg.vessel.data_dir = Path("gateway")
-        gw_cfg.keys.vessel_secret = Path("keys/vessel.key")
-        gw_cfg.keys.shore_public = "keys/shore.pub"
-        gw_cfg.keys.crew_public = "keys/crew.pub"
-        gw_cfg.modem.port = pty.path
-        gw_cfg.modem.profile = PROFILE
-        gw_cfg.captive.listen = f"127.0.0.1:{0 if self.fast else free_port(8080)}"
-        gw_cfg.link.resend_after_s = 20.0 if self.fast else 300.0
-        gw_cfg.link.mailbox_check_s = 10.0 if self.fast else 120.0
-        gw_cfg.link.idle_poll_s = 0.2
-        gw_cfg.latency.crew_s = 0.0 if self.fast else 30.0  # a demo shows messages crossing at once
-        gw_cfg.metrics.listen = "127.0.0.1:0"
+        await gps.start()
+        self.shore = ShoreService(self._shore_config(network), clock, base_dir=data)
         self.gateway = GatewayDaemon(
-            gw_cfg,
+            self._gateway_config(pty.path, gps.path),
             clock,
             random.Random(rng.random()),
             modem=IridiumModem(pty.path, profile, clock),
             base_dir=data,
         )
+        try:
+            return await self._serve(data, clock, {"pty": pty.path, "gps-pty": gps.path}, print_line)
+        finally:
+            await gps.stop()
+            await pty.stop()
+            await network.stop()
 
+    async def _serve(
+        self, data: Path, clock: Clock, ptys: dict[str, str], print_line: Callable[[str], None]
+    ) -> int:
+        assert self.shore is not None and self.gateway is not None and self.network is not None
         endpoints: dict[str, str] = {}
         shore_ready, gateway_ready = asyncio.Event(), asyncio.Event()
 
@@ -185,53 +259,89 @@ class Demo:
             return done
 
         code = 0
-        try:
-            async with asyncio.TaskGroup() as tg:
-                shore_task = tg.create_task(self.shore.run(on_ready=ready(shore_ready)))
-                await _first(shore_ready.wait(), shore_task)
-                shore_endpoints = dict(endpoints)
-                mo_host, _, mo_port = shore_endpoints["directip-mo"].rpartition(":")
-                network.add_destination(mo_host.strip("[]"), int(mo_port))
-                gateway_task = tg.create_task(self.gateway.run(on_ready=ready(gateway_ready)))
-                await _first(gateway_ready.wait(), gateway_task)
-                mt_host, mt_port = network.mt_address
-                lines = {
-                    "dashboard": endpoints["dashboard"],
-                    "captive-page": endpoints["captive-page"],
-                    "captive-api": endpoints["captive-api"],
-                    "broker": endpoints["broker"],
-                    "directip-mo": endpoints["directip-mo"],
-                    "webhook": shore_endpoints["webhook"],
-                    "metrics": shore_endpoints["metrics"],
-                    "health": shore_endpoints["health"],
-                    "directip-mt": f"{mt_host}:{mt_port}",
-                    "pty": pty.path,
-                    "data": str(data),
-                }
-                self.endpoints.update(lines)
-                for name, address in lines.items():
-                    print_line(f"{name}: {address}")
-                for user, password in self.dashboard_logins.items():
-                    print_line(f"dashboard-login: {user}:{password}")
-                self.ready.set()
-                if self.smoke:
-                    code = await self._smoke(endpoints, print_line)
-                else:
-                    print_line(
-                        f"vessel: {DEMO_VESSEL} (IMEI {DEMO_IMEI}), link model {self.link}, seed {self.seed}"
-                    )
-                    print_line("Open the captive page, pick a handle and PIN, and write to the hotline;")
-                    print_line(
-                        "the message appears on the dashboard after the satellite session. Ctrl-C stops."
-                    )
-                    await self._stop.wait()
-                self.gateway.stop()
-                self.shore.stop()
-        finally:
-            await pty.stop()
-            await network.stop()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._follow_track(clock))
+            shore_task = tg.create_task(self.shore.run(on_ready=ready(shore_ready)))
+            await _first(shore_ready.wait(), shore_task)
+            shore_endpoints = dict(endpoints)
+            mo_host, _, mo_port = shore_endpoints["directip-mo"].rpartition(":")
+            self.network.add_destination(mo_host.strip("[]"), int(mo_port))
+            gateway_task = tg.create_task(self.gateway.run(on_ready=ready(gateway_ready)))
+            await _first(gateway_ready.wait(), gateway_task)
+            tg.create_task(self._first_telemetry(clock))
+            self._print_endpoints(endpoints, shore_endpoints, ptys, data, print_line)
+            self.ready.set()
+            if self.smoke:
+                code = await self._smoke(endpoints, print_line)
+            else:
+                print_line(f"vessel: {DEMO_VESSEL} (IMEI {DEMO_IMEI}), link model {self.link}, seed {self.seed}")
+                print_line("Open the captive page, pick a handle and PIN, and write to the hotline;")
+                print_line("the message appears on the dashboard after the satellite session.")
+                print_line(
+                    "Ctrl-C stops" + (f" and keeps {data}." if self.data_dir else " and removes the data folder.")
+                )
+                await self._stop.wait()
+            self._stop.set()
+            self.gateway.stop()
+            self.shore.stop()
         return code
 
+    def _print_endpoints(
+        self,
+        endpoints: dict[str, str],
+        shore_endpoints: dict[str, str],
+        ptys: dict[str, str],
+        data: Path,
+        print_line: Callable[[str], None],
+    ) -> None:
+        assert self.shore is not None and self.network is not None
+        mt_host, mt_port = self.network.mt_address
+        token = self.shore.config.webhook.shared_secret
+        lines = {
+            "dashboard": endpoints["dashboard"],
+            "captive-page": endpoints["captive-page"],
+            "catch-log": endpoints["captive-page"] + "catch",
+            "captive-api": endpoints["captive-api"],
+            "broker": endpoints["broker"],
+            "directip-mo": endpoints["directip-mo"],
+            "webhook": f"{shore_endpoints['webhook']}?token={token}",
+            "metrics": shore_endpoints["metrics"],
+            "health": shore_endpoints["health"],
+            "directip-mt": f"{mt_host}:{mt_port}",
+            **ptys,
+            "data": str(data),
+        }
+        self.endpoints.update(lines)
+        for name, address in lines.items():
+            print_line(f"{name}: {address}")
+        broker = self.shore.broker
+        if broker is not None:  # the embedded broker refuses anonymous clients
+            print_line(f"broker-login: {broker.username}:{broker.password}")
+        for user, password in self.dashboard_logins.items():
+            print_line(f"dashboard-login: {user}:{password}")
+        print_line(f"captain-login: {CAPTAIN}:{self.captain_pin}")
+        for note in self.notes:
+            print_line(note)
+
+    async def _follow_track(self, clock: Clock) -> None:
+        """Move the emulated network's location estimate of the vessel along its track."""
+        assert self.network is not None and self.track is not None
+        while not self._stop.is_set():
+            self.network.set_location(DEMO_IMEI, network_location(self.track, self.seed, clock.now()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), LOCATION_EVERY_S)
+
+    async def _first_telemetry(self, clock: Clock) -> None:
+        """Queue a telemetry record as soon as the GPS has a fix, so the map shows the vessel at once
+        rather than after the first telemetry interval."""
+        assert self.gateway is not None
+        deadline = clock.now() + 30.0
+        while not self._stop.is_set() and clock.now() < deadline:
+            if self.gateway.positions.best(clock.now()) is not None:
+                self.gateway.queue_telemetry(clock.now())
+                self.gateway.wake()
+                return
+            await asyncio.sleep(0.2)
     async def _smoke(self, endpoints: dict[str, str], print_line: Callable[[str], None]) -> int:
         assert self.shore is not None and self.gateway is not None
         seen: Counter[str] = Counter()
@@ -252,9 +362,34 @@ class Demo:
         )
         watcher.subscribe(f"{TOPIC_ROOT}/+/+/up/crew", on_crew)
         watcher.start()
-        if not await asyncio.to_thread(watcher.wait_connected, 10.0):
-            print_line("smoke: could not connect to the broker")
+        try:
+            if not await asyncio.to_thread(watcher.wait_connected, 10.0):
+                print_line("smoke: could not connect to the broker")
+                return 1
+            arrived = await self._smoke_messages(endpoints, watcher, seen, lock, print_line)
+        finally:
+            watcher.stop()  # before the broker goes
+        if arrived is None:
             return 1
+        sent = len(arrived)
+        delivered = sum(1 for n in arrived if n >= 1)
+        duplicates = sum(n - 1 for n in arrived if n > 1)
+        lost = sent - delivered
+        print_line(f"smoke: sent {sent}, delivered {delivered}, duplicates {duplicates}, lost {lost}")
+        placed = await self._smoke_position(print_line)
+        return 0 if delivered == sent and duplicates == 0 and placed else 1
+
+    async def _smoke_messages(
+        self,
+        endpoints: dict[str, str],
+        watcher: MqttClient,
+        seen: Counter[str],
+        lock: threading.Lock,
+        print_line: Callable[[str], None],
+    ) -> list[int] | None:
+        """Send crew messages through the captive page and replies over MQTT; how often each arrived
+        (None if the page refused something)."""
+        assert self.gateway is not None
         tag = secrets.token_hex(3)
         crew_texts = [f"smoke {tag} crew message {i}: ကျွန်ုပ် ខ្ញុំ ฉัน" for i in range(self.messages)]
         reply_texts = [f"smoke {tag} reply {i}: we hear you" for i in range(self.messages)]
@@ -263,12 +398,12 @@ class Demo:
             r = await web.post("/login", data={"handle": f"smoke-{tag}", "pin": "4321"})
             if r.status_code != 303:
                 print_line(f"smoke: login failed with HTTP {r.status_code}")
-                return 1
+                return None
             token = r.cookies.get("sb_session") or web.cookies["sb_session"]
             r = await web.post("/consent", data={"s": token, "agree": "1"})
             if r.status_code != 303:
                 print_line(f"smoke: consent failed with HTTP {r.status_code}")
-                return 1
+                return None
             member = Members(self.gateway.store).session_member(token.split(".")[0])
             assert member is not None
             accounts = Accounts(self.gateway.store, SystemClock())
@@ -278,7 +413,7 @@ class Demo:
                 r = await web.post("/send", data={"to": "hotline", "text": text})
                 if r.status_code != 303:
                     print_line(f"smoke: send failed with HTTP {r.status_code}")
-                    return 1
+                    return None
         topic = f"{TOPIC_ROOT}/{slug(DEMO_FLEET)}/{slug(DEMO_VESSEL)}/down/crew"
         for i, text in enumerate(reply_texts):
             payload = json.dumps({"msg_id": f"smoke-{tag}-{i}", "member": member, "text": text}).encode()
@@ -300,15 +435,37 @@ class Demo:
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)  # let late duplicates, if any, show up
         inbox = Counter(e.text for e in accounts.inbox(session))
-        watcher.stop()
         with lock:
-            arrived = [seen[t] for t in crew_texts] + [inbox[t] for t in reply_texts]
-        sent = len(arrived)
-        delivered = sum(1 for n in arrived if n >= 1)
-        duplicates = sum(n - 1 for n in arrived if n > 1)
-        lost = sent - delivered
-        print_line(f"smoke: sent {sent}, delivered {delivered}, duplicates {duplicates}, lost {lost}")
-        return 0 if delivered == sent and duplicates == 0 else 1
+            return [seen[t] for t in crew_texts] + [inbox[t] for t in reply_texts]
+
+    async def _smoke_position(self, print_line: Callable[[str], None]) -> bool:
+        """Wait until the shore has the vessel's GPS position (telemetry) and the network's estimate
+        (``state/position``); print both."""
+        assert self.shore is not None
+        topic = f"{TOPIC_ROOT}/{slug(DEMO_FLEET)}/{slug(DEMO_VESSEL)}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        gps = network = None
+        while loop.time() < deadline and not self._stop.is_set():
+            gps = next((b for b in self._latest_bodies(f"{topic}/up/telemetry") if "1" in b.get("body", {})), None)
+            network = next(iter(self._latest_bodies(f"{topic}/state/position")), None)
+            if gps is not None and network is not None:
+                lat, lon = gps["body"]["1"] / 1e5, gps["body"]["2"] / 1e5
+                print_line(
+                    f"smoke: position {lat:.5f},{lon:.5f} (gps), network {network['latitude']:.5f},"
+                    f"{network['longitude']:.5f} ±{network['accuracy_m']} m"
+                )
+                return True
+            await asyncio.sleep(0.5)
+        print_line(f"smoke: no position ashore (gps {'yes' if gps else 'no'}, network {'yes' if network else 'no'})")
+        return False
+
+    def _latest_bodies(self, topic: str) -> list[dict]:
+        assert self.shore is not None
+        rows = self.shore.archive.query(
+            "SELECT payload FROM events WHERE topic = ? ORDER BY id DESC LIMIT 20", (topic,)
+        )
+        return [json.loads(bytes(r[0]) if not isinstance(r[0], str) else r[0]) for r in rows]
 
 
 async def _first(waiter: object, task: asyncio.Task[None]) -> None:

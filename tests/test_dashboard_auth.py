@@ -104,8 +104,8 @@ def test_sessions_expire_when_idle_and_close_on_password_change(data: DashboardD
 
 def test_ensure_users_creates_then_resets_passwords(tmp_path: Path) -> None:
     path = tmp_path / "archive.sqlite3"
-    first = dict(ensure_users(path, [("admin", Role.ADMINISTRATOR), ("hotline", Role.HOTLINE)]))
-    second = dict(ensure_users(path, [("admin", Role.ADMINISTRATOR)]))
+    first = dict(ensure_users(path, [("admin", Role.ADMINISTRATOR, None), ("hotline", Role.HOTLINE, None)]))
+    second = dict(ensure_users(path, [("admin", Role.ADMINISTRATOR, None)]))
     archive = Archive(path)
     data = DashboardData(archive)
     assert data.authenticate("admin", second["admin"], 0.0)[1] == "ok"

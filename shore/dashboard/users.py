@@ -30,16 +30,19 @@ def _read_password(password_file: Path | str | None) -> str:
     return sys.stdin.readline().strip()
 
 
-def ensure_users(archive_path: Path | str, users: list[tuple[str, Role]]) -> list[tuple[str, str]]:
-    """Create or reset each user with a fresh random password; returns (name, password) pairs."""
+def ensure_users(
+    archive_path: Path | str, users: list[tuple[str, Role, str | None]]
+) -> list[tuple[str, str]]:
+    """Create (with its role and fleet, None = all fleets) or reset each user with a fresh random
+    password; returns (name, password) pairs."""
     archive = Archive(archive_path)
     try:
         data = DashboardData(archive)
         out = []
-        for name, role in users:
+        for name, role, fleet in users:
             password = secrets.token_urlsafe(12)
             if data.user(name) is None:
-                data.add_user(name, role, password, None, time.time())
+                data.add_user(name, role, password, fleet, time.time())
             else:
                 data.set_password(name, password)
             out.append((name, password))
