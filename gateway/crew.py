@@ -73,6 +73,8 @@ class CrewDesk:
     # policy), and when a crew message accepted at ``created`` should leave at the latest.
     allowance: Callable[[int], AllowanceState] | None = None
     expected_send: Callable[[float], float | None] | None = None
+    # The vessel's position now (latitude, longitude) or None: an SOS carries it.
+    position: Callable[[], tuple[float, float] | None] | None = None
 
     def __post_init__(self) -> None:
         self.members = Members(self.store)
@@ -128,7 +130,10 @@ class CrewDesk:
     def sos(
         self, note: str = "", latitude: float | None = None, longitude: float | None = None, device: str = "vessel"
     ) -> int:
-        """Raise (or confirm) the vessel's distress alert; see ``gateway.distress``. Returns its id."""
+        """Raise (or confirm) the vessel's distress alert, at the given position or else where the vessel is
+        now, if known; see ``gateway.distress``. Returns its id."""
+        if (latitude is None or longitude is None) and self.position is not None:
+            latitude, longitude = self.position() or (None, None)
         return self.distress.raise_alert(device, note, latitude, longitude).rid
 
     def cancel_sos(self, rid: int) -> str:

@@ -128,7 +128,8 @@ class GatewayDaemon:
         self.link = VesselLink(
             self.store, link_key(secret, shore_public), mo_limit, config.link.resend_after_s
         )
-        # The captive page shows a member's remaining allowance and when a message should leave.
+        # The captive page shows a member's remaining allowance and when a message should leave; an SOS
+        # carries the position.
         self.desk = CrewDesk(
             self.store,
             crew_public,
@@ -136,6 +137,7 @@ class GatewayDaemon:
             config.link.message_lifetime_s,
             allowance=self.allowance,
             expected_send=self.expected_send,
+            position=self._position_now,
         )
         # Tell the shore which codecs (model versions) this build decodes, whenever that changes.
         mask = codec_mask(supported_codecs())
@@ -349,6 +351,10 @@ class GatewayDaemon:
         )
 
     _started = 0.0
+
+    def _position_now(self) -> tuple[float, float] | None:
+        fix = self.positions.best(self.clock.now())
+        return None if fix is None else (fix.latitude, fix.longitude)
 
     # --- one turn of the policy (no I/O beyond the store) -------------------------------------------
 
