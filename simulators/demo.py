@@ -204,10 +204,11 @@ class Demo:
         cfg.link.mailbox_check_s = 10.0 if self.fast else 120.0
         cfg.link.idle_poll_s = 0.2
         cfg.latency.crew_s = 0.0 if self.fast else 30.0  # a demo shows messages crossing at once
-        # The map, link health and queue show within a minute, and follow the vessel every 10 minutes.
+        # The map, link health and queue show within a minute of the start and follow the vessel every
+        # 10 minutes.
         cfg.telemetry.gps_port = gps_path
         cfg.telemetry.interval_s = 10.0 if self.fast else 600.0
-        cfg.latency.telemetry_s = 0.0 if self.fast else 60.0
+        cfg.latency.telemetry_s = 0.0 if self.fast else 15.0
         cfg.metrics.listen = "127.0.0.1:0"
         return cfg
 
