@@ -14,8 +14,8 @@ from jsonschema import Draft7Validator
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
 from gateway.catchlog import PURPOSE_ORIGINAL, encode_event
-from shore.dashboard_catch import Trip, trip_csv, trip_epcis, trips
-from shore.dashboard_data import Event
+from shore.dashboard.catch_trips import Trip, trip_csv, trip_epcis, trips
+from shore.dashboard.records import Event
 from wire.items import encode_record_item
 from wire.records import Kind
 
@@ -115,7 +115,7 @@ def test_the_csv_has_one_row_per_species_line_and_opens_with_thai_names(trip: Tr
 
 
 def test_a_csv_cell_never_starts_a_spreadsheet_formula(tmp_path: Path) -> None:
-    from shore.dashboard_catch import CatchRecord, Species
+    from shore.dashboard.catch_trips import CatchRecord, Species
 
     record = CatchRecord("Sea Star 7", "m1", "haul", "t/1", "1", DEPART, catch=[Species("*", 1.0, 0, "ONBOARD",
                                                                                         "=HYPERLINK(\"x\")")])

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from relay_kit import Collector, RunningShore, ShoreKeys, VesselSender, shore_config
 
-from shore.dashboard_data import DashboardData
+from shore.dashboard.data import DashboardData
 from shore.directip import MoHeader, MoLocation, MoMessage
 from shore.directip_server import send_mo
 from shore.relay import slug
