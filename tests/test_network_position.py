@@ -1,12 +1,14 @@
 """A vessel whose GPS is broken still shows where it is: the position the satellite network reports
 with a delivery (the DirectIP location element, RockBLOCK's iridium_latitude/longitude/cep) becomes the
 vessel's retained ``state/position`` with its source and accuracy, and the fleet map's track has it.
-An unauthenticated delivery moves nobody."""
+The fleet map draws it with the network's accuracy circle. An unauthenticated delivery moves
+nobody."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from xml.etree import ElementTree
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,7 @@ import pytest
 from relay_kit import Collector, RunningShore, ShoreKeys, VesselSender, shore_config
 
 from shore.dashboard.data import DashboardData
+from shore.dashboard.svg import fleet_map
 from shore.directip import MoHeader, MoLocation, MoMessage
 from shore.directip_server import send_mo
 from shore.relay import slug
@@ -58,10 +61,18 @@ def test_the_directip_location_puts_a_vessel_without_gps_on_the_map(shore) -> No
     (position,) = collector.wait_for(f"/{slug(v.name)}/state/position", 1)
     assert position["vessel"] == v.name and position["source"] == "iridium-network"
     assert (position["latitude"], position["longitude"], position["accuracy_m"]) == (7.93, 101.2575, 4000)
+    # The fleet map puts the vessel there, inside a circle of the network's accuracy.
     data = DashboardData(running.service.archive)
     (row,) = [r for r in data.vessels() if r.name == v.name]
-    track = data.tracks([row], time.time() - 3600)[row.slug]
-    assert [(lat, lon) for _t, lat, lon in track] == [(7.93, 101.2575)]
+    since = time.time() - 3600
+    assert data.tracks([row], since)[row.slug] == [], "no GPS fix: nothing for the track"
+    (_at, lat, lon, accuracy) = data.network_positions([row], since)[row.slug]
+    assert (lat, lon, accuracy) == (7.93, 101.2575, 4000)
+    drawing = fleet_map([{"slug": row.slug, "name": row.name}], {}, data.network_positions([row], since))
+    root = ElementTree.fromstring(drawing)
+    circles = root.findall(".//{http://www.w3.org/2000/svg}circle[@class='accuracy']")
+    assert len(circles) == 1 and float(circles[0].get("r", 0)) >= 3  # at least visible at fleet scale
+    assert f"{row.name} 7.930, 101.25" in drawing  # the pin, where the network says
 
 
 def test_a_delivery_that_fails_authentication_moves_nobody(shore) -> None:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from common import favicon
 from common.web import client_address
 
 CAPTIVE_JSON = "application/captive+json"
@@ -113,6 +114,7 @@ routes = [
     Route("/canonical.html", probe_text, methods=["GET", "HEAD"]),
     Route("/static/hotspot.txt", probe_text, methods=["GET", "HEAD"]),
     Route("/health", health, methods=["GET"]),
+    favicon.route,
 ]
 
 catch_all = Route("/{path:path}", elsewhere, methods=["GET", "HEAD"])

@@ -47,7 +47,8 @@ async def catch_panel(request: Request, session: Session) -> Response:
 async def catch_export(request: Request, session: Session) -> Response:
     data = data_of(request)
     vessel = await run_in_threadpool(data.vessel_by_slug, request.path_params["vessel"])
-    trip_id, fmt = request.path_params["trip"], request.path_params["fmt"]
+    # Trip ids may hold "/" (``sea-star-7/1``): the route takes the rest of the path, format last.
+    trip_id, _, fmt = request.path_params["trip"].rpartition(".")
     if vessel is None or not session.user.sees_fleet(vessel.fleet) or fmt not in ("csv", "jsonld"):
         return PlainTextResponse("not found", 404)
     trips = await run_in_threadpool(lambda: catch_trips.trips(data.catch_events(vessel)))
@@ -76,5 +77,5 @@ async def catch_export(request: Request, session: Session) -> Response:
 routes = [
     Route("/catch", catch, methods=["GET"]),
     Route("/catch/panel", catch_panel, methods=["GET"]),
-    Route("/catch/{vessel}/{trip}.{fmt}", catch_export, methods=["GET"]),
+    Route("/catch/{vessel}/{trip:path}", catch_export, methods=["GET"]),
 ]

@@ -249,16 +249,33 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
         return {name: counts.get(name, 0) for name in CLASS_NAMES.values()}
 
     def tracks(self, vessels: list[VesselRow], since: float) -> dict[str, list[tuple[float, float, float]]]:
-        """Per vessel slug: (time, latitude, longitude) points, oldest first."""
+        """Per vessel slug: (time, latitude, longitude) points, oldest first. Positions with an
+        ``accuracy_m`` (the satellite network's estimates) are left out: see ``network_positions``."""
         out: dict[str, list[tuple[float, float, float]]] = {}
         for v in vessels:
             points: list[tuple[float, float, float]] = []
             for kind in ("up/telemetry", "up/position", "state/position", "up/sos"):
                 for e in self._events(f"{v.topic}/{kind}", since, 500):
                     point = position_of(e.data)
-                    if point is not None:
+                    if point is not None and "accuracy_m" not in e.data:
                         points.append((float(e.data.get("received", e.created)), *point))
             out[v.slug] = sorted(points)
+        return out
+
+    def network_positions(
+        self, vessels: list[VesselRow], since: float
+    ) -> dict[str, tuple[float, float, float, float]]:
+        """Per vessel slug: the latest position the satellite network reported since ``since``, as
+        (time, latitude, longitude, accuracy in metres)."""
+        out: dict[str, tuple[float, float, float, float]] = {}
+        for v in vessels:
+            for e in self._events(f"{v.topic}/state/position", since, 500):
+                point, accuracy = position_of(e.data), e.data.get("accuracy_m")
+                if point is None or not isinstance(accuracy, int | float) or not 0 <= accuracy <= 1e6:
+                    continue
+                at = float(e.data.get("received", e.created))
+                if v.slug not in out or at >= out[v.slug][0]:
+                    out[v.slug] = (at, *point, float(accuracy))
         return out
 
     # --- hotline desk -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def fleet_context(data: DashboardData, settings: DashboardSettings, user: User, 
     return {
         "vessels": statuses,
         "now": now,
-        "map_svg": svg.fleet_map(statuses, tracks),  # type: ignore[arg-type]
+        "map_svg": svg.fleet_map(statuses, tracks, data.network_positions(vessels, now - 3 * DAY)),  # type: ignore[arg-type]
         "bytes_svg": svg.bytes_per_day_chart(data.bytes_per_day(vessels, now, 14), budget),
         "latency_svg": svg.latency_chart(
             [x for values in latencies.values() for x in values],

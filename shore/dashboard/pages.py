@@ -65,9 +65,16 @@ def _utc(t: float | None) -> str:
     return datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _segment(value: object) -> str:
+    """One URL path segment: every reserved character escaped, ``/`` too (Jinja's ``urlencode`` keeps
+    ``/``, which splits a trip id such as ``sea-star-7/1`` into two segments)."""
+    return quote(str(value), safe="")
+
+
 _env.filters["age"] = _age
 _env.filters["duration"] = _duration
 _env.filters["utc"] = _utc
+_env.filters["segment"] = _segment
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:

@@ -1,5 +1,5 @@
 """The dashboard's own assets (script, style sheet, coastline), served from ``shore/static`` by name
-from a fixed list, and the health check. Nothing is loaded from the internet."""
+from a fixed list, the icon and the health check. Nothing is loaded from the internet."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+
+from common import favicon
 
 STATIC_FILES = {
     "dashboard.js": "text/javascript; charset=utf-8",
@@ -31,4 +33,5 @@ async def health(_request: Request) -> Response:
 routes = [
     Route("/static/{name}", static, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
+    favicon.route,
 ]

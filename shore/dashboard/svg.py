@@ -129,11 +129,16 @@ def map_bounds(points: list[tuple[float, float]]) -> tuple[float, float, float, 
 def fleet_map(
     vessels: list[dict[str, object]],
     tracks: dict[str, list[tuple[float, float, float]]],
+    network: dict[str, tuple[float, float, float, float]] | None = None,
     width: int = 520,
     height: int = 440,
 ) -> str:
-    """Vessels (dicts with slug, name, silent, alerts) at their last known position, with tracks."""
+    """Vessels (dicts with slug, name, silent, alerts) at their last known position, with tracks.
+    A network position (time, lat, lon, accuracy in metres) newer than a vessel's last track point
+    places its pin instead, inside a circle of that accuracy."""
+    network = network or {}
     every = [(lat, lon) for pts in tracks.values() for _t, lat, lon in pts]
+    every += [(lat, lon) for _t, lat, lon, _a in network.values()]
     lon0, lat0, lon1, lat1 = map_bounds(every)
     sx = width / (lon1 - lon0)
     sy = height / (lat1 - lat0)
@@ -173,6 +178,17 @@ def fleet_map(
         parts.append(f'<polyline points="{pts}" fill="none" stroke="#5a6b52" stroke-width="1.3"/>')
     for i, v in enumerate(vessels):
         pts = tracks.get(str(v["slug"]), [])
+        estimate = network.get(str(v["slug"]))
+        if estimate is not None and (not pts or estimate[0] > pts[-1][0]):
+            at, lat, lon, accuracy = estimate
+            x, y = xy(lat, lon)
+            radius = max(3.0, accuracy / 111_320 * scale)  # metres to degrees of latitude to pixels
+            parts.append(
+                f'<circle class="accuracy" cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="#3182ce" '
+                f'fill-opacity="0.15" stroke="#3182ce" stroke-width="0.8"><title>satellite network estimate, '
+                f"within {accuracy / 1000:.1f} km</title></circle>"
+            )
+            pts = [*pts, (at, lat, lon)]
         if not pts:
             continue
         colour = PALETTE[i % len(PALETTE)]
