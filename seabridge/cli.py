@@ -66,7 +66,7 @@ def cmd_shore_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from simulators.demo import Demo
 
-    demo = Demo(args.data, link=args.link, smoke=args.smoke, messages=args.messages)
+    demo = Demo(args.data, link=args.link, smoke=args.smoke, messages=args.messages, seed=args.seed)
     return _run_until_signal(demo.run(print_line=lambda line: print(line, flush=True)), demo.stop)
 
 
@@ -256,7 +256,8 @@ def _add_demo(sub: Any) -> None:
         "--data",
         type=Path,
         default=None,
-        help="Folder for keys and databases (default: a new temporary folder).",
+        help="Folder for keys and databases, kept when the demo stops (default: a new temporary folder, "
+        "removed when the demo stops).",
     )
     demo.add_argument(
         "--link",
@@ -268,10 +269,17 @@ def _add_demo(sub: Any) -> None:
         "--smoke",
         action="store_true",
         help="Send a handful of messages each way headless, print a summary and exit 0 only if "
-        "every message arrived exactly once.",
+        "every message arrived exactly once and the vessel's position reached the shore.",
     )
     demo.add_argument(
         "--messages", type=int, default=5, help="Messages each way in --smoke mode (default: 5)."
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="Seed of the link model and the vessel's track; the demo prints the one it used "
+        "(default: random).",
     )
     demo.set_defaults(func=cmd_demo)
 
