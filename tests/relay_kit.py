@@ -18,6 +18,7 @@ from common.keyfiles import write_keypair
 from firmware_profiles import load_profile
 from shore.archive import Archive
 from shore.config import ShoreConfig
+from shore.dashboard.records import Event
 from shore.mqtt import MqttClient
 from shore.relay import Relay
 from shore.service import ShoreService
@@ -231,3 +232,16 @@ def metric(text: str, name: str, **labels: str) -> float:
         if line.startswith(want + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def catch_events(archive: Archive) -> list[Event]:
+    """The catch events the relay published, as the dashboard's catch view reads them."""
+    out = []
+    for event_id, topic, payload, created in archive.query(
+        "SELECT id, topic, payload, created FROM events WHERE topic LIKE ? ORDER BY id", ("%/up/catch/%",)
+    ):
+        parts = topic.split("/")
+        out.append(
+            Event(event_id, topic, parts[2], parts[3], "/".join(parts[4:]), created, json.loads(payload))
+        )
+    return out

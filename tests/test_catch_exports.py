@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft7Validator
-from relay_kit import ShoreKeys, VesselSender, make_relay
+from relay_kit import ShoreKeys, VesselSender, catch_events, make_relay
 
 from gateway.catchlog import PURPOSE_ORIGINAL, encode_event
 from shore.dashboard.catch_trips import Trip, trip_csv, trip_epcis, trips
-from shore.dashboard.records import Event
 from wire.items import encode_record_item
 from wire.records import Kind
 
@@ -63,14 +62,7 @@ def trip(tmp_path: Path) -> Trip:
             body = encode_event(7, seq, etype, data, START, PURPOSE_ORIGINAL)
             frame = vessel.frame([encode_record_item(vessel.next_rid(), int(Kind.CATCH), body)])
             assert relay.handle_mo(vessel.imei, vessel.next_momsn(), frame, NET, 10.0 + now) == "accepted"
-        events = []
-        for event_id, topic, payload, created in archive.query(
-            "SELECT id, topic, payload, created FROM events WHERE topic LIKE ? ORDER BY id", ("%/up/catch/%",)
-        ):
-            parts = topic.split("/")
-            events.append(
-                Event(event_id, topic, parts[2], parts[3], "/".join(parts[4:]), created, json.loads(payload))
-            )
+        events = catch_events(archive)
     finally:
         archive.close()
     (only,) = trips(events)

@@ -4,15 +4,13 @@ their trip's start wait for it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from relay_kit import ShoreKeys, VesselSender, make_relay
+from relay_kit import ShoreKeys, VesselSender, catch_events, make_relay
 
 from gateway.catch_rules import PURPOSE_DELETE, PURPOSE_ORIGINAL, PURPOSE_REPLACE, encode_event
 from shore.dashboard.catch_trips import trip_csv, trips
-from shore.dashboard.records import Event
 from wire.items import encode_record_item
 from wire.records import Kind
 
@@ -58,18 +56,6 @@ def _send(relay, vessel, body: dict, now: float) -> None:
     assert relay.handle_mo(vessel.imei, vessel.next_momsn(), vessel.frame([item]), NET, now) == "accepted"
 
 
-def _events(archive) -> list[Event]:
-    out = []
-    for event_id, topic, payload, created in archive.query(
-        "SELECT id, topic, payload, created FROM events WHERE topic LIKE ? ORDER BY id", ("%/up/catch/%",)
-    ):
-        parts = topic.split("/")
-        out.append(
-            Event(event_id, topic, parts[2], parts[3], "/".join(parts[4:]), created, json.loads(payload))
-        )
-    return out
-
-
 def test_the_shore_sees_the_log_as_entered_with_corrections_applied(shore) -> None:
     archive, relay, vessel = shore
     trip = 3
@@ -77,7 +63,7 @@ def test_the_shore_sees_the_log_as_entered_with_corrections_applied(shore) -> No
     _send(
         relay, vessel, encode_event(trip, 1, "haul", _haul(500, DEPART + 7200), START, PURPOSE_ORIGINAL), 10.0
     )
-    assert _events(archive) == []
+    assert catch_events(archive) == []
     _send(relay, vessel, encode_event(trip, 0, "trip_start", START, START, PURPOSE_ORIGINAL), 11.0)
     _send(
         relay,
@@ -93,9 +79,9 @@ def test_the_shore_sees_the_log_as_entered_with_corrections_applied(shore) -> No
     discard = {"time": DEPART + 8000, "species": "YFT", "kg": 12, "reason": "UNK"}
     _send(relay, vessel, encode_event(trip, 3, "discard", discard, START, PURPOSE_ORIGINAL), 15.0)
 
-    topics = [e.topic.rsplit("/", 1)[-1] for e in _events(archive)]
+    topics = [e.topic.rsplit("/", 1)[-1] for e in catch_events(archive)]
     assert topics == ["trip-start", "haul", "haul", "haul", "haul", "discard"]
-    haul = next(e for e in _events(archive) if e.topic.endswith("/haul"))
+    haul = next(e for e in catch_events(archive) if e.topic.endswith("/haul"))
     body = haul.data["body"]
     assert body["trip"] == "dao-thong/3" and body["haul"] == "1" and body["at"] == DEPART + 7200
     assert body["catch"][0] == {
@@ -107,7 +93,7 @@ def test_the_shore_sees_the_log_as_entered_with_corrections_applied(shore) -> No
     }
     assert body["catch"][1]["catch_type"] == "DISCARDED"
 
-    (view,) = trips(_events(archive))
+    (view,) = trips(catch_events(archive))
     assert view.trip == "dao-thong/3"
     assert view.hauls == 1  # haul 2 was deleted
     assert view.species["SKJ"].kg == 650  # haul 1 as corrected, not 500 + 650
