@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from xml.etree import ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
