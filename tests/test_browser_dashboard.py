@@ -18,7 +18,7 @@ from common.clock import SystemClock
 from gateway.accounts import Members
 from shore.dashboard.auth import Role
 from shore.dashboard.data import DashboardData
-from simulators.demo import DEMO_FLEET, Demo
+from simulators.demo import Demo
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -74,7 +74,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoThread]:
     running.start()
     assert running.demo.shore is not None
     data = DashboardData(running.demo.shore.archive)
-    data.add_user("owner", Role.OWNER, PASSWORD, DEMO_FLEET, time.time())
+    # The demo made "owner" (of its fleet) itself; its password is in dashboard_logins.
     data.add_user("otherowner", Role.OWNER, PASSWORD, "elsewhere", time.time())
     data.add_user("viewer", Role.VIEWER, PASSWORD, None, time.time())
     yield running
