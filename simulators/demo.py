@@ -462,9 +462,11 @@ class Demo:
         return False
 
     def _latest_bodies(self, topic: str) -> list[dict]:
-        assert self.shore is not None
+        """The latest events on ``topic`` of this run (a reused ``--data`` folder holds older ones)."""
+        assert self.shore is not None and self.track is not None
         rows = self.shore.archive.query(
-            "SELECT payload FROM events WHERE topic = ? ORDER BY id DESC LIMIT 20", (topic,)
+            "SELECT payload FROM events WHERE topic = ? AND created >= ? ORDER BY id DESC LIMIT 20",
+            (topic, self.track.started),
         )
         return [json.loads(bytes(r[0]) if not isinstance(r[0], str) else r[0]) for r in rows]
 
