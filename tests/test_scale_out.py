@@ -9,6 +9,7 @@ MQTT carry the same msg_id."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 from relay_kit import Collector, RunningShore, ShoreKeys, VesselSender, shore_config
 
 from shore.archive import Archive
-from shore.directip import MoHeader, MoMessage
+from shore.directip import MoHeader, MoLocation, MoMessage
 from shore.directip_server import send_mo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -102,7 +103,8 @@ def test_three_workers_one_killed_mid_stream_publish_every_record(
 
         async def feed() -> None:
             for i in range(FRAMES):
-                mo = MoMessage(MoHeader(i, vessel.imei, 0, i + 1, 0, 0), vessel.frame([vessel.catch_item(i)]))
+                where = MoLocation(latitude=7.5, longitude=101.25, cep_km=2)
+                mo = MoMessage(MoHeader(i, vessel.imei, 0, i + 1, 0, 0), vessel.frame([vessel.catch_item(i)]), where)
                 assert await send_mo(host, port, mo, timeout_s=10)
                 if i == FRAMES // 3:
                     workers[0][0].send_signal(signal.SIGKILL)
@@ -130,6 +132,11 @@ def test_three_workers_one_killed_mid_stream_publish_every_record(
         assert registry.query("SELECT COUNT(*) FROM records")[0][0] == FRAMES
         assert registry.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'queued'")[0][0] == 0
         assert registry.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'accepted'")[0][0] == FRAMES
+        # The network's position travels from the ingest endpoint to the worker with the frame.
+        positions = registry.query("SELECT payload FROM events WHERE topic LIKE '%/state/position'")
+        assert positions, "no state/position from the workers"
+        first = json.loads(bytes(positions[0][0]))
+        assert (first["latitude"], first["longitude"], first["accuracy_m"]) == (7.5, 101.25, 2000)
     finally:
         collector.stop()
         ingest.stop()
