@@ -176,8 +176,9 @@ class Demo:
         cfg.keys.shore_secret = Path("keys/shore.key")
         cfg.keys.crew_secret = Path("keys/crew.key")
         cfg.archive.path = Path("shore/archive.sqlite3")
-        cfg.broker.embedded_listen = f"127.0.0.1:{self._port('broker')}"
         cfg.broker.url = self.broker_url
+        if not self.broker_url:
+            cfg.broker.embedded_listen = f"127.0.0.1:{self._port('broker')}"
         cfg.directip.mo_listen = "127.0.0.1:0"
         cfg.directip.mt_host, cfg.directip.mt_port = network.mt_address
         cfg.dashboard.listen = f"127.0.0.1:{self._port('dashboard')}"
