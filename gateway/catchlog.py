@@ -140,19 +140,43 @@ class CatchLog:
 
     # --- captain role ----------------------------------------------------------------------------
 
+    @staticmethod
+    def check_pin(pin: str) -> str:
+        if not (pin.isascii() and pin.isdigit() and 6 <= len(pin) <= 12):
+            raise CatchInputError("pin", "problem_pin_format", "6 to 12 digits")
+        return pin
+
     def add_captain(self, handle: str, pin: str) -> int:
         handle = handle.strip()
         if not handle or len(handle) > 32:
             raise CatchInputError("handle", "problem_required", "1 to 32 characters")
-        if not (pin.isascii() and pin.isdigit() and 6 <= len(pin) <= 12):
-            raise CatchInputError("pin", "problem_pin_format", "6 to 12 digits")
-        salt, pin_hash = new_pin_hash(pin)
+        salt, pin_hash = new_pin_hash(self.check_pin(pin))
         with self.store.transaction() as db:
             cur = db.execute(
                 "INSERT INTO catch_captains (handle, pin_salt, pin_hash, created) VALUES (?, ?, ?, ?)",
                 (handle, salt, pin_hash, self.clock.now()),
             )
         return int(cur.lastrowid or 0)
+
+    def set_pin(self, handle: str, pin: str) -> bool:
+        """Give captain ``handle`` a new PIN, end its sessions and clear its lockout (False: no such
+        captain)."""
+        handle = handle.strip()
+        salt, pin_hash = new_pin_hash(self.check_pin(pin))
+        with self.store.transaction() as db:
+            row = db.execute("SELECT id FROM catch_captains WHERE handle = ?", (handle,)).fetchone()
+            if row is None:
+                return False
+            db.execute(
+                "UPDATE catch_captains SET pin_salt = ?, pin_hash = ? WHERE id = ?", (salt, pin_hash, row[0])
+            )
+            db.execute("DELETE FROM catch_sessions WHERE captain = ?", (row[0],))
+        self.lockout.cleared(handle)
+        return True
+
+    def captain_names(self) -> list[str]:
+        with self.store.transaction() as db:
+            return [str(r[0]) for r in db.execute("SELECT handle FROM catch_captains ORDER BY handle")]
 
     def login(self, handle: str, pin: str) -> Captain | None:
         now = self.clock.now()

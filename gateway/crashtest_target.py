@@ -27,13 +27,12 @@ from pathlib import Path
 from common.keyfiles import read_public, read_secret
 from firmware_profiles import load_profile
 from wire.crypto import link_key
-from wire.frame import frame_capacity
 from wire.records import Kind
 
 from .budget import BudgetState
 from .link import VesselLink
 from .scheduler import Packer
-from .store import GatewayStore
+from .store import open_store
 
 RESEND_S = 0.3
 NO_BUDGET = BudgetState(0.0, 0.0, 0.0, 0.0, "bytes")
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="iridium-9603")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
-    store = GatewayStore(args.dir / "gateway.sqlite3", frame_capacity(profile.mo_frame_limit, 2**35 - 1))
+    store = open_store(args.dir, profile.mo_frame_limit)
     key = link_key(read_secret(args.dir / "vessel.key"), read_public(args.dir / "shore.pub"))
     link = VesselLink(store, key, profile.mo_frame_limit, RESEND_S)
     packer = Packer()
