@@ -84,6 +84,15 @@ class NetworkPosition:
     accuracy_m: float
     source: str = "iridium-network"
 
+    def as_list(self) -> list[float | str]:
+        return [self.latitude, self.longitude, self.accuracy_m, self.source]
+
+    @classmethod
+    def from_list(cls, value: Any) -> NetworkPosition:
+        """From ``as_list``'s form (raises ValueError or TypeError on anything else)."""
+        lat, lon, accuracy, source = value
+        return cls(float(lat), float(lon), float(accuracy), str(source)[:32])
+
     def __post_init__(self) -> None:
         # Comparisons are False for NaN, so it is refused too.
         if not (-90 <= self.latitude <= 90 and -180 <= self.longitude <= 180 and 0 <= self.accuracy_m <= 1e7):
