@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .relay import Delivery, NetworkPosition
+from .network_position import NetworkPosition
+from .relay import Delivery
 
 MAX_FRAME_MESSAGE = 16 * 1024
 
@@ -25,8 +26,7 @@ def encode(delivery: Delivery) -> bytes:
         "data": delivery.payload.hex(),
     }
     if delivery.position is not None:
-        p = delivery.position
-        message["position"] = [p.latitude, p.longitude, p.accuracy_m, p.source]
+        message["position"] = delivery.position.as_list()
     return json.dumps(message).encode()
 
 
@@ -36,10 +36,8 @@ def decode(payload: bytes, now: float) -> Delivery:
     if len(payload) > MAX_FRAME_MESSAGE:
         raise ValueError("frame message too large")
     data = json.loads(payload)
-    position = None
-    if data.get("position") is not None:
-        lat, lon, accuracy, source = data["position"]
-        position = NetworkPosition(float(lat), float(lon), float(accuracy), str(source)[:32])
+    where = data.get("position")
+    position = None if where is None else NetworkPosition.from_list(where)
     return Delivery(
         str(data["imei"]), int(data["momsn"]), bytes.fromhex(data["data"]), str(data["network"])[:32], now, position
     )

@@ -59,6 +59,7 @@ from .archive import Archive, Vessel
 from .catch_events import named, needs_trip, trip_start_of
 from .config import LinkSection
 from .frame_batch import FrameBatch
+from .network_position import NetworkPosition, position_event
 from .topics import slug, vessel_topic
 
 log = logging.getLogger("shore.relay")
@@ -72,38 +73,6 @@ class FragmentCapError(RemoteWireError):
 
 BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
 NOT_STORED = "error"  # outcome of a delivery the archive could not store: the network must retry it
-
-
-@dataclass(frozen=True)
-class NetworkPosition:
-    """Where the satellite network placed the terminal for one delivery: not the vessel's own GPS, and
-    only as good as ``accuracy_m`` (the network's CEP radius)."""
-
-    latitude: float
-    longitude: float
-    accuracy_m: float
-    source: str = "iridium-network"
-
-    def as_list(self) -> list[float | str]:
-        return [self.latitude, self.longitude, self.accuracy_m, self.source]
-
-    @classmethod
-    def from_list(cls, value: Any) -> NetworkPosition:
-        """From ``as_list``'s form (raises ValueError or TypeError on anything else)."""
-        lat, lon, accuracy, source = value
-        return cls(float(lat), float(lon), float(accuracy), str(source)[:32])
-
-    def __post_init__(self) -> None:
-        # Comparisons are False for NaN, so it is refused too.
-        if not (-90 <= self.latitude <= 90 and -180 <= self.longitude <= 180 and 0 <= self.accuracy_m <= 1e7):
-            raise ValueError(f"position {self.latitude}, {self.longitude} ±{self.accuracy_m} m is not on Earth")
-
-    @classmethod
-    def reported(cls, latitude: float | None, longitude: float | None, cep_km: float | None) -> NetworkPosition | None:
-        """From a network's latitude, longitude and CEP radius in km (None unless it gave all three)."""
-        if latitude is None or longitude is None or cep_km is None:
-            return None
-        return cls(latitude, longitude, cep_km * 1000.0)
 
 
 @dataclass(frozen=True)
@@ -294,7 +263,7 @@ class Relay:
                     Archive.add_event(
                         batch,
                         vessel_topic(vessel, "state", "position"),
-                        _json(_position_event(vessel, d.position, head.counter, now)),
+                        _json(position_event(vessel, d.position, head.counter, now)),
                         now,
                         retain=True,
                     )
@@ -604,19 +573,6 @@ class Relay:
 
     def mt_sent(self, frame: MtFrame, now: float) -> None:
         self.archive.mt_frame_sent(frame.imei, frame.counter, frame.units, frame.acks, now)
-
-
-def _position_event(vessel: Vessel, position: NetworkPosition, counter: int, now: float) -> dict[str, Any]:
-    return {
-        "msg_id": f"{slug(vessel.name)}:position:{counter}",
-        "vessel": vessel.name,
-        "latitude": round(position.latitude, 5),
-        "longitude": round(position.longitude, 5),
-        "accuracy_m": round(position.accuracy_m),
-        "source": position.source,
-        "at": now,
-        "received": now,
-    }
 
 
 def _jsonable(value: Any) -> Any:

@@ -52,7 +52,8 @@ from .leadership import Leadership, LostLead
 from .metrics import Metrics, create_ops_app
 from .mqtt import MqttClient, Protocol
 from .mt_delivery import MtDelivery, idp_sin
-from .relay import NOT_STORED, Delivery, NetworkPosition, Relay
+from .network_position import NetworkPosition
+from .relay import NOT_STORED, Delivery, Relay
 from .serving import serve_http, show_host, split_listen
 from .topics import FRAMES_TOPIC, TOPIC_ROOT, slug
 from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
