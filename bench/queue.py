@@ -76,7 +76,7 @@ def _drain(store: GatewayStore, link: VesselLink, fair: bool, budget: Budget) ->
     while True:
         pending = store.pending_units(now, 1e12, max(64, link.mo_limit // 4))
         units = packer.select(pending, NO_BUDGET, {}).units if fair else pending
-        plan = link.plan(units)
+        plan = link.plan(units, now)
         if plan.empty:
             break
         frame = link.seal(plan)

@@ -33,10 +33,16 @@ class CaptiveSection:
 
 @dataclass
 class LinkSection:
-    resend_after_s: float = 1800.0  # resend a unit the shore has not acknowledged after this long
-    # open a session at least this often to collect replies and acks (0 = never)
-    mailbox_check_s: float = 3600.0
+    # resend a unit no acknowledgement covered this long after its last send (above the shore's
+    # cumulative_ack_s, so the shore's daily cumulative ack arrives first)
+    resend_after_s: float = 1.5 * 86400.0
+    # fallback mailbox check when no session of any kind happened for this long (0 = never); ring
+    # alerts fetch replies, and every MO session collects what waits ashore for free
+    mailbox_check_s: float = 8 * 3600.0
+    cumulative_ack_s: float = 86400.0  # our cumulative ack of shore frames opens a session alone after this
+    resend_request_s: float = 3600.0  # a missing shore frame is asked for alone after this long
     answer_ring_alerts: bool = True  # open a session (SBDIXA) when the network rings
+    ring_hold_s: float = 1800.0  # a ring waits this long for a session going anyway (0 = answer at once)
     idle_poll_s: float = 1.0  # how often the daemon looks at its queue when nothing wakes it
     message_lifetime_s: float = 30 * 86400.0  # a crew message not delivered by then expires
     fill_target: float = 0.9  # open a session for a frame at least this full (fraction of the MO limit)
@@ -82,7 +88,8 @@ class WindowsSection:
 
 @dataclass
 class TelemetrySection:
-    interval_s: float = 3600.0  # queue a telemetry record this often; 0 = never
+    interval_s: float = 3600.0  # a position report rides along on a frame going anyway at most this often
+    solo_interval_s: float = 6 * 3600.0  # one is queued this long after the last anyway (0 = never)
     gps_port: str = ""  # serial device of an NMEA 0183 GPS; empty = none
     gps_baud: int = 4800  # NMEA 0183 standard rate
     position_max_age_s: float = 3600.0  # ignore fixes older than this

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             out.write(f"A {rid} {tag}\n")
             out.flush()
         pending = store.pending_units(now, RESEND_S)
-        plan = link.plan(packer.select(pending, NO_BUDGET, {}).units)
+        plan = link.plan(packer.select(pending, NO_BUDGET, {}).units, now)
         if not plan.empty:
             frame = link.seal(plan)
             out.write(f"F {frame.data.hex()}\n")

@@ -28,6 +28,8 @@ from common.keyfiles import read_public, read_secret
 from firmware_profiles import ModemProfile, load_profile
 from wire.codec import codec_mask, supported_codecs
 from wire.crypto import link_key
+from wire.frame import frame_capacity
+from wire.items import dumps
 from wire.records import Capabilities, Kind, PriorityClass
 
 from .budget import Budget, BudgetState, periods
@@ -35,14 +37,19 @@ from .captive import create_app
 from .config import GatewayConfig, WindowSpec
 from .crew import CrewDesk
 from .fairness import AllowancePolicy, AllowanceState, allowance_state
-from .link import FramePlan, VesselLink
+from .link import AckTiming, FramePlan, VesselLink
 from .metrics import Snapshot, create_metrics_app
 from .position import NmeaGps, PositionChain, ReportedPosition
 from .scheduler import Decision, Packer, Policy, QueueView, RetryState, Scheduler, Selection, Window
-from .store import open_store
+from .store import QueuedUnit, open_store
 from .telemetry import LinkStats, budget_alert, telemetry_record
 
 log = logging.getLogger("gateway")
+
+#: Classes that ride along in the billing unit a frame pays anyway until their latency bound is reached.
+RIDE_ALONG = frozenset({PriorityClass.CATCH, PriorityClass.TELEMETRY})
+#: Bytes of an item's head around a telemetry body (array, type, record id, kind).
+TELEMETRY_ITEM_HEAD = 6
 
 
 class SessionOutcome(Protocol):
@@ -94,6 +101,7 @@ def policy_from_config(config: GatewayConfig) -> Policy:
         fill_target=config.link.fill_target,
         mailbox_check_s=config.link.mailbox_check_s,
         answer_ring_alerts=config.link.answer_ring_alerts,
+        ring_hold_s=config.link.ring_hold_s,
         quiet_windows=_windows(config.windows.quiet),
         cheap_windows=_windows(config.windows.cheap),
         sos_retry_max_s=config.link.sos_retry_max_s,
@@ -126,7 +134,11 @@ class GatewayDaemon:
         mo_limit = self.profile.mo_frame_limit
         self.store = open_store(data_dir, mo_limit)
         self.link = VesselLink(
-            self.store, link_key(secret, shore_public), mo_limit, config.link.resend_after_s
+            self.store,
+            link_key(secret, shore_public),
+            mo_limit,
+            config.link.resend_after_s,
+            AckTiming(config.link.cumulative_ack_s, config.link.resend_request_s),
         )
         # The captive page shows a member's remaining allowance and when a message should leave; an SOS
         # carries the position.
@@ -167,7 +179,6 @@ class GatewayDaemon:
             [self.gps, self.idp_position, self.iridium_position], config.telemetry.position_max_age_s
         )
         self._last_telemetry = clock.now()
-        self._acks_since: float | None = None
         self._last_reason = ""
         self.last_turn: Turn | None = None
         self._wake = asyncio.Event()
@@ -276,7 +287,7 @@ class GatewayDaemon:
             asyncio.ensure_future(self._wake.wait()),
             asyncio.ensure_future(self._stopping.wait()),
         ]
-        if self.modem is not None:
+        if self.modem is not None and not self.modem.ring_event.is_set():  # a held ring is not news
             waits.append(asyncio.ensure_future(self.modem.ring_event.wait()))
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -351,6 +362,7 @@ class GatewayDaemon:
         )
 
     _started = 0.0
+    session_plan: FramePlan | None = None
 
     def _position_now(self) -> tuple[float, float] | None:
         fix = self.positions.best(self.clock.now())
@@ -360,7 +372,7 @@ class GatewayDaemon:
 
     def housekeeping(self, now: float) -> None:
         """Expire records, queue telemetry and budget alerts when due."""
-        for rid in self.store.expire(now):
+        for rid in self.store.expire(now, self.config.link.resend_after_s):
             log.info("record %d expired: lifetime ended before delivery", rid)
         state = self.budget_state(now)
         day, month = periods(now)
@@ -370,12 +382,12 @@ class GatewayDaemon:
                 alert = budget_alert(now, state, period, level, self.profile.billing.currency)
                 self.store.accept(Kind.ALERT, lambda _rid, a=alert: a.body(), now)
                 log.warning("budget alert: %s budget %.0f %% used", period, level * 100)
-        interval = self.config.telemetry.interval_s
-        if interval > 0 and now - self._last_telemetry >= interval:
-            self._last_telemetry = now
+        solo = self.config.telemetry.solo_interval_s
+        if solo > 0 and now - self._last_telemetry >= solo:
             self.queue_telemetry(now, state)
 
     def queue_telemetry(self, now: float, state: BudgetState | None = None) -> int:
+        self._last_telemetry = now
         record = telemetry_record(
             now,
             self.positions.best(now),
@@ -386,9 +398,28 @@ class GatewayDaemon:
         lifetime = max(self.config.telemetry.interval_s * 24, self.config.latency.telemetry_s * 2)
         return self.store.accept(Kind.TELEMETRY, lambda _rid: record.body(), now, lifetime_s=lifetime)
 
-    def turn(self, now: float, ring: bool = False) -> Turn:
-        """What the next frame would carry and whether to open a session for it now."""
-        state = self.budget_state(now)
+    def _paid(self, nbytes: int) -> int:
+        """The end of the billing units a message of ``nbytes`` pays for (a mailbox check: 0 bytes)."""
+        return self.budget.cost(nbytes).billed_bytes
+
+    def _split(self, selection: Selection, now: float) -> tuple[list[QueuedUnit], list[QueuedUnit]]:
+        """Units that may open a session, and lower-class units that only fill the paid unit until
+        their class's latency bound is reached — unless they fill a frame on their own, or a cheap
+        window is open."""
+        policy = self.scheduler.policy
+        if any(w.active_until(now) is not None for w in policy.cheap_windows):
+            return selection.units, []
+        core: list[QueuedUnit] = []
+        fillers: list[QueuedUnit] = []
+        for q in selection.units:
+            late = now - selection.oldest.get(q.cls, now) >= policy.latency_s.get(q.cls, 0.0)
+            (fillers if q.cls in RIDE_ALONG and not late else core).append(q)
+        if sum(q.size for q in fillers) >= policy.fill_target * self.link.mo_limit:
+            return selection.units, []
+        return core, fillers
+
+    def build_plan(self, now: float, state: BudgetState, anyway: bool = False) -> tuple[FramePlan, Selection]:
+        """What the next frame would carry (``anyway``: a session opens whatever)."""
         day, month = periods(now)
         # Enough units per (class, member) queue to fill a frame even with the smallest items.
         pending = self.store.pending_units(
@@ -402,7 +433,8 @@ class GatewayDaemon:
             for m in members
         }
         selection = self.packer.select(pending, state, allowances)
-        plan = self.link.plan(selection.units)
+        core, fillers = self._split(selection, now)
+        plan = self.link.plan(core, now, fillers=fillers, paid=self._paid, anyway=anyway)
         if (
             plan.queued
             and not state.exhausted
@@ -413,9 +445,9 @@ class GatewayDaemon:
             if not spent.exhausted:
                 spent = replace(state, month_used=max(state.month_used, state.month_limit))
             exempt = self.packer.select(pending, spent, allowances)
-            plan = self.link.plan(exempt.units)
+            plan = self.link.plan(exempt.units, now, anyway=anyway)
             if not plan.queued:
-                plan = self.link.plan(selection.units, self.budget.affordable_bytes(state))
+                plan = self.link.plan(core, now, self.budget.affordable_bytes(state), anyway=anyway)
             held = dict(selection.held)
             held["budget spent"] = held.get("budget spent", 0) + len(selection.units) - len(plan.queued)
             selection = Selection(
@@ -423,20 +455,25 @@ class GatewayDaemon:
                 held,
                 selection.oldest,
             )
+        return plan, selection
+
+    def turn(self, now: float, ring: bool = False) -> Turn:
+        """What the next frame would carry and whether to open a session for it now."""
+        state = self.budget_state(now)
+        plan, selection = self.build_plan(now, state)
         oldest = dict(selection.oldest)
-        if plan.acks:
-            if self._acks_since is None:
-                self._acks_since = now
-            oldest[PriorityClass.CONTROL] = min(oldest.get(PriorityClass.CONTROL, now), self._acks_since)
-        else:
-            self._acks_since = None
-        classes = plan.classes | ({PriorityClass.CONTROL} if plan.acks else set())
+        classes = set(plan.classes)
+        if plan.standalone:
+            # An acknowledgement or resend request has waited for a frame going anyway long enough.
+            classes.add(PriorityClass.CONTROL)
+            bound = self.scheduler.policy.latency_s.get(PriorityClass.CONTROL, 0.0)
+            oldest[PriorityClass.CONTROL] = min(oldest.get(PriorityClass.CONTROL, now), now - bound)
         view = QueueView(
             plan.size,
             self.link.mo_limit,
             frozenset(classes),
             oldest,
-            len(plan.acks),
+            int(plan.cumulative is not None) + len(plan.resend),
             selection.held,
             self.budget.affordable(state, self.budget.cost(0)),
         )
@@ -447,6 +484,29 @@ class GatewayDaemon:
             log.info("%s", decision.reason)
             self._last_reason = decision.reason
         return turn
+
+    def _session_plan(self, turn: Turn) -> FramePlan:
+        """The frame a session that opens now carries: its first billing unit is paid whatever, so a
+        position report (at most every ``telemetry.interval_s``) and lower classes fill what is left."""
+        now = turn.now
+        interval = self.config.telemetry.interval_s
+        carry = turn.decision.send_frame or self._paid(0) > 0  # a check may carry what costs no more
+        if not carry:
+            return FramePlan([], 0, frozenset())
+        waiting = self.store.pending_units(now, self.config.link.resend_after_s, per_queue=1)
+        if (
+            interval > 0
+            and now - self._last_telemetry >= interval
+            and not any(q.cls == PriorityClass.TELEMETRY and q.first_send for q in waiting)
+        ):
+            size = turn.plan.size if turn.decision.send_frame else 0
+            overhead = self.link.mo_limit - frame_capacity(self.link.mo_limit, self.store.peek_counter())
+            record = telemetry_record(
+                now, self.positions.best(now), self.store.queue_depth(), turn.budget, self.stats
+            )
+            if self._paid(size) - max(size, overhead) >= len(dumps(record.body())) + TELEMETRY_ITEM_HEAD:
+                self.queue_telemetry(now, turn.budget)
+        return self.build_plan(now, turn.budget, anyway=True)[0]
 
     async def _session_loop(self) -> None:
         cfg = self.config.link
@@ -467,9 +527,12 @@ class GatewayDaemon:
     async def _run_session(self, turn: Turn) -> None:
         assert self.modem is not None
         decision = turn.decision
-        frame = self.link.seal(turn.plan) if decision.send_frame and not turn.plan.empty else None
-        if decision.answer_ring:
-            self.modem.ring_event.clear()
+        plan = self._session_plan(turn)
+        frame = self.link.seal(plan) if not plan.empty else None
+        self.session_plan = plan  # what this session carries and why (read by the fleet simulation)
+        # Every session collects what waits ashore: a ring that came before it is answered by it.
+        rang = self.modem.ring_event.is_set()
+        self.modem.ring_event.clear()
         log.info(
             "%s (%s)",
             decision.reason,
@@ -496,6 +559,10 @@ class GatewayDaemon:
                 self.store.charge_session(keys, 0, cost.units)
         else:
             self.stats.failures += 1
+            if rang:
+                self.modem.ring_event.set()
+            if frame is not None:
+                self.link.frame_failed(frame)
             delay = self.retry.failed(done, report.mo_status)
             log.info(
                 "session failed (MO status %s, %s): retry %d in %.0f s",

@@ -1,20 +1,32 @@
 """The vessel's end of the link protocol: builds the next frame to send and takes frames received.
 
-It joins the wire format to the durable store: which units go in the next frame (class order, acks
-owed to the shore first), what happens when the modem reports the frame sent, and what a frame from the
-shore does (acknowledgements, replies into the crew inbox, fragments, acks we now owe). It has no modem,
-socket or clock of its own.
+It joins the wire format to the durable store: which units go in the next frame (class order; lower
+classes that are not yet late only fill the billing unit already paid for), what the frame says about
+the shore's frames (a cumulative acknowledgement and resend requests riding along, void declarations
+for counters the shore need not wait for — ``wire.ackpolicy``), what happens when the modem reports the
+frame sent, and what a frame from the shore does (acknowledgements free our units, resend requests make
+them due again, replies go into the crew inbox). It has no modem, socket or clock of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wire.ackpolicy import (
+    CumAckItem,
+    ResendItem,
+    VoidItem,
+    encode_cumack_item,
+    encode_resend_item,
+    encode_void_item,
+    first_runs,
+)
 from wire.errors import RemoteWireError
 from wire.frame import Direction, frame_capacity, open_frame, seal_frame
-from wire.items import AckItem, FragmentItem, RecordItem, encode_ack_item, join_fragments
+from wire.items import AckItem, FragmentItem, RecordItem, join_fragments
 from wire.records import CrewReply, Kind, from_wire_time
 from wire.units import Unit, pack_units
 
@@ -23,18 +35,23 @@ from .store import GatewayStore, QueuedUnit
 log = logging.getLogger("gateway.link")
 
 
+@dataclass(frozen=True)
+class AckTiming:
+    """When the vessel speaks about the shore's frames (seconds)."""
+
+    cumulative_interval_s: float = 86400.0  # a cumulative ack opens a session alone only after this long
+    resend_grace_s: float = 3600.0  # a missing shore frame is asked for alone after this long
+    reorder_grace_s: float = 120.0  # a gap younger than this may still be a frame on its way
+
+
 @dataclass
 class OutgoingFrame:
     counter: int
     data: bytes
     units: list[Unit]
-    acks: list[int]
+    plan: FramePlan
     highest_class: int | None  # class of the most urgent unit carried, None for an ack-only frame
     queued: list[QueuedUnit] = field(default_factory=list)
-
-    @property
-    def fill(self) -> float:
-        return len(self.data)
 
 
 @dataclass(frozen=True)
@@ -42,13 +59,29 @@ class FramePlan:
     """The frame the link would build now, before a counter is spent on it."""
 
     queued: list[QueuedUnit]
-    acks: list[int]
-    size: int  # bytes the sealed frame will have
+    size: int  # bytes the sealed frame will have (0: nothing to send)
     classes: frozenset[int]
+    cumulative: CumAckItem | None = None
+    resend: frozenset[int] = frozenset()
+    voids: tuple[int, ...] = ()
+    standalone: str = ""  # why the acknowledgement items may go alone ("" = they only ride along)
 
     @property
     def empty(self) -> bool:
-        return not self.queued and not self.acks
+        return self.size == 0
+
+    @property
+    def meta_items(self) -> list[bytes]:
+        items = []
+        if self.resend:
+            items.append(encode_resend_item(self.resend))
+        if self.cumulative is not None:
+            items.append(
+                encode_cumack_item(self.cumulative.upto, self.cumulative.missing, self.cumulative.start)
+            )
+        if self.voids:
+            items.append(encode_void_item(self.voids))
+        return items
 
 
 @dataclass
@@ -60,54 +93,112 @@ class IncomingResult:
 
 
 class VesselLink:
-    def __init__(self, store: GatewayStore, key: bytes, mo_limit: int, resend_after_s: float) -> None:
+    def __init__(
+        self,
+        store: GatewayStore,
+        key: bytes,
+        mo_limit: int,
+        resend_after_s: float,
+        timing: AckTiming | None = None,
+    ) -> None:
         self.store = store
         self.key = key
         self.mo_limit = mo_limit
         self.resend_after_s = resend_after_s
+        self.timing = timing or AckTiming()
         self.rejected: dict[str, int] = {}
 
-    def has_traffic(self, now: float) -> bool:
-        return bool(self.store.pending_units(now, self.resend_after_s)) or bool(self.store.acks_owed())
+    def plan(
+        self,
+        ordered: list[QueuedUnit],
+        now: float,
+        max_bytes: int | None = None,
+        fillers: list[QueuedUnit] | None = None,
+        paid: Callable[[int], int] | None = None,
+        anyway: bool = False,
+    ) -> FramePlan:
+        """Pack ``ordered`` (already eligible, most urgent first) into one frame's worth, at most
+        ``max_bytes`` sealed if given; nothing is reserved or written.
 
-    def plan(self, ordered: list[QueuedUnit], max_bytes: int | None = None) -> FramePlan:
-        """Pack ``ordered`` (already eligible, most urgent first) plus the acks owed into one frame's
-        worth, at most ``max_bytes`` sealed if given; nothing is reserved or written."""
+        Acknowledgements, resend requests and void declarations ride along on a frame with units in it
+        (or alone when one is due: ``standalone``). ``fillers`` (lower classes not yet late) only fill
+        the room left before the end of the billing unit the frame pays anyway (``paid(size)`` gives
+        that end). ``anyway``: a session opens whatever, so its first billing unit is paid already."""
+        t = self.timing
         counter = self.store.peek_counter()
         limit_room = frame_capacity(self.mo_limit, counter)
-        room = limit_room
-        if max_bytes is not None:
-            room = max(0, limit_room - max(0, self.mo_limit - max_bytes))
-        acks = self.store.acks_owed()
-        if acks:
-            ack_item = encode_ack_item(set(acks))
-            if len(ack_item) < room:
-                room -= len(ack_item)
-            else:
-                acks = []
-        chosen_units = set(pack_units([q.unit for q in ordered], room)) if room > 0 else set()
+        room = limit_room if max_bytes is None else max(0, limit_room - max(0, self.mo_limit - max_bytes))
+        overhead = self.mo_limit - limit_room
+        ledger = self.store.mt_ledger()
+        resend = ledger.resend_due(now, t.resend_grace_s)
+        standalone = "resend-request" if resend else ""
+        cumulative = ledger.cumulative(now, t.reorder_grace_s)
+        if (
+            not standalone
+            and cumulative is not None
+            and ledger.standalone_ack_due(now, t.cumulative_interval_s)
+        ):
+            standalone = "ack"
+        voids = tuple(sorted(first_runs(self.store.voids_owed())))
+        meta = FramePlan([], 0, frozenset(), cumulative, resend, voids)
+        meta_len = sum(len(i) for i in meta.meta_items)
+        if meta_len >= room:
+            meta, meta_len = FramePlan([], 0, frozenset()), 0
+        chosen_units = (
+            set(pack_units([q.unit for q in ordered], room - meta_len)) if room > meta_len else set()
+        )
         chosen = [q for q in ordered if q.unit in chosen_units]
-        used = limit_room - room + sum(q.size for q in chosen)
-        size = self.mo_limit - limit_room + used if (chosen or acks) else 0
-        return FramePlan(chosen, acks, size, frozenset(q.cls for q in chosen))
+        if not chosen and not standalone and not anyway:
+            return FramePlan([], 0, frozenset())
+        used = meta_len + sum(q.size for q in chosen)
+        if fillers and paid is not None:
+            spare = min(room - used, paid(overhead + used) - overhead - used)
+            extra = set(pack_units([q.unit for q in fillers], spare)) if spare > 0 else set()
+            chosen += [q for q in fillers if q.unit in extra]
+            used += sum(q.size for q in fillers if q.unit in extra)
+        if not chosen and not meta_len:
+            return FramePlan([], 0, frozenset())
+        return FramePlan(
+            chosen,
+            overhead + used,
+            frozenset(q.cls for q in chosen),
+            meta.cumulative,
+            meta.resend,
+            meta.voids,
+            standalone,
+        )
 
     def seal(self, plan: FramePlan) -> OutgoingFrame:
         """Spend a counter on ``plan`` and seal it."""
         counter = self.store.next_counter()
-        items: list[bytes] = []
-        if plan.acks:
-            items.append(encode_ack_item(set(plan.acks)))
-        items.extend(q.unit.item for q in plan.queued)
+        items = plan.meta_items + [q.unit.item for q in plan.queued]
         data = seal_frame(self.key, Direction.MO, counter, items, self.mo_limit)
         top = min(plan.classes, default=None)
-        return OutgoingFrame(counter, data, [q.unit for q in plan.queued], plan.acks, top, plan.queued)
+        return OutgoingFrame(counter, data, [q.unit for q in plan.queued], plan, top, plan.queued)
 
     def frame_sent(
         self, frame: OutgoingFrame, now: float, periods: tuple[str, ...] = (), billing_units: int = 0
     ) -> None:
+        """The network accepted the frame ("sent via satellite"); what it said about the shore's frames
+        is said."""
+        ledger = self.store.mt_ledger()
+        if frame.plan.cumulative is not None:
+            ledger.cumulative_sent(frame.plan.cumulative, now)
+        ledger.resend_sent(frame.plan.resend)
         self.store.frame_sent(
-            frame.counter, frame.units, len(frame.data), frame.acks, now, periods, billing_units
+            frame.counter,
+            frame.units,
+            len(frame.data),
+            list(frame.plan.voids),
+            now,
+            periods,
+            billing_units,
+            ledger,
         )
+
+    def frame_failed(self, frame: OutgoingFrame) -> None:
+        """The session failed: the counter is spent; tell the shore not to wait for it."""
+        self.store.frame_failed(frame.counter)
 
     def receive(self, data: bytes, now: float) -> IncomingResult:
         """Handle one frame from the shore. Never raises on bad input: it is counted and logged."""
@@ -121,6 +212,11 @@ class VesselLink:
             return IncomingResult(False, exc.reason)
         result = IncomingResult(True)
         carries_records = any(isinstance(i, RecordItem | FragmentItem) for i in items)
+        ledger = self.store.mt_ledger()
+        ledger.receive(head.counter, now, carries_records)
+        for item in items:
+            if isinstance(item, VoidItem):
+                ledger.void(item.counters, now)
 
         def apply(db: sqlite3.Connection) -> None:
             for item in items:
@@ -140,10 +236,14 @@ class VesselLink:
                         GatewayStore.rx_drop_fragments(db, item.rid)
                         self._deliver(db, RecordItem(item.rid, joined.kind, joined.body), now, result)
 
-        self.store.rx_frame(window, head.counter, carries_records, apply)
+        self.store.rx_frame(window, ledger, apply)
         for item in items:
             if isinstance(item, AckItem):
                 result.delivered_rids.extend(self.store.frames_acked(item.counters, now))
+            elif isinstance(item, CumAckItem):
+                result.delivered_rids.extend(self.store.frames_cumulative(item, now))
+            elif isinstance(item, ResendItem):
+                self.store.frames_missing(item.counters)
         return result
 
     def _deliver(self, db: sqlite3.Connection, item: RecordItem, now: float, result: IncomingResult) -> None:

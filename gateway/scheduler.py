@@ -34,6 +34,7 @@ from firmware_profiles import RetryPolicy
 from wire.records import PriorityClass
 
 from .budget import BudgetState
+from .config import LinkSection
 from .fairness import AllowanceState, FairShare
 from .store import QueuedUnit
 
@@ -90,8 +91,9 @@ def _in_windows(windows: Iterable[Window], now: float) -> float | None:
 class Policy:
     latency_s: dict[int, float] = field(default_factory=lambda: dict(DEFAULT_LATENCY_S))
     fill_target: float = 0.9  # open for a frame at least this full (fraction of the frame limit)
-    mailbox_check_s: float = 3600.0  # 0 = no scheduled mailbox checks
+    mailbox_check_s: float = LinkSection.mailbox_check_s  # 0 = no scheduled mailbox checks
     answer_ring_alerts: bool = True
+    ring_hold_s: float = LinkSection.ring_hold_s  # a ring waits this long for a session going anyway
     quiet_windows: tuple[Window, ...] = ()
     cheap_windows: tuple[Window, ...] = ()
     sos_retry_max_s: float = 30.0
@@ -216,10 +218,12 @@ class Scheduler:
         self.policy = policy
         self.retry = retry
         self.last_session = 0.0
+        self.ring_since: float | None = None  # when the ring now waiting was first seen
         self.decisions: deque[Decision] = deque(maxlen=log_size)
 
     def session_done(self, now: float) -> None:
         self.last_session = now
+        self.ring_since = None
 
     def _note(self, decision: Decision) -> Decision:
         self.decisions.append(decision)
@@ -265,14 +269,9 @@ class Scheduler:
             )
 
         # 4. Ring alerts: the shore has something for us.
-        if ring and p.answer_ring_alerts:
-            if budget.exhausted and not has_frame:
-                return self._note(
-                    Decision(False, f"deferred: ring alert, {budget_txt}", p.idle_poll_s, at=now)
-                )
-            return self._note(
-                Decision(True, "session opened: ring alert", send_frame=has_frame, answer_ring=True, at=now)
-            )
+        answer = self._ring(now, ring, has_frame, budget)
+        if answer is not None:
+            return self._note(answer)
 
         # 5. A frame worth sending.
         if has_frame:
@@ -294,20 +293,9 @@ class Scheduler:
                 return self._note(Decision(True, f"session opened: cheap window, {fill_txt}", at=now))
 
         # 6. Mailbox checks cost money too: only when due and affordable.
-        interval = self._mailbox_interval(budget)
-        if interval > 0 and now - self.last_session >= interval:
-            if (budget.exhausted or not view.mailbox_affordable) and not has_frame:
-                return self._note(
-                    Decision(
-                        False,
-                        f"deferred: mailbox check due, {budget_txt}",
-                        self._next_deadline(now, view),
-                        at=now,
-                    )
-                )
-            return self._note(
-                Decision(True, "session opened: mailbox check due", send_frame=has_frame, at=now)
-            )
+        check = self._mailbox(now, view, budget)
+        if check is not None:
+            return self._note(check)
 
         held = ", ".join(f"{n} unit(s) held: {r}" for r, n in sorted(view.held.items()) if n)
         if has_frame:
@@ -317,6 +305,36 @@ class Scheduler:
         else:
             reason = "idle: nothing due"
         return self._note(Decision(False, reason, self._next_deadline(now, view), at=now))
+
+    def _ring(self, now: float, ring: bool, has_frame: bool, budget: BudgetState) -> Decision | None:
+        """A frame ready answers the ring now and fetches what waits ashore; without one the ring waits
+        ``ring_hold_s`` for a session that goes anyway (every MO session fetches for free)."""
+        p = self.policy
+        if not ring:
+            self.ring_since = None
+            return None
+        if not p.answer_ring_alerts:
+            return None
+        if self.ring_since is None:
+            self.ring_since = now
+        if budget.exhausted and not has_frame:
+            return Decision(False, f"deferred: ring alert, {budget.describe()}", p.idle_poll_s, at=now)
+        if has_frame or now - self.ring_since >= p.ring_hold_s:
+            return Decision(
+                True, "session opened: ring alert", send_frame=has_frame, answer_ring=True, at=now
+            )
+        return None
+
+    def _mailbox(self, now: float, view: QueueView, budget: BudgetState) -> Decision | None:
+        """A scheduled mailbox check, when due; deferred when it is not affordable."""
+        interval = self._mailbox_interval(budget)
+        if interval <= 0 or now - self.last_session < interval:
+            return None
+        has_frame = view.frame_bytes > 0
+        if (budget.exhausted or not view.mailbox_affordable) and not has_frame:
+            wait = self._next_deadline(now, view)
+            return Decision(False, f"deferred: mailbox check due, {budget.describe()}", wait, at=now)
+        return Decision(True, "session opened: mailbox check due", send_frame=has_frame, at=now)
 
     def _sos_ready(self) -> float:
         """SOS never waits more than ``sos_retry_max_s`` after a failed session."""
@@ -341,6 +359,8 @@ class Scheduler:
             waits.append(oldest + self.policy.latency_s.get(cls, 0.0) - now)
         if self.policy.mailbox_check_s > 0:
             waits.append(self.last_session + self.policy.mailbox_check_s - now)
+        if self.ring_since is not None:
+            waits.append(self.ring_since + self.policy.ring_hold_s - now)
         future = [w for w in waits if w > 0]  # past deadlines were just considered and deferred
         return min(future) if future else self.policy.idle_poll_s
 

@@ -21,11 +21,14 @@ from typing import Any
 
 import sqlite_utils
 
+from wire.ackpolicy import ReceiptLedger
 from wire.frame import frame_capacity
 from wire.items import dumps
 from wire.records import KIND_CLASS, Kind
 from wire.replay import ReplayWindow
 from wire.units import Unit, cut_record
+
+from .store_acks import AckStore
 
 COUNTER_BLOCK = 64
 STORE_FILE = "gateway.sqlite3"  # the store's file inside the vessel's data_dir
@@ -75,7 +78,8 @@ CREATE TABLE IF NOT EXISTS rx_fragments (
     rid INTEGER NOT NULL, idx INTEGER NOT NULL, count INTEGER NOT NULL, chunk BLOB NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (rid, idx)
 );
-CREATE TABLE IF NOT EXISTS acks_owed (counter INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS acks_owed (counter INTEGER PRIMARY KEY);  -- unused since acks by exception
+CREATE TABLE IF NOT EXISTS voids_owed (counter INTEGER PRIMARY KEY);  -- counters the shore need not wait for
 CREATE TABLE IF NOT EXISTS spend (
     period TEXT PRIMARY KEY,            -- 'd:YYYY-MM-DD' or 'm:YYYY-MM' (UTC)
     bytes INTEGER NOT NULL DEFAULT 0,   -- bytes on the air (frame sizes)
@@ -137,7 +141,7 @@ class InboxEntry:
     received: float
 
 
-class GatewayStore:
+class GatewayStore(AckStore):
     """Durable state of one vessel gateway (thread-safe; one connection guarded by a lock)."""
 
     def __init__(self, path: Path | str, frame_capacity: int) -> None:
@@ -183,9 +187,15 @@ class GatewayStore:
     # --- frame counters: never reused, even across a crash ----------------------------------------
 
     def _resume_counter(self) -> tuple[int, int]:
-        with self._lock:
+        with self.transaction() as db:
             reserved = int(self._meta("mo_counter_reserved") or 0)
-        # Everything below the last reservation may have been used: start past it.
+            # Everything below the last reservation may have been used: start past it, and tell the
+            # shore not to wait for the counters of that block no sent frame is recorded under (a frame
+            # sent just before a crash left its units unsent in the store, so they go again anyway).
+            db.executemany(
+                "INSERT OR IGNORE INTO voids_owed (counter) SELECT ? WHERE ? NOT IN (SELECT counter FROM frames)",
+                [(c, c) for c in range(max(0, reserved - COUNTER_BLOCK), reserved)],
+            )
         return reserved, reserved
 
     def peek_counter(self) -> int:
@@ -282,12 +292,16 @@ class GatewayStore:
                 ).fetchall()
         return [QueuedUnit(Unit(r[0], r[1], r[2], bytes(r[3])), r[4], r[5], r[6], r[7] is None) for r in rows]
 
-    def expire(self, now: float) -> list[int]:
-        """Give up on records whose lifetime ended; the reason is kept for the sender to see."""
+    def expire(self, now: float, resend_after_s: float = 0.0) -> list[int]:
+        """Give up on records whose lifetime ended; the reason is kept for the sender to see. A record
+        the network accepted is given up only once ``resend_after_s`` passed since its last send without
+        an acknowledgement (the shore acknowledges by exception, so it has most likely arrived)."""
         with self.transaction() as db:
             rows = db.execute(
-                "SELECT rid FROM records WHERE state IN ('queued', 'sent') AND expires IS NOT NULL AND expires < ?",
-                (now,),
+                "SELECT rid FROM records r WHERE expires IS NOT NULL AND expires < ? AND (state = 'queued' "
+                "OR (state = 'sent' AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rid = r.rid AND u.acked = 0 "
+                "AND u.last_sent > ?)))",
+                (now, now - resend_after_s),
             ).fetchall()
             for (rid,) in rows:
                 db.execute(
@@ -304,14 +318,19 @@ class GatewayStore:
         counter: int,
         units: list[Unit],
         size: int,
-        acks_sent: list[int],
+        voids_sent: list[int],
         now: float,
         periods: tuple[str, ...] = (),
         billing_units: int = 0,
+        ledger: ReceiptLedger | None = None,
     ) -> None:
-        """The modem handed the frame to the network: remember what it carried, and charge its cost
-        (``billing_units``) and each member's first-send bytes to ``periods`` in the same transaction."""
+        """The modem handed the frame to the network (``+SBDIX`` MO status 0–4: "sent via satellite"):
+        remember what it carried, the void declarations and acknowledgements it made (``ledger``, the
+        receipt ledger after the cumulative ack it carried), and charge its cost (``billing_units``) and
+        each member's first-send bytes to ``periods``, all in one transaction."""
         with self.transaction() as db:
+            if ledger is not None:
+                self._set_meta(db, "mt_ledger", ledger.to_json())
             if periods:
                 self._charge(db, periods, size, billing_units)
                 for unit in units:
@@ -343,7 +362,7 @@ class GatewayStore:
                 "UPDATE records SET state = 'sent', sent_at = ? WHERE rid = ? AND state = 'queued'",
                 [(now, rid) for rid in {u.rid for u in units}],
             )
-            db.executemany("DELETE FROM acks_owed WHERE counter = ?", [(c,) for c in acks_sent])
+            db.executemany("DELETE FROM voids_owed WHERE counter = ?", [(c,) for c in voids_sent])
 
     @staticmethod
     def _charge(
@@ -421,32 +440,6 @@ class GatewayStore:
             ).fetchone()
         return row[0] if row else None
 
-    def frames_acked(self, counters: set[int] | frozenset[int], now: float) -> list[int]:
-        """The shore acknowledged these frames; return record ids now fully delivered."""
-        delivered: list[int] = []
-        with self.transaction() as db:
-            for counter in counters:
-                db.execute(
-                    "UPDATE frames SET acked_at = ? WHERE counter = ? AND acked_at IS NULL", (now, counter)
-                )
-                for rid, idx in db.execute(
-                    "SELECT rid, idx FROM frame_units WHERE counter = ?", (counter,)
-                ).fetchall():
-                    db.execute("UPDATE units SET acked = 1 WHERE rid = ? AND idx = ?", (rid, idx))
-                    left = db.execute(
-                        "SELECT COUNT(*) FROM units WHERE rid = ? AND acked = 0", (rid,)
-                    ).fetchone()[0]
-                    if left == 0:
-                        cur = db.execute(
-                            "UPDATE records SET state = 'delivered', delivered_at = ? "
-                            "WHERE rid = ? AND state IN ('queued', 'sent')",
-                            (now, rid),
-                        )
-                        if cur.rowcount:
-                            delivered.append(rid)
-                db.execute("DELETE FROM frame_units WHERE counter = ?", (counter,))
-        return delivered
-
     # --- shore-to-vessel direction ----------------------------------------------------------------
 
     def rx_window(self) -> ReplayWindow:
@@ -458,16 +451,15 @@ class GatewayStore:
     def rx_frame(
         self,
         window: ReplayWindow,
-        counter: int,
-        owe_ack: bool,
+        ledger: ReceiptLedger,
         deliver: Callable[[sqlite3.Connection], None],
     ) -> None:
-        """Record an accepted shore frame and apply its effects in one transaction."""
+        """Record an accepted shore frame (replay window, receipt ledger) and apply its effects in one
+        transaction."""
         with self.transaction() as db:
             self._set_meta(db, "mt_window_highest", window.highest)
             self._set_meta(db, "mt_window_bitmap", window.bitmap)
-            if owe_ack:
-                db.execute("INSERT OR IGNORE INTO acks_owed (counter) VALUES (?)", (counter,))
+            self._set_meta(db, "mt_ledger", ledger.to_json())
             deliver(db)
 
     @staticmethod
@@ -506,12 +498,6 @@ class GatewayStore:
             "INSERT OR IGNORE INTO inbox (member, sender, text, created, received, shore_rid) VALUES (?, ?, ?, ?, ?, ?)",
             (member, sender, text, created, now, shore_rid),
         )
-
-    def acks_owed(self) -> list[int]:
-        with self._lock:
-            return [
-                r[0] for r in self._db.execute("SELECT counter FROM acks_owed ORDER BY counter").fetchall()
-            ]
 
     # --- what people see --------------------------------------------------------------------------
 

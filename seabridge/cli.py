@@ -107,6 +107,8 @@ def cmd_sim_fleet(args: argparse.Namespace) -> int:
         )
     }
     summary["delivery_ratio"] = {k: v["delivery_ratio"] for k, v in report["classes"].items()}
+    summary["cost"] = {k: report["cost"][k] for k in ("units_per_crew_message", "units_per_vessel_day",
+                                                     "floor_units_per_vessel_day", "by_cause_per_vessel_day")}
     print(json.dumps(summary, ensure_ascii=False))
     print(f"report: {args.report / 'report.json'}")
     return 0

@@ -123,10 +123,10 @@ class DashboardSection:
 
 @dataclass
 class LinkSection:
-    resend_after_s: float = 1800.0  # resend an MT unit the vessel has not acknowledged after this long
+    resend_after_s: float = 1.5 * 86400.0  # resend an MT unit no cumulative ack covered after this long
     mt_poll_s: float = 5.0  # how often the MT loop looks for traffic when nothing wakes it
-    ack_delay_s: float = 300.0  # an ack-only MT frame waits this long (s) so one frame acks several MO
-    # frames; replies go at once and carry every ack owed. 0 = ack each MO frame at once
+    cumulative_ack_s: float = 86400.0  # a cumulative ack goes alone (not on a reply) only after this long
+    resend_request_s: float = 3600.0  # a missing MO frame is asked for alone after this long
     fragment_timeout_s: float = 7 * 86400.0  # drop a partial record whose newest fragment is older
     fragment_max_bytes: int = 65536  # partial records kept per vessel, bytes
 

@@ -23,7 +23,7 @@ from .directip import MtMessage
 from .directip_server import send_mt
 from .idp_poller import FORWARD_STATES, IdpApiError, IdpClient
 from .idp_poller import NETWORK as IDP_NETWORK
-from .relay import MtFrame
+from .relay_mt import MtFrame
 
 log = logging.getLogger("shore")
 

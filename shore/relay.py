@@ -5,11 +5,16 @@ the raw frame (a repeat of the same delivery is acknowledged again but not proce
 and decrypt it, check the replay window, then apply its items in one transaction: acknowledgements
 close MT records, records are stored once per (vessel, record id), fragments wait for their siblings,
 and every newly delivered record turns into MQTT events in the same transaction (a transactional
-outbox: an event is published until the broker acknowledges it). A frame that carried records earns an
-ack in the next MT frame to that vessel. A position the network reports for an accepted delivery (the
-DirectIP location element, RockBLOCK's ``iridium_latitude``/``iridium_longitude``/``iridium_cep``)
-becomes the vessel's retained ``state/position`` with its source and accuracy, so a vessel whose GPS
-is broken still shows where it is.
+outbox: an event is published until the broker acknowledges it). A position the network reports for an
+accepted delivery (the DirectIP location element, RockBLOCK's ``iridium_latitude``/``iridium_longitude``/
+``iridium_cep``) becomes the vessel's retained ``state/position`` with its source and accuracy, so a
+vessel whose GPS is broken still shows where it is.
+
+Acknowledgement by exception (``shore.acks``, ``wire.ackpolicy``): the network's acceptance is the
+vessel's proof of sending, so a frame earns no acknowledgement of its own. Each MT frame that goes
+anyway (a reply) carries a cumulative acknowledgement and names any missing frame; an MT frame goes
+for acknowledgements alone only for an SOS (at once), for a missing frame after a grace period, or
+after the long cumulative interval.
 
 It does no network I/O itself: ingest adapters call ``handle_mo``; the MT loop calls ``build_mt``
 and ``mt_sent``; the publisher drains ``Archive.pending_events``.
@@ -27,39 +32,38 @@ from typing import Any
 from nacl.public import PrivateKey, PublicKey
 
 from firmware_profiles import load_profile
+from wire.ackpolicy import CumAckItem, ResendItem, VoidItem
 from wire.catch import TripStart, TripUnknownError
-from wire.codec import CODEC_DEFLATE, CODEC_RAW, codecs_from_mask
+from wire.codec import codecs_from_mask
 from wire.crypto import link_key, open_crew
 from wire.errors import RemoteWireError
-from wire.frame import Direction, frame_capacity, open_frame, seal_frame
+from wire.frame import Direction, open_frame
 from wire.items import (
     AckItem,
     FragmentItem,
     RecordItem,
     dumps,
-    encode_ack_item,
     join_fragments,
     loads_one,
 )
 from wire.records import (
-    KIND_CLASS,
     Capabilities,
     CrewContent,
     CrewMessage,
-    CrewReply,
     Epoch,
     Kind,
     Sos,
     from_wire_time,
-    to_wire_time,
 )
-from wire.units import Unit, cut_record, pack_units
 
+from . import acks, airtime
+from .acks import AckPolicy
 from .archive import Archive, Vessel
 from .catch_events import named, needs_trip, trip_start_of
 from .config import LinkSection
 from .frame_batch import FrameBatch
 from .network_position import NetworkPosition, position_event
+from .relay_mt import RelayMt
 from .topics import slug, vessel_topic
 
 log = logging.getLogger("shore.relay")
@@ -71,7 +75,6 @@ class FragmentCapError(RemoteWireError):
     reason = "fragment-cap"
 
 
-BASELINE_CODECS = frozenset({CODEC_RAW, CODEC_DEFLATE})
 NOT_STORED = "error"  # outcome of a delivery the archive could not store: the network must retry it
 
 
@@ -92,16 +95,9 @@ class _Duplicate(Exception):
     """Internal: the delivery was processed before (rolls the claim transaction back)."""
 
 
-@dataclass
-class MtFrame:
-    imei: str
-    counter: int
-    data: bytes
-    units: list[Unit]
-    acks: list[int]
+class Relay(RelayMt):
+    """Frames in (``handle_mo``, ``handle_batch``); the MT side is ``RelayMt``."""
 
-
-class Relay:
     def __init__(
         self,
         archive: Archive,
@@ -109,14 +105,14 @@ class Relay:
         crew_secret: PrivateKey,
         resend_after_s: float = LinkSection.resend_after_s,
         max_fragment_bytes: int = LinkSection.fragment_max_bytes,
-        ack_delay_s: float = LinkSection.ack_delay_s,
+        ack_policy: AckPolicy | None = None,
     ) -> None:
         self.archive = archive
         self.shore_secret = shore_secret
         self.crew_secret = crew_secret
         self.resend_after_s = resend_after_s
         self.max_fragment_bytes = max_fragment_bytes
-        self.ack_delay_s = ack_delay_s  # hold ack-only MT frames this long so one frame acks several
+        self.ack_policy = ack_policy or AckPolicy()
         self.rejections: Counter[str] = Counter()
         self._trips: dict[tuple[str, int], TripStart] = {}
         self.frames_in: Counter[str] = Counter()
@@ -187,6 +183,9 @@ class Relay:
         for d in deliveries:
             vessel = batch.vessels.get(d.imei)
             refused = self._precheck(vessel, d.imei, d.payload)
+            if refused is None and vessel is not None and not d.payload:
+                # A mailbox check: billed, and part of what the link costs.
+                airtime.record(batch, d.imei, vessel.profile, 0, "mo", d.now)
             if refused is not None or vessel is None or not d.payload:
                 opened.append((d, None, refused or "empty"))
                 continue
@@ -232,15 +231,22 @@ class Relay:
         assert d.payload
         imei, momsn, payload, now = d.imei, d.momsn, d.payload, d.now
         carries_records = any(isinstance(i, RecordItem | FragmentItem) for i in items)
+        urgent = any(isinstance(i, RecordItem) and i.kind == Kind.SOS for i in items)
         try:
             with batch.frame():
                 if not batch.claim(imei, momsn, d.network, payload, now):
                     raise _Duplicate
                 batch.window(imei, now).record(head.counter)
-                if carries_records:
-                    Archive.owe_ack(batch, imei, head.counter, now)
+                ledger = acks.load_ledger(batch, imei)
+                if ledger.receive(head.counter, now, carries_records) and urgent:
+                    Archive.owe_ack(batch, imei, head.counter, now)  # SOS: acknowledged at once
                 for item in items:
-                    self._apply(batch, vessel, item, now)
+                    if isinstance(item, VoidItem):
+                        ledger.void(item.counters, now)
+                    else:
+                        self._apply(batch, vessel, item, now)
+                acks.save_ledger(batch, imei, ledger, self.ack_policy, now)
+                airtime.record(batch, imei, vessel.profile, len(payload), "mo", now)
                 Archive.add_event(
                     batch,
                     vessel_topic(vessel, "state", "link"),
@@ -276,9 +282,8 @@ class Relay:
             with batch.frame():
                 batch.claim(imei, momsn, d.network, payload, now)
                 batch.outcome(imei, momsn, payload, outcome)
-                if exc.reason == "replay" and carries_records:
-                    # The vessel may have missed our ack: owe it again so it stops resending.
-                    Archive.owe_ack(batch, imei, head.counter, now)
+                # A replay owes nothing: its counter is settled, and the next cumulative
+                # acknowledgement covers it whatever the number of copies.
             return outcome
         self.accepted += 1
         return "accepted"
@@ -324,8 +329,15 @@ class Relay:
         return silent
 
     def _apply(self, db: FrameBatch, vessel: Vessel, item: Any, now: float) -> None:
-        if isinstance(item, AckItem):
-            for rid, client_id in Archive.mt_frames_acked(db, vessel.imei, item.counters, now):
+        if isinstance(item, ResendItem):
+            acks.mt_resend(db, vessel.imei, item.counters, now)
+        elif isinstance(item, AckItem | CumAckItem):
+            delivered = (
+                Archive.mt_frames_acked(db, vessel.imei, item.counters, now)
+                if isinstance(item, AckItem)
+                else acks.mt_cumulative(db, vessel.imei, item, now)
+            )
+            for rid, client_id in delivered:
                 Archive.add_event(
                     db,
                     vessel_topic(vessel, "evt", "delivery"),
@@ -504,75 +516,12 @@ class Relay:
         )
         self._mark(db, vessel, rid, now)
 
-    @staticmethod
-    def _mark(db: FrameBatch, vessel: Vessel, rid: int, now: float) -> None:
-        db.mark_published(vessel.imei, rid, now)
-
-    # --- MT ---------------------------------------------------------------------------------------
-
-    def vessel_codecs(self, vessel: Vessel) -> frozenset[int]:
-        """Codecs the vessel announced; before any announcement, the ones every gateway has."""
-        mark = self.archive.get_mark(f"codecs:{vessel.imei}")
-        if mark is None or not mark.isdigit():
-            return BASELINE_CODECS
-        return codecs_from_mask(int(mark)) | BASELINE_CODECS
-
-    def accept_reply(
-        self, vessel: Vessel, member: int, text: str, sender: str, client_id: str | None, now: float
-    ) -> tuple[int, bool]:
-        """Queue a reply for one crew member of ``vessel``; idempotent per ``client_id``."""
-        reply = CrewReply(member, text, sender, to_wire_time(now))
-        capacity = self._unit_capacity(vessel)
-        allowed = self.vessel_codecs(vessel)
-        return self.archive.mt_accept(
-            vessel.imei,
-            client_id,
-            int(Kind.CREW_REPLY),
-            int(KIND_CLASS[Kind.CREW_REPLY]),
-            now,
-            lambda rid: cut_record(rid, int(Kind.CREW_REPLY), reply.body(allowed), capacity),
-        )
-
     def _mo_limit(self, vessel: Vessel) -> int:
         return load_profile(vessel.profile).mo_frame_limit  # without the network's prefix (IDP SIN)
 
-    def _mt_limit(self, vessel: Vessel) -> int:
-        return load_profile(vessel.profile).mt_frame_limit
-
-    def _unit_capacity(self, vessel: Vessel) -> int:
-        return frame_capacity(self._mt_limit(vessel), 2**35 - 1)
-
-    def build_mt(self, imei: str, now: float) -> MtFrame | None:
-        vessel = self.archive.vessel(imei)
-        if vessel is None or vessel.revoked:
-            return None
-        units = self.archive.mt_pending(imei, now, self.resend_after_s)
-        acks = self.archive.acks_owed(imei)
-        if not units and not acks:
-            return None
-        if not units and self.ack_delay_s > 0:
-            # An ack-only frame costs the vessel a message and a mailbox session: let acks gather.
-            oldest = self.archive.oldest_ack_owed(imei)
-            if oldest is not None and now - oldest < self.ack_delay_s:
-                return None
-        limit = self._mt_limit(vessel)
-        counter = self.archive.next_mt_counter(imei)
-        room = frame_capacity(limit, counter)
-        items: list[bytes] = []
-        if acks:
-            item = encode_ack_item(set(acks))
-            if len(item) < room:
-                items.append(item)
-                room -= len(item)
-            else:
-                acks = []
-        chosen = pack_units(units, room)
-        items.extend(u.item for u in chosen)
-        data = seal_frame(self._link_key(vessel), Direction.MT, counter, items, limit)
-        return MtFrame(imei, counter, data, chosen, acks)
-
-    def mt_sent(self, frame: MtFrame, now: float) -> None:
-        self.archive.mt_frame_sent(frame.imei, frame.counter, frame.units, frame.acks, now)
+    @staticmethod
+    def _mark(db: FrameBatch, vessel: Vessel, rid: int, now: float) -> None:
+        db.mark_published(vessel.imei, rid, now)
 
 
 def _jsonable(value: Any) -> Any:

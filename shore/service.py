@@ -40,6 +40,7 @@ from common.config import resolve
 from common.keyfiles import read_secret
 
 from . import frame_messages
+from .acks import AckPolicy
 from .archive import Archive
 from .broker import EmbeddedBroker
 from .config import ShoreConfig
@@ -85,7 +86,7 @@ class ShoreService:
             read_secret(resolve(base_dir, config.keys.crew_secret)),
             config.link.resend_after_s,
             max_fragment_bytes=config.link.fragment_max_bytes,
-            ack_delay_s=config.link.ack_delay_s,
+            ack_policy=AckPolicy(config.link.cumulative_ack_s, config.link.resend_request_s),
         )
         self.batcher = FrameBatcher(
             self.relay.handle_batch,
@@ -546,7 +547,7 @@ class ShoreService:
         while not self._stopping.is_set():
             self._mt_wake.clear()
             now = self.clock.now()
-            imeis = await asyncio.to_thread(self.archive.vessels_with_mt, now, cfg.link.resend_after_s)
+            imeis = await asyncio.to_thread(self.relay.vessels_with_mt, now)
             for imei in imeis:
                 if retry_at.get(imei, 0) > now:
                     continue

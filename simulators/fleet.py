@@ -39,7 +39,17 @@ from shore.relay import Relay
 from wire.records import PriorityClass
 
 from .fleet_report import percentile, write_report
-from .fleet_vessels import FAST_SQLITE, LocalGroup, MoFrame, MtFrame, RemoteGroup, SimStats, VesselSpec
+from .fleet_vessels import (
+    COST_CAUSES,
+    FAST_SQLITE,
+    MT_CAUSES,
+    LocalGroup,
+    MoFrame,
+    MtFrame,
+    RemoteGroup,
+    SimStats,
+    VesselSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +93,7 @@ class FleetConfig:
     catch_logs_per_day: float = 2.0
     sos_per_vessel_day: float = 0.002
     latency_s: float = 20.0  # network delay between the satellite and the shore (each way)
-    ack_delay_s: float = 300.0  # the relay holds ack-only MT frames this long (its default)
+    drain_s: float = 6 * 3600.0  # after the last traffic, run this long so what is in flight lands
     daily_budget_bytes: float | None = None  # report budget adherence against this (None: the gateway's own)
     workers: int = 0  # processes simulating vessels (0: one per CPU); the report does not depend on it
 
@@ -106,7 +116,6 @@ class ShoreSide:
             self.archive,
             read_secret(keys / "shore.key"),
             read_secret(keys / "crew.key"),
-            ack_delay_s=cfg.ack_delay_s,
         )
         self.rng = random.Random(f"{cfg.seed}:hotline")
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
@@ -155,11 +164,12 @@ class ShoreSide:
             if frame is None:
                 break
             self.relay.mt_sent(frame, now)
-            self.mt_out.append((now + self.cfg.latency_s, imei, frame.data))
+            payload = sum(len(u.item) for u in frame.units)
+            self.mt_out.append((now + self.cfg.latency_s, imei, frame.data, MT_CAUSES[frame.cause], payload))
 
     def _mt_loop(self) -> None:
         """The relay's MT loop: held acks and unacknowledged replies go out when due."""
-        for imei in self.archive.vessels_with_mt(self.clock.now(), self.relay.resend_after_s):
+        for imei in self.relay.vessels_with_mt(self.clock.now()):
             self.flush_mt(imei)
 
     def _hotline_desk(self) -> None:
@@ -259,6 +269,8 @@ class FleetSimulation:
         specs = self._specs()
         started = self.clock.now()
         end = started + self.cfg.days * 86400
+        self.traffic_end = end
+        stop = end + self.cfg.drain_s  # what is in flight when the traffic ends lands before the report
         wall = time.perf_counter()
         groups = self._groups(specs)
         try:
@@ -275,8 +287,8 @@ class FleetSimulation:
             nexts: list[float | None] = [g.first for g in groups]
             home = {spec.imei: n for n, part in enumerate(self._split(specs, len(groups))) for spec in part}
             window = started
-            while window < end:
-                window_end = min(window + self.cfg.latency_s, end)
+            while window < stop:
+                window_end = min(window + self.cfg.latency_s, stop)
                 due: list[list[MtFrame]] = [[] for _ in groups]
                 later = []
                 for mt in self.shore.mt_out:
@@ -303,7 +315,7 @@ class FleetSimulation:
                 upcoming = [
                     t for t in (*nexts, self.shore.next_time(), *(m[0] for m in self.shore.mt_out)) if t
                 ]
-                window = max(window_end, min(upcoming, default=end))
+                window = max(window_end, min(upcoming, default=stop))
                 if self.progress is not None:
                     done = self.cfg.vessels * (min(window, end) - started) / 86400
                     self.progress(done, time.perf_counter() - wall)
@@ -335,6 +347,8 @@ class FleetSimulation:
         expired = 0
         for imei, (_stats, records) in vessels.items():
             for rid, cls, created, state in records:
+                if created >= self.traffic_end:  # queued during the drain (telemetry): not traffic
+                    continue
                 name = PriorityClass(cls).name.lower()
                 accepted[name] += 1
                 if (imei, rid) in received:
@@ -391,9 +405,28 @@ class FleetSimulation:
                 "vessel_days_over": sum(1 for b in per_vessel_day if budget and b > budget),
             },
             "relay_rejections": dict(self.shore.relay.rejections),
+            "cost": self._cost(stats, accepted.get("crew", 0), vessel_days),
         }
         self._latencies, self._per_vessel_day = dict(latencies), per_vessel_day
         return report
+
+    def _cost(self, stats: list[SimStats], crew_messages: int, vessel_days: float) -> dict[str, Any]:
+        """Credits all in per crew message, per vessel-day against the floor, and by cause."""
+        units = sum(s.billing_units for s in stats)
+        floor = sum(s.floor_units for s in stats)
+        by_cause = {c: sum(s.units_by_cause.get(c, 0) for s in stats) for c in COST_CAUSES}
+        per_day = vessel_days or 1.0
+        return {
+            "unit": f"billing units ({self.profile.billing.unit_bytes}-byte {self.profile.name} units)",
+            "units_per_crew_message": round(units / crew_messages, 3) if crew_messages else None,
+            "units_per_vessel_day": round(units / per_day, 2),
+            "floor_units_per_vessel_day": round(floor / per_day, 2),
+            "ratio_to_floor": round(units / floor, 2) if floor else None,
+            "by_cause_per_vessel_day": {c: round(n / per_day, 2) for c, n in by_cause.items()},
+            "by_cause_per_crew_message": {
+                c: round(n / crew_messages, 3) if crew_messages else None for c, n in by_cause.items()
+            },
+        }
 
 
 def _round(v: float | None) -> float | None:

@@ -32,8 +32,9 @@ from common.clock import ManualClock
 from firmware_profiles import ModemProfile, load_profile
 from gateway.config import GatewayConfig
 from gateway.daemon import GatewayDaemon
+from gateway.link import FramePlan
 from wire import catch
-from wire.records import Kind
+from wire.records import Kind, PriorityClass
 
 from .link_model import LinkModel
 
@@ -50,6 +51,8 @@ class SimStats:
     sessions: int = 0
     failed_sessions: int = 0
     billing_units: int = 0
+    floor_units: int = 0  # payload bytes of each frame ÷ the billing unit, rounded up per frame
+    units_by_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     bytes_by_day: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -80,7 +83,55 @@ class VesselSpec:
 
 # An MO frame on its way ashore: (sent at, vessel index, sequence within the vessel, imei, momsn, payload)
 MoFrame = tuple[float, int, int, str, int, bytes | None]
-MtFrame = tuple[float, str, bytes]  # (reaches the modem at, imei, frame)
+# An MT frame on its way to a vessel: (reaches the modem at, imei, frame, cause, payload bytes of replies)
+MtFrame = tuple[float, str, bytes, str, int]
+
+#: Why the relay sent an MT frame, as the report names the cost.
+MT_CAUSES = {
+    "reply": "replies",
+    "sos-ack": "acknowledgements",
+    "ack": "acknowledgements",
+    "resend-request": "resend requests",
+}
+COST_CAUSES = (
+    "crew MO",
+    "replies",
+    "acknowledgements",
+    "resend requests",
+    "mailbox checks",
+    "telemetry",
+    "catch",
+    "retries",
+    "sos",
+    "control",
+)
+
+
+def mo_cause(plan: FramePlan | None, answer_ring: bool, fetched: list[str]) -> tuple[str, int]:
+    """Why an MO session was paid for, and the payload bytes of its frame (first sends of records).
+
+    A session goes for its most urgent content; what rode along in it cost nothing extra. A session
+    with no content of its own is a mailbox check, or — answering a ring — the cost of what it fetched.
+    """
+    if plan is None or not plan.queued:
+        if plan is not None and plan.standalone:
+            return ("resend requests" if plan.standalone == "resend-request" else "acknowledgements"), 0
+        return (fetched[0] if answer_ring and fetched else "mailbox checks"), 0
+    payload = sum(q.size for q in plan.queued if q.first_send)
+    classes = {q.cls for q in plan.queued}
+    fresh = {q.cls for q in plan.queued if q.first_send}
+    for cls, name in (
+        (PriorityClass.DISTRESS, "sos"),
+        (PriorityClass.CREW, "crew MO"),
+        (PriorityClass.CONTROL, "control"),
+        (PriorityClass.CATCH, "catch"),
+        (PriorityClass.TELEMETRY, "telemetry"),
+    ):
+        if cls in fresh:
+            return name, payload
+        if cls in classes:
+            return "retries", payload
+    return "mailbox checks", payload
 
 
 class HeapClock(ManualClock):
@@ -153,8 +204,9 @@ class SimModem:
         self.ring_event = asyncio.Event()
         self.momsn = 0
         self.sent = 0
-        self.mt_queue: list[bytes] = []
+        self.mt_queue: list[tuple[bytes, str, int]] = []  # (frame, cause, payload bytes)
         self.stats = SimStats()
+        self.daemon: GatewayDaemon | None = None  # whose session plans say why each session goes
 
     def ring(self) -> None:
         if self.link.signal(self.clock.now()) > 0:  # ring alerts are simplex: missed without signal
@@ -166,8 +218,12 @@ class SimModem:
     async def close(self) -> None:
         return None
 
-    def _charge(self, nbytes: int) -> None:
-        self.stats.billing_units += self.group.profile.billing.units(nbytes)
+    def _charge(self, nbytes: int, cause: str, payload: int) -> None:
+        billing = self.group.profile.billing
+        units = billing.units(nbytes)
+        self.stats.billing_units += units
+        self.stats.units_by_cause[cause] += units
+        self.stats.floor_units += -(-payload // billing.unit_bytes)
         self.stats.bytes_by_day[int((self.clock.now() - self.group.start) // 86400)] += nbytes
 
     async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SimReport:
@@ -185,17 +241,19 @@ class SimModem:
             stats.mo_bytes += len(mo_payload)
         else:
             stats.mailbox_checks += 1
-        self._charge(len(mo_payload or b""))
-        self.sent += 1
-        self.group.outbox.append((self.clock.now(), self.spec.index, self.sent, self.imei, momsn, mo_payload))
         queue = self.mt_queue
         mts = queue[: self.group.profile.limits.mt_queue_max or len(queue)]
         del queue[: len(mts)]
-        for mt in mts:
+        plan = self.daemon.session_plan if self.daemon is not None else None
+        cause, payload = mo_cause(plan, answer_ring, [c for _, c, _ in mts])
+        self._charge(len(mo_payload or b""), cause, payload)
+        self.sent += 1
+        self.group.outbox.append((self.clock.now(), self.spec.index, self.sent, self.imei, momsn, mo_payload))
+        for mt, mt_cause, mt_payload in mts:
             stats.mt_frames += 1
             stats.mt_bytes += len(mt)
-            self._charge(len(mt))
-        return SimReport(True, status, momsn, mts)
+            self._charge(len(mt), mt_cause, mt_payload)
+        return SimReport(True, status, momsn, [mt for mt, _, _ in mts])
 
 
 class VesselGroup:
@@ -235,6 +293,7 @@ class VesselGroup:
         daemon = GatewayDaemon(
             gw, self.clock, random.Random(spec.daemon_seed), modem=modem, base_dir=self.workdir
         )
+        modem.daemon = daemon
         for pragma in FAST_SQLITE:
             daemon.store._db.execute(pragma)
         self.daemons[spec.imei] = daemon
@@ -278,9 +337,9 @@ class VesselGroup:
         daemon.store.accept(Kind.CATCH, lambda _rid: catch.encode_catch(haul, trip), now)
         daemon.wake()
 
-    def _mt_arrives(self, imei: str, data: bytes) -> None:
+    def _mt_arrives(self, imei: str, data: bytes, cause: str, payload: int) -> None:
         modem = self.modems[imei]
-        modem.mt_queue.append(data)
+        modem.mt_queue.append((data, cause, payload))
         modem.ring()
 
     def next_time(self) -> float | None:
@@ -290,8 +349,8 @@ class VesselGroup:
     def run_until(self, end: float, mts: list[MtFrame]) -> tuple[list[MoFrame], float | None]:
         """Run every vessel up to (not including) ``end``; returns the MO frames sent and when this
         group next has something to do."""
-        for when, imei, data in mts:
-            self.events.at(when, lambda i=imei, d=data: self._mt_arrives(i, d))
+        for when, imei, data, cause, payload in mts:
+            self.events.at(when, lambda i=imei, d=data, c=cause, p=payload: self._mt_arrives(i, d, c, p))
         self.loop.run_until_complete(self._run_until(end))
         sent, self.outbox = self.outbox, []
         return sent, self.next_time()
@@ -332,6 +391,7 @@ class VesselGroup:
         for imei, daemon in self.daemons.items():
             stats = self.modems[imei].stats
             stats.bytes_by_day = dict(stats.bytes_by_day)  # picklable
+            stats.units_by_cause = dict(stats.units_by_cause)
             with daemon.store.transaction() as db:
                 records = db.execute("SELECT rid, class, created, state FROM records").fetchall()
             result[imei] = (stats, records)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from common.keyfiles import read_public, read_secret
 from firmware_profiles import load_profile
-from gateway.link import VesselLink
+from gateway.link import AckTiming, VesselLink
 from gateway.store import GatewayStore
+from shore.acks import AckPolicy
 from shore.archive import Archive
 from shore.registry import create_shore_keys, create_vessel_key
 from shore.relay import Relay
@@ -32,24 +33,31 @@ def make_keys(folder: Path) -> None:
 
 
 def open_gateway(
-    folder: Path, resend_after_s: float, profile: str = PROFILE
+    folder: Path, resend_after_s: float, profile: str = PROFILE, timing: AckTiming | None = None
 ) -> tuple[GatewayStore, VesselLink]:
+    """A gateway's store and link; ``timing`` defaults to the acknowledgement policy scaled to
+    ``resend_after_s`` (the shore's cumulative acknowledgement comes well before a resend)."""
     prof = load_profile(profile)
     store = GatewayStore(folder / "gateway.sqlite3", frame_capacity(prof.mo_max_bytes, 2**35 - 1))
     key = link_key(read_secret(folder / "vessel.key"), read_public(folder / "shore.pub"))
-    return store, VesselLink(store, key, prof.mo_max_bytes, resend_after_s)
+    timing = timing or AckTiming(resend_after_s / 1.5, resend_after_s / 4, min(60.0, resend_after_s / 10))
+    return store, VesselLink(store, key, prof.mo_max_bytes, resend_after_s, timing)
 
 
-def open_shore(folder: Path, resend_after_s: float, profile: str = PROFILE) -> tuple[Archive, Relay]:
+def open_shore(
+    folder: Path, resend_after_s: float, profile: str = PROFILE, policy: AckPolicy | None = None
+) -> tuple[Archive, Relay]:
+    """The shore's archive and relay, with the acknowledgement policy scaled like ``open_gateway``'s."""
     archive = Archive(folder / "archive.sqlite3")
     if archive.vessel(IMEI) is None:
         archive.register_vessel(IMEI, "test-vessel", bytes(read_public(folder / "vessel.pub")), "f", profile)
+    policy = policy or AckPolicy(resend_after_s / 1.5, resend_after_s / 4, min(60.0, resend_after_s / 10))
     relay = Relay(
         archive,
         read_secret(folder / "shore.key"),
         read_secret(folder / "crew.key"),
         resend_after_s,
-        ack_delay_s=0.0,
+        ack_policy=policy,
     )
     return archive, relay
 
@@ -148,6 +156,7 @@ def make_daemon(folder: Path, clock, modem: bool = True, announce: bool = False,
     cfg.captive.listen = "127.0.0.1:0"
     cfg.metrics.listen = "127.0.0.1:0"
     cfg.telemetry.interval_s = 0
+    cfg.telemetry.solo_interval_s = 0
     for name, value in sections.items():
         section, option = name.split(".")
         setattr(getattr(cfg, section), option, value)

@@ -131,7 +131,7 @@ def bomb_text() -> bytes:
 
 def make_relay(tmp: Path, keys: ShoreKeys, location: str | Path | None = None) -> tuple[Archive, Relay]:
     archive = Archive(location if location is not None else tmp / "archive.sqlite3")
-    return archive, Relay(archive, keys.link, keys.crew, ack_delay_s=0.0)
+    return archive, Relay(archive, keys.link, keys.crew)
 
 
 # --- a shore service running on its own event loop in a background thread -------------------------

@@ -18,6 +18,7 @@ import pytest
 
 from common.clock import SystemClock
 from gateway.accounts import Accounts, Members
+from shore.acks import AckPolicy
 from shore.mqtt import MqttClient
 from shore.topics import TOPIC_ROOT, slug
 from simulators.demo import DEMO_FLEET, DEMO_VESSEL, Demo
@@ -208,6 +209,54 @@ def test_message_sent_into_a_link_outage_arrives_once_when_the_link_returns(
                 assert Counter(_inbox(demo, web)) == {"stay safe": 1}
         finally:
             watcher.client.stop()
+            demo.stop()
+            await task
+
+    asyncio.run(scenario())
+
+
+def test_the_page_shows_sent_via_satellite_then_delivered_without_an_ack_frame_per_message(
+    tmp_path: Path,
+) -> None:
+    """Acknowledgement by exception end to end: the modem's MO status makes a message "sent via
+    satellite" at once; the shore's cumulative acknowledgement (one MT frame for several MO frames)
+    makes it "delivered"."""
+
+    async def scenario() -> None:
+        demo = Demo(tmp_path, link="perfect", fast=True, seed=11)
+        task = await _start(demo)
+        assert demo.shore is not None and demo.gateway is not None
+        # Long enough to see "sent via satellite" on a busy machine, short enough for a test.
+        demo.shore.relay.ack_policy = AckPolicy(cumulative_interval_s=15.0)
+        try:
+            async with httpx.AsyncClient(base_url=demo.endpoints["captive-page"], timeout=10) as web:
+                await _login(web, "deckhand-2")
+                member = _member(demo, web)
+                texts = [f"crew message {i}" for i in range(3)]
+                for text in texts:
+                    r = await web.post("/send", data={"to": "hotline", "text": text})
+                    assert r.status_code == 303
+                    await asyncio.sleep(0.5)
+                label = '<span class="label">sent via satellite</span>'
+                for _ in range(300):
+                    page = (await web.get("/")).text
+                    if label in page or 'class="state">queued<' not in page:
+                        break
+                    await asyncio.sleep(0.1)
+                assert label in page, "never shown as sent via satellite"
+                await _eventually(
+                    lambda: all(m.state == "delivered" for m in demo.gateway.store.member_messages(member)),
+                    60,
+                    "delivered",
+                )
+                page = (await web.get("/")).text
+                assert page.count('class="state">delivered<') == len(texts)
+                mo = demo.shore.archive.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'accepted'")[0][
+                    0
+                ]
+                mt = sum(demo.shore.frames_out.values())
+                assert mo >= 2 and mt < mo, f"{mt} MT frames for {mo} MO frames: acknowledged one by one"
+        finally:
             demo.stop()
             await task
 

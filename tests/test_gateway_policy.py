@@ -7,7 +7,7 @@ import asyncio
 import re
 from pathlib import Path
 
-from gateway_world import make_daemon
+from gateway_world import IMEI, make_daemon
 
 from common.clock import ManualClock
 from gateway.budget import periods
@@ -196,6 +196,7 @@ def test_quiet_window_holds_everything_but_sos(tmp_path: Path) -> None:
     daemon.desk.sos("man overboard")
     assert _step(daemon).reason == "session opened: SOS waiting"
     clock.advance(7 * 3600)  # 06:00
+    _crew(daemon, 2)
     assert _step(daemon).open
 
 
@@ -236,13 +237,104 @@ def test_failed_sessions_back_off_along_the_profile_schedule_and_sos_caps_it(tmp
     assert _step(daemon).reason == "session opened: SOS waiting"
 
 
-def test_a_ring_alert_opens_a_mailbox_session(tmp_path: Path) -> None:
+def test_a_ring_alert_waits_for_a_session_going_anyway_then_opens_one_of_its_own(tmp_path: Path) -> None:
     clock = ManualClock()
-    daemon, modem, _shore = make_daemon(tmp_path, clock, **{"link.mailbox_check_s": 0})
+    daemon, modem, _shore = make_daemon(
+        tmp_path, clock, **{"link.mailbox_check_s": 0, "link.ring_hold_s": 900.0}
+    )
     assert not _step(daemon).open
     d = _step(daemon, ring=True)
-    assert d.open and d.reason == "session opened: ring alert" and not d.send_frame
-    assert modem.sent == [None]
+    assert not d.open and 0 < d.wait_s <= 900, "a ring alone waits for a session going anyway"
+    clock.advance(899)
+    assert not _step(daemon, ring=True).open
+    clock.advance(1)
+    d = _step(daemon, ring=True)
+    assert d.open and d.reason == "session opened: ring alert" and d.answer_ring
+    assert modem.sent == [None] and modem.mailbox_checks == 1
+
+
+def test_a_ring_is_answered_at_once_by_a_frame_that_is_ready(tmp_path: Path) -> None:
+    clock = ManualClock()
+    daemon, modem, shore = make_daemon(
+        tmp_path, clock, **{"link.mailbox_check_s": 0, "latency.crew_s": 300.0}
+    )
+    _crew(daemon, 1)
+    assert not _step(daemon).open  # the crew message waits for a fuller frame ...
+    d = _step(daemon, ring=True)  # ... until a ring: the frame goes now and fetches what waits ashore
+    assert d.open and d.answer_ring and d.send_frame
+    assert modem.mailbox_checks == 0 and len(shore.records()) == 1
+
+
+def test_acknowledgements_ride_along_and_open_a_session_alone_only_after_the_cumulative_interval(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    daemon, modem, _shore = make_daemon(
+        tmp_path,
+        clock,
+        **{
+            "link.mailbox_check_s": 0,
+            "latency.crew_s": 0.0,
+            "link.cumulative_ack_s": DAY,
+            "link.ring_hold_s": 0.0,
+        },
+    )
+    relay = modem.relay
+    vessel = relay.archive.vessel(IMEI)
+    relay.accept_reply(vessel, 1, "hello ship", "hotline", "r1", clock.now())
+    assert _step(daemon, ring=True).open  # a reply reaches the vessel; the vessel owes an ack now
+    assert daemon.store.inbox(1)
+    clock.advance(DAY - 1)
+    assert not _step(daemon).open, "an acknowledgement alone does not open a session"
+    _crew(daemon, 1)
+    assert _step(daemon).open  # a crew message goes and the acknowledgement rides on it
+    plan = daemon.session_plan
+    assert plan is not None and plan.cumulative is not None and plan.queued
+    assert relay.archive.query("SELECT state FROM mt_records") == [("delivered",)]
+    relay.accept_reply(vessel, 1, "second", "hotline", "r2", clock.now())
+    assert _step(daemon, ring=True).open
+    clock.advance(DAY - 1)
+    assert not _step(daemon).open
+    clock.advance(1)
+    d = _step(daemon)
+    assert d.open and d.reason.startswith("session opened: control waiting")
+    assert daemon.session_plan is not None and not daemon.session_plan.queued
+    assert relay.archive.query("SELECT state FROM mt_records ORDER BY id") == [("delivered",), ("delivered",)]
+
+
+def test_a_position_report_rides_in_the_paid_unit_and_opens_a_session_only_at_its_interval(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    daemon, modem, shore = make_daemon(
+        tmp_path,
+        clock,
+        **{
+            "link.mailbox_check_s": 0,
+            "latency.crew_s": 0.0,
+            "telemetry.interval_s": 3600.0,
+            "telemetry.solo_interval_s": 6 * 3600.0,
+            "latency.telemetry_s": 3600.0,
+            "link.ring_hold_s": 0.0,
+        },
+    )
+    clock.advance(3600)
+    # A session answering a ring pays one unit whatever it carries: the position report rides in it.
+    assert _step(daemon, ring=True).open
+    sent = modem.sent[-1]
+    assert sent is not None and daemon.budget.cost(len(sent)).units == daemon.budget.cost(0).units
+    assert [k for _, k, _ in shore.records()] == [Kind.TELEMETRY]
+    _crew(daemon, 1, nbytes=150)  # no room in the paid unit, and the last report is recent anyway
+    assert _step(daemon).open
+    assert [k for _, k, _ in shore.records()] == [Kind.TELEMETRY, Kind.CREW_MESSAGE]
+    clock.advance(6 * 3600 - 1)
+    assert not _step(daemon).open
+    clock.advance(1)
+    assert not _step(daemon).open, "a solo report waits for a frame going anyway, up to its bound"
+    clock.advance(3600)
+    d = _step(daemon)
+    assert d.open and d.reason.startswith("session opened: telemetry waiting")
+    assert [k for _, k, _ in shore.records()].count(Kind.TELEMETRY) == 2
 
 
 def test_mailbox_checks_are_scheduled_and_charged(tmp_path: Path) -> None:

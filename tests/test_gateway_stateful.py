@@ -1,14 +1,19 @@
-"""The queue, packer and ack logic against a link that drops, duplicates, reorders and truncates frames.
+"""The queue, packer and acknowledgement policy against a hostile link, crashes and a shore backup.
 
 A hypothesis state machine drives a real gateway store and link (SQLite file) and a real shore relay and
-archive (another SQLite file). Whatever the link does, every accepted record reaches the shore exactly
-once, frames are packed in priority order within and across classes, and crew members share frames
-byte-fairly.
+archive (another SQLite file) with the real acknowledgement-by-exception policy (cumulative acks riding
+on MT frames, resend requests, void declarations, the long resend timer). The link drops, duplicates,
+reorders and truncates frames both ways (so cumulative acks and resend requests get lost too); sessions
+fail after a counter was spent; the gateway restarts; the shore is restored from an older backup.
+Whatever happens, every accepted record reaches the shore exactly once, the gateway never marks a record
+delivered before the shore has it, frames are packed in priority order within and across classes, and
+crew members share frames byte-fairly.
 """
 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -24,7 +29,8 @@ from gateway.store import QueuedUnit
 from wire.records import CrewMessage, Kind, PriorityClass, to_wire_time
 from wire.units import Unit
 
-RESEND_S = 600.0
+RESEND_S = 600.0  # the gateway resends what no ack covered after this; the shore's cumulative
+# acknowledgement goes alone after RESEND_S / 1.5, a resend request after RESEND_S / 4 (gateway_world)
 T0 = 1_735_689_600.0
 NO_BUDGET = BudgetState(0.0, 0.0, 0.0, 0.0, "bytes")
 KEYS = Path(tempfile.mkdtemp(prefix="seabridge-keys-"))
@@ -46,6 +52,8 @@ class LossyLink(RuleBasedStateMachine):
         self.down: list[bytes] = []
         self.accepted: dict[int, int] = {}  # rid -> kind
         self.momsn = 0
+        self.backup: Path | None = None
+        self.lost_with_backup: set[int] = set()  # confirmed to the vessel, then lost with a restore
 
     # --- people and systems hand records to the gateway -------------------------------------------
 
@@ -82,7 +90,7 @@ class LossyLink(RuleBasedStateMachine):
             for member in {k[0] for k in keys}:
                 own = [k[1:] for k in keys if k[0] == member]
                 assert own == sorted(own), "oldest first within a class (and member)"
-        plan = self.link.plan(units)
+        plan = self.link.plan(units, self.now)
         if plan.empty:
             return
         # Fullest frame in priority order: anything eligible left out did not fit in what was left.
@@ -94,6 +102,10 @@ class LossyLink(RuleBasedStateMachine):
         self._check_fair_frame(served_before, units, plan.queued)
         frame = self.link.seal(plan)
         assert len(frame.data) == plan.size <= self.link.mo_limit
+        if self.failing:
+            # The session failed after the counter was spent: nothing reached the network.
+            self.link.frame_failed(frame)
+            return
         self.link.frame_sent(frame, self.now)
         self.packer.fair.charge(frame.queued)
         backlog = {q.member for q in self.store.pending_units(self.now, float("inf")) if q.member is not None}
@@ -123,6 +135,52 @@ class LossyLink(RuleBasedStateMachine):
             # for a smaller unit packed into a gap the next one in order did not fit.
             bound = max(max(starts) - min(starts), biggest) + biggest
             assert max(ends) - min(ends) <= bound, f"unfair frame: {ends} (bound {bound})"
+
+    failing = False
+
+    @rule(failing=st.booleans())
+    def sessions_fail(self, failing: bool) -> None:
+        """From now on sessions fail (or succeed again) after sealing their frame."""
+        self.failing = failing
+
+    @rule()
+    def gateway_restarts(self) -> None:
+        """The gateway process dies and starts again on the same SQLite file (a counter block skipped)."""
+        self.store.close()
+        self.store, self.link = open_gateway(self.dir, RESEND_S)
+        self.packer = Packer()
+
+    @rule()
+    def shore_takes_a_backup(self) -> None:
+        """An online backup of the shore's archive (SQLite backup API, as an operator's cron job would)."""
+        self.backup = self.dir / "archive.backup"
+        src, dst = sqlite3.connect(self.dir / "archive.sqlite3"), sqlite3.connect(self.backup)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+
+    @rule()
+    def shore_restored_from_backup(self) -> None:
+        """The shore loses everything since its last backup and starts again from it."""
+        if self.backup is None or not self.backup.exists():
+            return
+        had = {rid for rid, _, _ in self.shore.records()}
+        self.archive.close()
+        shutil.copy(self.backup, self.dir / "archive.sqlite3")
+        for suffix in ("-wal", "-shm"):
+            (self.dir / f"archive.sqlite3{suffix}").unlink(missing_ok=True)
+        self.archive, self.relay = open_shore(self.dir, RESEND_S)
+        self.shore = ShoreRecords(self.archive)
+        kept = {rid for rid, _, _ in self.shore.records()}
+        confirmed = set(self._delivered_on_board())
+        # What the vessel was told was delivered and the restore lost cannot come back from the vessel.
+        self.lost_with_backup |= (had - kept) & confirmed
+
+    def _delivered_on_board(self) -> list[int]:
+        with self.store.transaction() as db:
+            return [r[0] for r in db.execute("SELECT rid FROM records WHERE state = 'delivered'").fetchall()]
 
     # --- the sky ----------------------------------------------------------------------------------
 
@@ -157,7 +215,7 @@ class LossyLink(RuleBasedStateMachine):
         if frame is not None:
             self.link.receive(frame, self.now)
 
-    @rule(seconds=st.sampled_from([1.0, 60.0, RESEND_S + 1]))
+    @rule(seconds=st.sampled_from([1.0, 60.0, RESEND_S / 4 + 1, RESEND_S / 1.5 + 1, RESEND_S + 1]))
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
 
@@ -170,38 +228,65 @@ class LossyLink(RuleBasedStateMachine):
         assert set(rids) <= set(self.accepted)
         assert all(n == 1 for n in self.shore.published().values())
 
+    @invariant()
+    def nothing_is_delivered_on_board_before_the_shore_has_it(self) -> None:
+        ashore = {rid for rid, _, _ in self.shore.records()}
+        gone = set(self._delivered_on_board()) - ashore - self.lost_with_backup
+        assert not gone, f"marked delivered on board but not ashore: {sorted(gone)}"
+
     def teardown(self) -> None:
         try:
-            # The weather clears: a perfect link until everything is through.
-            for _ in range(400):
-                if self.store.record_states().keys() <= {"delivered"} and not self.up:
-                    break
-                self.now += RESEND_S + 1
-                self.up.clear()
-                self.down.clear()
-                while True:
-                    pending = self.store.pending_units(self.now, RESEND_S)
-                    plan = self.link.plan(self.packer.select(pending, NO_BUDGET, {}).units)
-                    if not plan.queued:
-                        break
-                    frame = self.link.seal(plan)
-                    self.link.frame_sent(frame, self.now)
-                    self.momsn += 1
-                    self.relay.handle_mo(IMEI, self.momsn, frame.data, "test", self.now)
-                mt = self.relay.build_mt(IMEI, self.now)
-                while mt is not None:
-                    self.relay.mt_sent(mt, self.now)
-                    self.link.receive(mt.data, self.now)
-                    mt = self.relay.build_mt(IMEI, self.now)
+            self._clear_weather()
             states = self.store.record_states()
             assert set(states) <= {"delivered"}, f"not everything was delivered: {states}"
             records = self.shore.records()
-            assert sorted(rid for rid, _, _ in records) == sorted(self.accepted), "exactly once ashore"
-            assert {rid: kind for rid, kind, _ in records} == self.accepted
+            rids = sorted(rid for rid, _, _ in records)
+            assert len(rids) == len(set(rids)), "at most once ashore"
+            assert set(rids) == set(self.accepted) - self.lost_with_backup, "exactly once ashore"
+            assert {rid: kind for rid, kind, _ in records} == {
+                r: k for r, k in self.accepted.items() if r not in self.lost_with_backup
+            }
         finally:
             self.store.close()
             self.archive.close()
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _clear_weather(self) -> None:
+        """A perfect link until everything is through: each round, time passes by a resend-request
+        grace, the gateway sends whatever is due, and the shore sends whatever it owes."""
+        self.failing = False
+        for _ in range(400):
+            if self.store.record_states().keys() <= {"delivered"} and not self.up:
+                break
+            self.now += RESEND_S / 4 + 1
+            self.up.clear()
+            self.down.clear()
+            for _ in range(100):
+                self.packer = Packer()
+                pending = self.store.pending_units(self.now, RESEND_S)
+                plan = self.link.plan(self.packer.select(pending, NO_BUDGET, {}).units, self.now)
+                if plan.empty:
+                    break
+                frame = self.link.seal(plan)
+                self.link.frame_sent(frame, self.now)
+                self.momsn += 1
+                self.relay.handle_mo(IMEI, self.momsn, frame.data, "test", self.now)
+            for _ in range(100):
+                mt = self.relay.build_mt(IMEI, self.now)
+                if mt is None:
+                    break
+                self.relay.mt_sent(mt, self.now)
+                self.link.receive(mt.data, self.now)
+        else:
+            with self.store.transaction() as db:
+                left = db.execute(
+                    "SELECT r.rid, r.state, u.idx, u.acked, u.last_sent FROM records r JOIN units u USING (rid) "
+                    "WHERE r.state != 'delivered'"
+                ).fetchall()
+            raise AssertionError(
+                f"the link never settled: {left}, voids {self.store.voids_owed()}, "
+                f"shore ledger {self.archive.get_mark('ack-ledger:' + IMEI)}, now {self.now}"
+            )
 
 
 LossyLink.TestCase.settings = settings(

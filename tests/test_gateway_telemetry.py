@@ -60,7 +60,12 @@ def test_telemetry_with_position_queue_and_budget_reaches_the_shore(tmp_path: Pa
     daemon, _modem, shore = make_daemon(
         tmp_path,
         clock,
-        **{"telemetry.interval_s": 3600.0, "latency.telemetry_s": 0.0, "budget.day_limit": 10.0},
+        **{
+            "telemetry.interval_s": 3600.0,
+            "telemetry.solo_interval_s": 3600.0,
+            "latency.telemetry_s": 0.0,
+            "budget.day_limit": 10.0,
+        },
     )
     daemon.gps.feed_line(GGA, clock.now())
 

@@ -89,7 +89,7 @@ def test_frames_from_unknown_and_revoked_vessels_are_refused_with_a_log_line(
 ) -> None:
     shore, vessel = PrivateKey.generate(), PrivateKey.generate()
     archive = Archive(tmp_path / "a.sqlite3")
-    relay = Relay(archive, shore, PrivateKey.generate(), ack_delay_s=0.0)
+    relay = Relay(archive, shore, PrivateKey.generate())
     with caplog.at_level(logging.WARNING):
         assert relay.handle_mo(IMEI, 1, _frame(vessel, shore), "test", 1000.0) == "unknown-vessel"
     assert IMEI in caplog.text and "not registered" in caplog.text

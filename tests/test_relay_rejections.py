@@ -13,8 +13,10 @@ from relay_kit import ShoreKeys, VesselSender, bomb_text, make_relay
 
 from shore.archive import Archive
 from shore.relay import Relay
+from wire.ackpolicy import CumAckItem, encode_void_item
 from wire.frame import parse_header
-from wire.records import Kind
+from wire.items import encode_record_item
+from wire.records import Kind, Sos, to_wire_time
 
 NET = "iridium-directip"
 
@@ -84,15 +86,25 @@ def test_a_flipped_bit_anywhere_is_a_counted_rejection(setup) -> None:
     assert relay.handle_mo(v.imei, 1, bytes(frame), NET, 2.0) == "accepted"
 
 
-def test_a_replayed_frame_under_a_new_momsn_is_rejected_and_the_ack_owed_again(setup) -> None:
+def test_a_replayed_frame_under_new_momsns_is_rejected_and_never_owes_a_second_acknowledgement(
+    setup,
+) -> None:
     archive, relay, v = setup
-    frame = v.frame([v.catch_item(1)])
+    sos = encode_record_item(v.next_rid(), int(Kind.SOS), Sos(to_wire_time(1.7e9)).body())
+    frame = v.frame([sos])
+    counter = parse_header(frame).counter
     assert relay.handle_mo(v.imei, 1, frame, NET, 1.0) == "accepted"
-    archive.query("DELETE FROM acks_owed")
-    assert relay.handle_mo(v.imei, 2, frame, NET, 2.0) == "replay"
-    assert relay.rejections["replay"] == 1
-    assert archive.acks_owed(v.imei) == [0]
-    assert len(_events(archive, "/up/catch/trip-start")) == 1
+    assert archive.acks_owed(v.imei) == [counter]  # an SOS is acknowledged at once
+    mt = relay.build_mt(v.imei, 2.0)
+    assert mt is not None and mt.acks == [counter] and mt.cause == "sos-ack"
+    relay.mt_sent(mt, 2.0)
+    for momsn in range(2, 12):  # a captured frame replayed under ten new MOMSNs
+        assert relay.handle_mo(v.imei, momsn, frame, NET, 3.0 + momsn) == "replay"
+    assert relay.rejections["replay"] == 10
+    assert archive.acks_owed(v.imei) == []
+    assert relay.build_mt(v.imei, 20.0) is None, "a replay made the shore owe a billed MT frame"
+    assert relay.build_mt(v.imei, 20.0 + relay.ack_policy.cumulative_interval_s) is None
+    assert len(_events(archive, "/up/sos")) == 1
 
 
 def test_an_old_counter_below_the_window_is_a_replay(setup) -> None:
@@ -179,20 +191,53 @@ def test_reordered_and_duplicated_deliveries_publish_each_record_exactly_once(se
     assert len(ids) == len(set(ids))
 
 
-def test_ack_only_frames_wait_to_acknowledge_several_mo_frames_but_replies_do_not(setup) -> None:
+def test_frames_are_acknowledged_by_exception_cumulatively_on_replies_and_alone_only_after_a_day(
+    setup,
+) -> None:
     archive, relay, v = setup
-    relay.ack_delay_s = 300.0
+    interval = relay.ack_policy.cumulative_interval_s
     first, second = v.frame([v.catch_item(1)]), v.frame([v.catch_item(2)])
     assert relay.handle_mo(v.imei, 1, first, NET, 1000.0) == "accepted"
-    assert relay.build_mt(v.imei, 1100.0) is None  # held: nothing but an ack to send
     assert relay.handle_mo(v.imei, 2, second, NET, 1200.0) == "accepted"
-    frame = relay.build_mt(v.imei, 1300.0)  # the oldest ack has waited long enough
-    assert frame is not None and frame.acks == sorted(
-        {parse_header(first).counter, parse_header(second).counter}
-    )
-    relay.mt_sent(frame, 1300.0)
-    # A reply does not wait, and carries whatever acks are owed.
-    assert relay.handle_mo(v.imei, 3, v.frame([v.catch_item(3)]), NET, 1400.0) == "accepted"
-    relay.accept_reply(archive.vessel(v.imei), 1, "we hear you", "hotline", "r1", 1401.0)
-    frame = relay.build_mt(v.imei, 1402.0)
-    assert frame is not None and frame.units and len(frame.acks) == 1
+    assert relay.build_mt(v.imei, 1300.0) is None  # no MT frame per MO frame
+    # A reply goes at once and carries the cumulative acknowledgement.
+    relay.accept_reply(archive.vessel(v.imei), 1, "we hear you", "hotline", "r1", 1400.0)
+    mt = relay.build_mt(v.imei, 1401.0)
+    assert mt is not None and mt.units and mt.cause == "reply" and mt.acks == []
+    assert mt.cumulative == CumAckItem(parse_header(second).counter)
+    relay.mt_sent(mt, 1401.0)
+    # Newer frames are acknowledged alone only once they waited the whole interval for a reply.
+    third = v.frame([v.catch_item(3)])
+    assert relay.handle_mo(v.imei, 3, third, NET, 2000.0) == "accepted"
+    assert relay.build_mt(v.imei, 2000.0 + interval - 1) is None
+    assert relay.vessels_with_mt(2000.0 + interval - 1) == []
+    assert relay.vessels_with_mt(2000.0 + interval) == [v.imei]
+    alone = relay.build_mt(v.imei, 2000.0 + interval)
+    assert alone is not None and alone.cause == "ack" and not alone.units
+    assert alone.cumulative == CumAckItem(parse_header(third).counter)
+    relay.mt_sent(alone, 2000.0 + interval)
+    assert relay.build_mt(v.imei, 2000.0 + 1.2 * interval) is None  # said once
+
+
+def test_a_missing_frame_is_asked_for_alone_after_the_grace_period_unless_declared_void(setup) -> None:
+    archive, relay, v = setup
+    grace = relay.ack_policy.resend_grace_s
+    frames = [v.frame([v.catch_item(i)]) for i in range(5)]
+    counters = [parse_header(f).counter for f in frames]
+    for i in (0, 1, 3):  # frame 2 is lost on the way; frame 4 will be declared void
+        assert relay.handle_mo(v.imei, 10 + i, frames[i], NET, 100.0 + i) == "accepted"
+    void = v.frame([encode_void_item([counters[4] + 1])], counter=counters[4] + 2)
+    assert relay.handle_mo(v.imei, 20, void, NET, 110.0) == "accepted"
+    assert relay.build_mt(v.imei, 100.0 + grace - 1) is None
+    mt = relay.build_mt(v.imei, 110.0 + grace)
+    # Frame 4 (never received, never declared) and frame 2 are asked for; the void one is not.
+    assert mt is not None and mt.cause == "resend-request"
+    assert mt.resend == frozenset({counters[2], counters[4]})
+    relay.mt_sent(mt, 110.0 + grace)
+    assert relay.build_mt(v.imei, 120.0 + grace) is None  # asked once
+    # A reply carries a cumulative ack that still names the missing frames.
+    relay.accept_reply(archive.vessel(v.imei), 1, "ok", "hotline", "r2", 130.0 + grace)
+    reply = relay.build_mt(v.imei, 130.0 + grace)
+    assert reply is not None and reply.cumulative is not None
+    assert reply.cumulative.missing == frozenset({counters[2], counters[4]})
+    assert reply.cumulative.upto == counters[4] + 2

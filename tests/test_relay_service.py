@@ -195,7 +195,7 @@ def test_a_reply_to_a_rockblock_vessel_goes_out_through_the_mt_api(tmp_path: Pat
     try:
         v = VesselSender(keys, "300234010000077", "Rock Hopper", network="rockblock")
         v.register(running.service.archive)
-        assert _send(running, _mo(v, 1, v.frame([v.catch_item(1)])))  # earns an ack
+        assert _send(running, _mo(v, 1, v.frame([v.catch_item(1)])))  # acknowledged on the next reply
         publisher = MqttClient(mosquitto.url, "desk-test")
         publisher.start()
         assert publisher.wait_connected(10)

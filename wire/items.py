@@ -21,6 +21,7 @@ from typing import Any
 import cbor2
 
 from .ack import decode_ranges, encode_ranges
+from .ackpolicy import POLICY_ITEMS, CumAckItem, ResendItem, VoidItem, decode_policy_item
 from .errors import LocalWireError, MalformedError, OversizeError, RemoteWireError, TruncatedError
 
 ITEM_RECORD = 0
@@ -52,7 +53,7 @@ class AckItem:
     counters: frozenset[int]
 
 
-Item = RecordItem | FragmentItem | AckItem
+Item = RecordItem | FragmentItem | AckItem | ResendItem | CumAckItem | VoidItem  # policy items: ackpolicy
 
 
 def dumps(value: Any) -> bytes:
@@ -100,6 +101,8 @@ def _decode_item(value: Any) -> Item:
         return FragmentItem(rid, index, count, chunk)
     if tag == ITEM_ACK and len(value) == 2:
         return AckItem(frozenset(decode_ranges(value[1])))
+    if tag in POLICY_ITEMS:
+        return decode_policy_item(value)
     raise MalformedError(f"unknown item type or arity: {tag!r}/{len(value)}")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from firmware_profiles import ProfileError, load_profile
 from wire.records import KIND_CLASS, Kind
 
+from .. import airtime
 from ..archive import Archive
 from .accounts import DashboardAccounts
 from .alert_data import DashboardAlerts
@@ -139,6 +140,8 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
             "alerts": [],
         }
         status.update(self._traffic(v, now))
+        # All-in cost of a crew message over the last week (acks, mailbox checks, telemetry included).
+        status["units_per_crew_message"] = airtime.units_per_crew_message(self.archive, v.imei, now)
         status.update(telemetry_status(telemetry))
         # Delivery latency, vessel to shore, over the last week.
         if latencies is None:
