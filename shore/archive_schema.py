@@ -167,6 +167,16 @@ class PgDb:
     def execute(self, sql: str, args: Any = ()) -> Any:
         return self.conn.execute(self._sql(sql), tuple(args))
 
+    def settle_rollback(self) -> None:
+        """After a rollback to a savepoint in pipeline mode: psycopg, reading that result, forgets its
+        prepared statements and sends DEALLOCATE ALL with the next statement, after it — so a statement
+        it prepares as that next one is deallocated at once and fails on its next use. Read the result
+        now and let an unprepared statement carry the DEALLOCATE ALL."""
+        with self.conn.pipeline() as pipeline:
+            pipeline.sync()
+            self.conn.execute("SELECT 1", prepare=False)
+            pipeline.sync()
+
     def executemany(self, sql: str, args: Any) -> Any:
         rows = list(args)
         cur = self.conn.cursor()

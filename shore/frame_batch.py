@@ -196,6 +196,9 @@ class FrameBatch:
             if self._savepoint is not None:
                 self.db.execute(f"ROLLBACK TO SAVEPOINT {self._savepoint}")
                 self.db.execute(f"RELEASE SAVEPOINT {self._savepoint}")
+                settle = getattr(self.db, "settle_rollback", None)  # PostgreSQL pipeline only
+                if settle is not None:
+                    settle()
             raise
         finally:
             self._frame_start = None
