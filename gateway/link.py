@@ -140,13 +140,24 @@ class VesselLink:
         ):
             standalone = "ack"
         voids = tuple(sorted(first_runs(self.store.voids_owed())))
-        meta = FramePlan([], 0, frozenset(), cumulative, resend, voids)
-        meta_len = sum(len(i) for i in meta.meta_items)
-        if meta_len >= room:
-            meta, meta_len = FramePlan([], 0, frozenset()), 0
-        chosen_units = (
-            set(pack_units([q.unit for q in ordered], room - meta_len)) if room > meta_len else set()
-        )
+        meta, meta_len = FramePlan([], 0, frozenset()), 0
+        chosen_units: set[Unit] = set()
+        # Units come first: a unit cut to fill a frame alone must not be crowded out by what rides
+        # along (a cumulative acknowledgement can wait for the next frame; a void declaration, small
+        # and what the shore needs to stop asking, is dropped last) unless one is due on its own.
+        for meta in (
+            FramePlan([], 0, frozenset(), cumulative, resend, voids),
+            FramePlan([], 0, frozenset(), None, resend, voids),
+            FramePlan([], 0, frozenset(), None, frozenset(), voids),
+            FramePlan([], 0, frozenset()),
+        ):
+            meta_len = sum(len(i) for i in meta.meta_items)
+            if meta_len >= room:
+                meta, meta_len = FramePlan([], 0, frozenset()), 0
+                continue
+            chosen_units = set(pack_units([q.unit for q in ordered], room - meta_len))
+            if chosen_units or not ordered or standalone:
+                break
         chosen = [q for q in ordered if q.unit in chosen_units]
         if not chosen and not standalone and not anyway:
             return FramePlan([], 0, frozenset())
