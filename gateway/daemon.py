@@ -34,20 +34,28 @@ from wire.records import Capabilities, Kind, PriorityClass
 
 from .budget import Budget, BudgetState, periods
 from .captive import create_app
-from .config import GatewayConfig, WindowSpec
+from .config import GatewayConfig
 from .crew import CrewDesk
 from .fairness import AllowancePolicy, AllowanceState, allowance_state
 from .link import AckTiming, FramePlan, VesselLink
 from .metrics import Snapshot, create_metrics_app
 from .position import NmeaGps, PositionChain, ReportedPosition
-from .scheduler import Decision, Packer, Policy, QueueView, RetryState, Scheduler, Selection, Window
-from .store import QueuedUnit, open_store
+from .scheduler import (
+    Decision,
+    Packer,
+    Policy,
+    QueueView,
+    RetryState,
+    Scheduler,
+    Selection,
+    ride_along,
+    windows,
+)
+from .store import open_store
 from .telemetry import LinkStats, budget_alert, telemetry_record
 
 log = logging.getLogger("gateway")
 
-#: Classes that ride along in the billing unit a frame pays anyway until their latency bound is reached.
-RIDE_ALONG = frozenset({PriorityClass.CATCH, PriorityClass.TELEMETRY})
 #: Bytes of an item's head around a telemetry body (array, type, record id, kind).
 TELEMETRY_ITEM_HEAD = 6
 
@@ -80,10 +88,6 @@ class Turn:
     decision: Decision
 
 
-def _windows(specs: list[WindowSpec]) -> tuple[Window, ...]:
-    return tuple(Window(w.cron, w.duration_s) for w in specs)
-
-
 def policy_from_config(config: GatewayConfig) -> Policy:
     lat = config.latency
     if not 0.0 < config.link.fill_target <= 1.0:
@@ -102,8 +106,8 @@ def policy_from_config(config: GatewayConfig) -> Policy:
         mailbox_check_s=config.link.mailbox_check_s,
         answer_ring_alerts=config.link.answer_ring_alerts,
         ring_hold_s=config.link.ring_hold_s,
-        quiet_windows=_windows(config.windows.quiet),
-        cheap_windows=_windows(config.windows.cheap),
+        quiet_windows=windows(config.windows.quiet),
+        cheap_windows=windows(config.windows.cheap),
         sos_retry_max_s=config.link.sos_retry_max_s,
         idle_poll_s=config.link.idle_poll_s,
     )
@@ -402,22 +406,6 @@ class GatewayDaemon:
         """The end of the billing units a message of ``nbytes`` pays for (a mailbox check: 0 bytes)."""
         return self.budget.cost(nbytes).billed_bytes
 
-    def _split(self, selection: Selection, now: float) -> tuple[list[QueuedUnit], list[QueuedUnit]]:
-        """Units that may open a session, and lower-class units that only fill the paid unit until
-        their class's latency bound is reached — unless they fill a frame on their own, or a cheap
-        window is open."""
-        policy = self.scheduler.policy
-        if any(w.active_until(now) is not None for w in policy.cheap_windows):
-            return selection.units, []
-        core: list[QueuedUnit] = []
-        fillers: list[QueuedUnit] = []
-        for q in selection.units:
-            late = now - selection.oldest.get(q.cls, now) >= policy.latency_s.get(q.cls, 0.0)
-            (fillers if q.cls in RIDE_ALONG and not late else core).append(q)
-        if sum(q.size for q in fillers) >= policy.fill_target * self.link.mo_limit:
-            return selection.units, []
-        return core, fillers
-
     def build_plan(self, now: float, state: BudgetState, anyway: bool = False) -> tuple[FramePlan, Selection]:
         """What the next frame would carry (``anyway``: a session opens whatever)."""
         day, month = periods(now)
@@ -433,7 +421,7 @@ class GatewayDaemon:
             for m in members
         }
         selection = self.packer.select(pending, state, allowances)
-        core, fillers = self._split(selection, now)
+        core, fillers = ride_along(selection, self.scheduler.policy, now, self.link.mo_limit)
         plan = self.link.plan(core, now, fillers=fillers, paid=self._paid, anyway=anyway)
         if (
             plan.queued

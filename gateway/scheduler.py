@@ -34,7 +34,7 @@ from firmware_profiles import RetryPolicy
 from wire.records import PriorityClass
 
 from .budget import BudgetState
-from .config import LinkSection
+from .config import LinkSection, WindowSpec
 from .fairness import AllowanceState, FairShare
 from .store import QueuedUnit
 
@@ -395,3 +395,29 @@ def _dur(seconds: float) -> str:
 
 def _hhmm(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%H:%M UTC")
+
+
+#: Classes that ride along in the billing unit a frame pays anyway until their latency bound is reached.
+RIDE_ALONG = frozenset({PriorityClass.CATCH, PriorityClass.TELEMETRY})
+
+
+def ride_along(
+    selection: Selection, policy: Policy, now: float, mo_limit: int
+) -> tuple[list[QueuedUnit], list[QueuedUnit]]:
+    """Units that may open a session, and lower-class units that only fill the paid unit until their
+    class's latency bound is reached — unless they fill a frame on their own, or a cheap window is open."""
+    if any(w.active_until(now) is not None for w in policy.cheap_windows):
+        return selection.units, []
+    core: list[QueuedUnit] = []
+    fillers: list[QueuedUnit] = []
+    for q in selection.units:
+        late = now - selection.oldest.get(q.cls, now) >= policy.latency_s.get(q.cls, 0.0)
+        (fillers if q.cls in RIDE_ALONG and not late else core).append(q)
+    if sum(q.size for q in fillers) >= policy.fill_target * mo_limit:
+        return selection.units, []
+    return core, fillers
+
+
+def windows(specs: list[WindowSpec]) -> tuple[Window, ...]:
+    """The configured windows (``[windows]`` quiet or cheap) as the scheduler's."""
+    return tuple(Window(w.cron, w.duration_s) for w in specs)
