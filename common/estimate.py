@@ -60,6 +60,7 @@ def estimate(
     to: str = HOTLINE,
     handle: str = TYPICAL_HANDLE,
     allowed: Iterable[int] | None = None,
+    member: int = TYPICAL_MEMBER,
 ) -> dict[str, Any]:
     """Cost of one crew message (``mo``, vessel to shore) or crew reply (``mt``, shore to vessel).
 
@@ -67,6 +68,8 @@ def estimate(
     ``frame_bytes`` (the frame(s) carrying it alone, header, counter and tag included), ``credits``
     (billing units for those frames), ``frames``, ``codec`` (the codec byte chosen for the text) and
     ``lang`` (the language hint used). ``allowed`` restricts the codecs as the receiver announced.
+    ``handle`` and ``member`` are the writer's, when known (the crew page passes the signed-in
+    member's, so the figure is the one the queued message will show).
     """
     prof = _profile(profile) if isinstance(profile, str) else profile
     allowed_list = None if allowed is None else list(allowed)
@@ -78,14 +81,19 @@ def estimate(
             # The same content map, with the text coded only with codecs the receiver has.
             plain = dumps({0: to, 1: coded, 2: handle})
         sealed = _epoch().seal(TYPICAL_RID, plain)
-        body = CrewMessage(TYPICAL_MEMBER, TYPICAL_EPOCH, sealed, TYPICAL_CREATED).body()
+        body = CrewMessage(member, TYPICAL_EPOCH, sealed, TYPICAL_CREATED).body()
         kind = Kind.CREW_MESSAGE
         limit = prof.mo_frame_limit
     else:
-        body = CrewReply(TYPICAL_MEMBER, text, to, TYPICAL_CREATED).body()
+        body = CrewReply(member, text, to, TYPICAL_CREATED).body()
         body[1] = coded
         kind = Kind.CREW_REPLY
         limit = prof.mt_frame_limit
+    return {**_priced(kind, body, limit, prof), "codec": coded[0], "lang": hint}
+
+
+def _priced(kind: Kind, body: Any, limit: int, prof: ModemProfile) -> dict[str, int]:
+    """Record bytes, frame bytes, credits and frames of one record ``body`` sent alone."""
     overhead = frame_overhead(TYPICAL_COUNTER)
     units = cut_record(TYPICAL_RID, int(kind), body, frame_capacity(limit, TYPICAL_COUNTER))
     frame_sizes = [len(u.item) + overhead for u in units]
@@ -94,6 +102,26 @@ def estimate(
         "frame_bytes": sum(frame_sizes),
         "credits": sum(prof.billing.units(n) for n in frame_sizes),
         "frames": len(units),
-        "codec": coded[0],
-        "lang": hint,
     }
+
+
+def estimate_stored(
+    body_bytes: int, profile: str | ModemProfile = DEFAULT_PROFILE, kind: Kind = Kind.CREW_MESSAGE
+) -> dict[str, int]:
+    """The same figures as ``estimate`` for a record already built, known only by the size of its
+    encoded body (a sealed crew message in the gateway's queue, whose text nobody on board can read):
+    a stand-in body of exactly that encoded size is priced the same way."""
+    prof = _profile(profile) if isinstance(profile, str) else profile
+    length = max(0, body_bytes - 1)
+    while length and len(dumps(bytes(length))) > body_bytes:  # at most four steps (CBOR length head)
+        length -= 1
+    stand_in = bytes(length)
+    limit = prof.mt_frame_limit if kind == Kind.CREW_REPLY else prof.mo_frame_limit
+    return _priced(kind, stand_in, limit, prof)
+
+
+def wording(frame_bytes: int, credits: int, unit_name: str) -> str:
+    """The one English wording of a size figure, on the desk as on the crew page's English catalogue
+    (``estimate_value``): "83 bytes on the air, 2 credits"."""
+    unit = unit_name if credits == 1 else f"{unit_name}s"
+    return f"{frame_bytes} bytes on the air, {credits} {unit}"

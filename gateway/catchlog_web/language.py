@@ -43,3 +43,11 @@ def error_message(lang: str, exc: CatchInputError) -> str:
 
 def iso(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def when(value: object) -> str:
+    """A stored event time (Unix seconds, or the ISO text as typed) as ``2026-12-07 14:05 UTC``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = str(value or "").replace("T", " ")
+    return f"{text[:16]} UTC" if text else ""

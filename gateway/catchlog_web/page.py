@@ -5,6 +5,7 @@ forms (no JavaScript needed) that call the same ``CatchLog`` methods as the JSON
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from functools import cache
 from importlib import resources
@@ -16,17 +17,30 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from common.web import FormRefused, client_address, decimal, inline_page_policy, read_form, secured
+from common.web import TOO_LARGE, FormRefused, client_address, decimal, inline_page_policy, read_form, secured
 
 from ..catchlog import CODELISTS, FATES, Captain, CaptainLocked, CatchInputError, CatchLog, pick_list
 from ..i18n import LANGUAGES, catalogue, pick_language
-from .language import error_message, iso, lang_of
+from .language import error_message, iso, lang_of, when
 from .state import catchlog_of, limiter_of
 
 PAGE_LINES = 4  # species line rows on the haul form
 PAGE_CREW_ROWS = 12
+# The fields each event form posts (``catchlog.html`` renders them; ``form_event`` reads them). The form
+# reader's limit is the largest form's count, so a bigger form cannot be refused by a stale constant;
+# tests/test_web_forms.py renders every form and checks the two agree.
+EVENT_FIELDS = ("t", "l", "type", "trip", "seq")
+HAUL_FIELDS = (*EVENT_FIELDS, "start", "duration_min", "latitude", "longitude", "gear", "area")
+LINE_FIELDS = ("species", "kg", "fate", "local_name")  # per species line: line<i>_<name>
+REST_FIELDS = (*EVENT_FIELDS, "day")
+CREW_FIELDS = ("crew", "hours")  # per crew row: crew<i>, hours<i>
+FORM_FIELDS = max(
+    len(HAUL_FIELDS) + PAGE_LINES * len(LINE_FIELDS), len(REST_FIELDS) + PAGE_CREW_ROWS * len(CREW_FIELDS)
+)
 CATCH_COOKIE = "sb_catch"
 POLICY = inline_page_policy()
+
+log = logging.getLogger(__name__)
 
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -52,6 +66,7 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> Respon
         page_lines=range(PAGE_LINES),
         crew_rows=range(PAGE_CREW_ROWS),
         iso=iso,
+        when=when,
         token_q=urllib.parse.quote(token),
         **ctx,
     )
@@ -117,21 +132,13 @@ def form_event(form: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("t", "l")}
     lines = []
     for i in range(PAGE_LINES):
-        species = form.get(f"line{i}_species", "").strip()
-        kg = form.get(f"line{i}_kg", "").strip()
-        if species or kg:
-            lines.append(
-                {
-                    "species": species,
-                    "kg": kg,
-                    "fate": form.get(f"line{i}_fate", "kept"),
-                    "local_name": form.get(f"line{i}_local_name", ""),
-                }
-            )
+        line = {name: form.get(f"line{i}_{name}", "").strip() for name in LINE_FIELDS}
+        if line["species"] or line["kg"]:
+            lines.append({**line, "fate": line["fate"] or "kept"})
     data["lines"] = lines
     crew = []
     for i in range(PAGE_CREW_ROWS):
-        number, hours = form.get(f"crew{i}", "").strip(), form.get(f"hours{i}", "").strip()
+        number, hours = (form.get(f"{name}{i}", "").strip() for name in CREW_FIELDS)
         if number or hours:
             crew.append({"crew": number, "rest_hours": hours})
     data["crew"] = crew
@@ -169,15 +176,28 @@ def _change(catchlog: CatchLog, captain: Captain, action: str, form: dict[str, s
     raise CatchInputError("type", "problem_not_found", "unknown action")
 
 
+async def _refused(request: Request, lang: str, exc: FormRefused) -> Response:
+    """A form the reader refused: the captain stays on their page (when the cookie names them) and
+    reads the real cause in their language; nothing changed."""
+    status = 413 if exc.problem == TOO_LARGE else 400
+    t = catalogue(lang)
+    message = t("err_field", field=t("field_request"), problem=t(exc.problem, **exc.values))
+    captain = await page_captain(request)
+    if captain is None:
+        return render(request, lang, status, view="login", error=message)
+    return await log_view(request, captain, lang, status, error=message)
+
+
 async def page_post(request: Request) -> Response:
-    lang = pick_language(request.query_params.get("l"), request.cookies.get("sb_lang"))
+    lang = lang_of(request)
     catchlog = catchlog_of(request)
     if not limiter_of(request).allow(client_address(request), catchlog.clock.now()):
         return render(request, lang, 429, view="login", error=catalogue(lang)("problem_rate"))
     try:
-        form = await read_form(request)
+        form = await read_form(request, FORM_FIELDS)
     except FormRefused as exc:
-        return render(request, lang, 400, view="login", error=str(exc))
+        log.warning("refused form on %s: %s", request.url.path, exc)
+        return await _refused(request, lang, exc)
     lang = lang_of(request, form)
     action = request.url.path.rsplit("/", 1)[-1]
     if action == "login":

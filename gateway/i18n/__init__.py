@@ -45,6 +45,13 @@ class Catalogue:
                 return self.fallback.get(key, key).format(**values)
         return text
 
+    def n(self, key: str, count: int, **values: object) -> str:
+        """``key`` for ``count`` things: ``key_one`` when ``count`` is 1 and this language has that
+        form (Burmese, Khmer and Thai have no grammatical number and use ``key`` for every count)."""
+        one = f"{key}_one"
+        chosen = one if count == 1 and one in self.messages else key
+        return self.t(chosen, count=count, **values)
+
     def __call__(self, key: str, **values: object) -> str:
         return self.t(key, **values)
 
