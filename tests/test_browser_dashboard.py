@@ -212,7 +212,7 @@ def test_crew_message_shows_up_live_and_the_reply_reaches_the_vessel(
     # Live byte and cost count while typing.
     page.fill("#reply-text", "Payday is on the 5th. ได้รับข้อความแล้ว")
     page.wait_for_selector("#estimate[data-frame-bytes]", state="attached")
-    assert "B on the air" in page.locator("#estimate").inner_text()
+    assert "bytes on the air" in page.locator("#estimate").inner_text()
     page.click("#send-reply")
     page.wait_for_selector("#thread .msg.out:has-text('Payday is on the 5th')")
     _eventually(lambda: any("Payday is on the 5th" in t for t in crew.inbox()), 60, "reply on the vessel")

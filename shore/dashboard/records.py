@@ -108,11 +108,35 @@ class Message:
     to: str = ""
     sent_at: float | None = None  # crew: written on board
     sender: str = ""
-    status: str = ""  # desk replies: "sent to relay" or "delivered"
+    status: str = ""  # desk replies: one of RECEIPT_STATES
     delivered_at: float | None = None
     frame_bytes: int = 0
     credits: int = 0
     safety: bool = False
+
+
+# Where a desk reply is, in order: published but not yet taken by the relay; in the relay's queue for
+# the vessel; handed to the satellite network (the vessel takes it at its next session); acknowledged.
+RECEIPT_STATES = ("sent to relay", "queued ashore", "sent via satellite", "delivered")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A desk reply's state; ``reached`` is when it reached the vessel (known once acknowledged)."""
+
+    state: str
+    sent: float | None = None
+    reached: float | None = None
+
+
+def receipt_of(sent: float | None, delivered: float | None, reached: float | None) -> Receipt:
+    """The receipt of a queued reply from the relay's times: when its frame was last handed to the
+    network, when the vessel's acknowledgement arrived, and the vessel's first session in between."""
+    if delivered is not None:
+        return Receipt(RECEIPT_STATES[3], sent, float(reached if reached is not None else delivered))
+    if sent is not None:
+        return Receipt(RECEIPT_STATES[2], float(sent))
+    return Receipt(RECEIPT_STATES[1])
 
 
 @dataclass
