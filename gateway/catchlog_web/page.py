@@ -20,7 +20,7 @@ from starlette.routing import Route
 from common.web import TOO_LARGE, FormRefused, client_address, decimal, inline_page_policy, read_form, secured
 
 from ..catchlog import CODELISTS, FATES, Captain, CaptainLocked, CatchInputError, CatchLog, pick_list
-from ..i18n import LANGUAGES, catalogue, pick_language
+from ..i18n import LANGUAGES, catalogue
 from .language import error_message, iso, lang_of, when
 from .state import catchlog_of, limiter_of
 

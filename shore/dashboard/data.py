@@ -23,10 +23,10 @@ from .alert_data import DashboardAlerts
 from .auth import LockoutPolicy, User
 from .records import (
     CLASS_NAMES,
-    RECEIPT_STATES,
     DAY,
     MAX_CONVERSATION_SCAN,
     MAX_EVENTS_PER_POLL,
+    RECEIPT_STATES,
     Conversation,
     Event,
     Message,
