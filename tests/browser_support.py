@@ -47,7 +47,9 @@ def chromium_or_skip() -> None:
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path=CHROMIUM, args=[*ARGS, "--autoplay-policy=no-user-gesture-required"], headless=True
+            executable_path=CHROMIUM,
+            args=[*ARGS, "--autoplay-policy=no-user-gesture-required"],
+            headless=True,
         )
         try:
             yield b
@@ -74,7 +76,11 @@ class Watch:
         if width is not None:
             size["width"] = width
         context = self.browser.new_context(
-            viewport=size, java_script_enabled=javascript, is_mobile=phone, has_touch=phone, accept_downloads=True
+            viewport=size,
+            java_script_enabled=javascript,
+            is_mobile=phone,
+            has_touch=phone,
+            accept_downloads=True,
         )
         self.contexts.append(context)
         page = context.new_page()

@@ -32,7 +32,9 @@ CAPTAIN, PIN = "somchai", "135791"
 def vessel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, str]]:
     gw = Gateway(Path(tmp_path_factory.mktemp("catch-browser")))
     CatchLog(gw.store, gw.clock).add_captain(CAPTAIN, PIN)
-    app = create_app(gw.desk, "Sea Star 7", gw.on_accept, profile=load_profile("iridium-9603"), limits=GENEROUS)
+    app = create_app(
+        gw.desk, "Sea Star 7", gw.on_accept, profile=load_profile("iridium-9603"), limits=GENEROUS
+    )
     with serve(app) as url:
         yield gw, url
     gw.store.close()
@@ -59,7 +61,9 @@ def sign_in_from_the_captive_page(p: Any, url: str) -> None:
     p.wait_for_selector("#trip-state")
 
 
-def test_a_captain_logs_a_whole_trip_with_the_pages_own_forms(vessel: tuple[Gateway, str], watch: Watch) -> None:
+def test_a_captain_logs_a_whole_trip_with_the_pages_own_forms(
+    vessel: tuple[Gateway, str], watch: Watch
+) -> None:
     gw, url = vessel
     p = watch.open(phone=True)
     sign_in_from_the_captive_page(p, url)
@@ -79,7 +83,9 @@ def test_a_captain_logs_a_whole_trip_with_the_pages_own_forms(vessel: tuple[Gate
     p.fill("#form-haul input[name=duration_min]", "120")
     p.fill("#form-haul input[name=latitude]", "7.3")
     p.fill("#form-haul input[name=longitude]", "100.7")
-    for i, (species, kg, fate) in enumerate([("RAG", "300", "kept"), ("SQC", "45", "kept"), ("THB", "8", "discarded")]):
+    for i, (species, kg, fate) in enumerate(
+        [("RAG", "300", "kept"), ("SQC", "45", "kept"), ("THB", "8", "discarded")]
+    ):
         p.select_option(f"#form-haul select[name=line{i}_species]", species)
         p.fill(f"#form-haul input[name=line{i}_kg]", kg)
         p.select_option(f"#form-haul select[name=line{i}_fate]", fate)
@@ -147,7 +153,7 @@ def test_a_captain_logs_a_whole_trip_with_the_pages_own_forms(vessel: tuple[Gate
 def test_a_refused_entry_keeps_the_captain_on_the_page_with_the_reason_in_their_language(
     vessel: tuple[Gateway, str], watch: Watch
 ) -> None:
-    gw, url = vessel
+    _gw, url = vessel
     watch.allow(422, r"/catch/trip$")
     p = watch.open(phone=True)
     sign_in_from_the_captive_page(p, url)
