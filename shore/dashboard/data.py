@@ -71,13 +71,6 @@ SCHEMA = [
 
 # When a queued MT record's frame was last handed to the satellite network (``r`` is its mt_records row).
 SENT_SQL = "(SELECT MAX(u.last_sent) FROM mt_units u WHERE u.imei = r.imei AND u.rid = r.rid)"
-# When it reached the vessel: a vessel takes waiting MT frames in the same satellite session as it sends,
-# so its first frame ashore after the hand-over, no later than the acknowledgement (which rides on a
-# later frame, minutes after). NULL until acknowledged, or when no frame came in between.
-REACHED_SQL = (
-    f"(SELECT MIN(f.received) FROM frames_in f WHERE f.imei = r.imei AND r.delivered IS NOT NULL "
-    f"AND f.received >= {SENT_SQL} AND f.received <= r.delivered)"
-)
 
 
 class DashboardData(DashboardAccounts, DashboardAlerts):
@@ -218,16 +211,16 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
         return out
 
     def mt_latencies(self, vessels: list[VesselRow], since: float) -> list[float]:
-        """Shore-to-vessel delivery latency: from queuing ashore to reaching the vessel (the vessel's
-        first satellite session after the frame was handed over, at the latest its acknowledgement)."""
+        """Shore-to-vessel latency: from queuing ashore until the frame was sent via satellite (the
+        vessel takes it at its next session). Not until the acknowledgement came ashore: that rides on
+        a later vessel frame, often minutes after the crew member read the reply."""
         out: list[float] = []
         for v in vessels:
             rows = self.archive.query(
-                f"SELECT r.created, r.delivered, {REACHED_SQL} FROM mt_records r "
-                "WHERE r.imei = ? AND r.delivered IS NOT NULL AND r.created >= ?",
+                f"SELECT r.created, {SENT_SQL} FROM mt_records r WHERE r.imei = ? AND r.created >= ?",
                 (v.imei, since),
             )
-            out.extend(max(0.0, float(reached or d) - float(c)) for c, d, reached in rows)
+            out.extend(max(0.0, float(sent) - float(c)) for c, sent in rows if sent is not None)
         return out
 
     def bytes_per_day(self, vessels: list[VesselRow], now: float, days: int) -> list[tuple[float, int]]:
@@ -366,7 +359,8 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
                     str(msg_id),
                     sender=str(name),
                     status=receipt.state,
-                    delivered_at=receipt.reached,
+                    delivered_at=receipt.acked,
+                    handed_at=receipt.sent,
                     frame_bytes=int(frame_bytes),
                     credits=int(credits),
                 )
@@ -376,25 +370,24 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
 
     def receipts(self, vessel: VesselRow, msg_ids: list[str]) -> dict[str, Receipt]:
         """Where each desk reply is (``RECEIPT_STATES``): published but not yet taken by the relay,
-        queued ashore, handed to the satellite network, or delivered, with the time it reached the
-        vessel (``REACHED_SQL``) rather than the later time its acknowledgement came ashore."""
+        queued ashore, sent via satellite (with the hand-over time), or delivered (acknowledged)."""
         wanted = [m for m in dict.fromkeys(msg_ids) if m]
         found: dict[str, Receipt] = {m: Receipt(RECEIPT_STATES[0]) for m in wanted}
         for chunk in (wanted[i : i + 200] for i in range(0, len(wanted), 200)):
             marks = ", ".join("?" * len(chunk))
             rows = self.archive.query(
-                f"SELECT r.client_id, {SENT_SQL}, r.delivered, {REACHED_SQL} FROM mt_records r "
+                f"SELECT r.client_id, {SENT_SQL}, r.delivered FROM mt_records r "
                 f"WHERE r.imei = ? AND r.client_id IN ({marks})",
                 (vessel.imei, *chunk),
             )
-            for client_id, sent, delivered, reached in rows:
-                found[str(client_id)] = receipt_of(sent, delivered, reached)
+            for client_id, sent, acked in rows:
+                found[str(client_id)] = receipt_of(sent, acked)
         for e in self._events(f"{vessel.topic}/evt/delivery", 0.0, MAX_CONVERSATION_SCAN):
             # A receipt published by another shore system for a reply the relay did not queue itself.
             mid = str(e.data.get("msg_id", ""))
             if found.get(mid) == Receipt(RECEIPT_STATES[0]) and e.data.get("status", "delivered") == "delivered":
                 at = e.data.get("at", e.created)
-                found[mid] = receipt_of(None, float(at) if isinstance(at, int | float) else e.created, None)
+                found[mid] = receipt_of(None, float(at) if isinstance(at, int | float) else e.created)
         return found
 
     def mark_read(self, user: User, key: str, last_id: int) -> None:

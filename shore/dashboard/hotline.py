@@ -112,8 +112,10 @@ async def hotline_estimate(request: Request, session: Session) -> Response:
     vessel = await run_in_threadpool(data_of(request).vessel_by_slug, request.query_params.get("vessel", ""))
     if vessel is None or not session.user.sees_fleet(vessel.fleet):
         return JSONResponse({"error": "unknown vessel"}, 404)
+    member = request.query_params.get("member", "")
+    number = int(member) if member.isdigit() and len(member) <= 9 else 0
     try:
-        found = await run_in_threadpool(estimate_reply, text, vessel.profile, clock_of(request).now())
+        found = await run_in_threadpool(estimate_reply, text, vessel.profile, clock_of(request).now(), number)
     except ProfileError as exc:
         return JSONResponse({"error": str(exc)}, 500)
     return JSONResponse(found)
@@ -197,7 +199,11 @@ async def hotline_receipts(request: Request, session: Session) -> Response:
         return JSONResponse({"error": "unknown conversation"}, 404)
     thread = await run_in_threadpool(data.thread, vessel, int(member))
     return JSONResponse(
-        [{"msg_id": m.msg_id, "state": m.status, "reached": m.delivered_at} for m in thread if m.direction == "out"]
+        [
+            {"msg_id": m.msg_id, "state": m.status, "sent": m.handed_at, "acked": m.delivered_at}
+            for m in thread
+            if m.direction == "out"
+        ]
     )
 
 

@@ -109,7 +109,8 @@ class Message:
     sent_at: float | None = None  # crew: written on board
     sender: str = ""
     status: str = ""  # desk replies: one of RECEIPT_STATES
-    delivered_at: float | None = None
+    delivered_at: float | None = None  # desk replies: when the acknowledgement came ashore
+    handed_at: float | None = None  # desk replies: when the frame went to the satellite network
     frame_bytes: int = 0
     credits: int = 0
     safety: bool = False
@@ -122,18 +123,20 @@ RECEIPT_STATES = ("sent to relay", "queued ashore", "sent via satellite", "deliv
 
 @dataclass(frozen=True)
 class Receipt:
-    """A desk reply's state; ``reached`` is when it reached the vessel (known once acknowledged)."""
+    """A desk reply's state, with when its frame was handed to the satellite network (``sent``) and
+    when the vessel's acknowledgement came ashore (``acked``). The vessel takes a frame at its next
+    satellite session, usually seconds after the hand-over; its acknowledgement rides on a later frame,
+    often minutes after, so ``acked`` is not when the crew member got the reply."""
 
     state: str
     sent: float | None = None
-    reached: float | None = None
+    acked: float | None = None
 
 
-def receipt_of(sent: float | None, delivered: float | None, reached: float | None) -> Receipt:
-    """The receipt of a queued reply from the relay's times: when its frame was last handed to the
-    network, when the vessel's acknowledgement arrived, and the vessel's first session in between."""
-    if delivered is not None:
-        return Receipt(RECEIPT_STATES[3], sent, float(reached if reached is not None else delivered))
+def receipt_of(sent: float | None, acked: float | None) -> Receipt:
+    """The receipt of a reply in the relay's queue from its hand-over and acknowledgement times."""
+    if acked is not None:
+        return Receipt(RECEIPT_STATES[3], None if sent is None else float(sent), float(acked))
     if sent is not None:
         return Receipt(RECEIPT_STATES[2], float(sent))
     return Receipt(RECEIPT_STATES[1])

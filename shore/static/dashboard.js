@@ -196,11 +196,11 @@
       var receipt = el("span", "receipt", m.state);
       receipt.dataset.state = m.state;
       meta.appendChild(receipt);
-      followReceipts();
     }
     d.appendChild(meta);
     thread.appendChild(d);
     thread.scrollTop = thread.scrollHeight;
+    followReceipts();
   }
 
   // Receipts of the desk's replies: relay queue → satellite → delivered (with the time it reached the
@@ -218,7 +218,9 @@
           var r = nodes[i].dataset.msgId === m.msg_id ? nodes[i].querySelector(".receipt") : null;
           if (!r || r.dataset.state === m.state) { continue; }
           r.dataset.state = m.state;
-          r.textContent = m.state === "delivered" ? "✓ delivered " + utc(m.reached) : m.state;
+          r.textContent = (m.state === "delivered" ? "✓ delivered" : m.state) +
+            (m.sent ? " · sent via satellite " + utc(m.sent) : "") +
+            (m.state === "delivered" ? " · acknowledged " + utc(m.acked) : "");
           r.className = "receipt" + (m.state === "delivered" ? " ok" : "");
         }
       });
@@ -284,7 +286,7 @@
       var mine = ++seq;
       var value = text.value;
       var url = "/hotline/estimate?vessel=" + encodeURIComponent(thread.dataset.vessel) +
-        "&text=" + encodeURIComponent(value);
+        "&member=" + encodeURIComponent(thread.dataset.member) + "&text=" + encodeURIComponent(value);
       fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (e) {
         if (mine !== seq || e.error) { return; }
         est.textContent = e.label;
