@@ -123,8 +123,11 @@ def watch(browser: Any) -> Iterator[Watch]:
     assert not w.problems, "the browser saw:\n" + "\n".join(w.problems)
 
 
-def shoot(page: Any, name: str) -> None:
-    """Save the visible screen as ``docs/img/<name>.png`` when SEABRIDGE_SCREENSHOTS is set."""
+def shoot(page: Any, name: str, at: str = "") -> None:
+    """Save the visible screen as ``docs/img/<name>.png`` when SEABRIDGE_SCREENSHOTS is set, scrolled
+    so that ``at`` (a selector) is in view."""
     if SCREENSHOTS:
+        if at:
+            page.locator(at).first.scroll_into_view_if_needed()
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS_IMG / f"{name}.png"), full_page=False, scale="css")

@@ -222,7 +222,7 @@ def test_the_author_reads_their_own_text_back_with_its_state_once_and_the_size_t
         # Kept on the phone only: the vessel's disk has the message sealed, never its text.
         files = list(tmp_path.glob("gateway.sqlite3*"))
         assert files and all(secret.encode() not in f.read_bytes() for f in files)
-        shoot(p, "captive-messages")
+        shoot(p, "captive-messages", at="#messages")
         # "Clear screen" also wipes the texts kept on the phone.
         p.click("#clear")
         p.wait_for_selector("#cleared")
