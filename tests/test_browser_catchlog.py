@@ -114,7 +114,7 @@ def test_a_captain_logs_a_whole_trip_with_the_pages_own_forms(
         p.fill(f"#form-rest input[name=crew{i}]", str(i + 1))
         p.fill(f"#form-rest input[name=hours{i}]", hours)
     save(p, "#form-rest")  # 30 fields
-    shoot(p, "catchlog-events")
+    shoot(p, "catchlog-events", at="#catch-events")
 
     # A correction: the haul's first line weighed 280 kg, not 300.
     p.locator("#catch-events li[data-type=haul] a.edit").click()

@@ -55,11 +55,13 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> Respon
     t = catalogue(lang)
     token = ctx.get("token", "")
     query = request.query_params.get("q", "")[:40]
+    lists = {name: pick_list(name, lang, limit=500) for name in CODELISTS if name != "species"}
     html = _template().render(
         t=t,
         lang=lang,
         languages=[(code, catalogue(code).name) for code in LANGUAGES],
-        lists={name: pick_list(name, lang, limit=500) for name in CODELISTS if name != "species"},
+        lists=lists,
+        labels={name: {item.code: item.label for item in items} for name, items in lists.items()},
         species=pick_list("species", lang, query, limit=500),
         q=query,
         fates=list(FATES),
