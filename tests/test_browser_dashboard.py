@@ -332,6 +332,7 @@ def test_an_administrator_adds_locks_out_unlocks_and_removes_a_user(system: Demo
     _login(watch, system, "deckdesk", "a long enough password")  # the rightful user is back in
     assert page.locator("#users tr[data-user=admin] button.remove").count() == 0  # not oneself
     shoot(page, "dashboard-admin")
+    page.locator("#users tr[data-user=deckdesk] details.confirm summary").click()  # Remove… asks once more
     page.locator("#users tr[data-user=deckdesk] button.remove").click()
     page.wait_for_selector("#add-user")
     assert page.locator("#users tr[data-user=deckdesk]").count() == 0
@@ -360,6 +361,7 @@ def test_an_administrator_registers_and_revokes_a_vessel(system: DemoThread, wat
     page.goto(system.url("/fleet"))
     assert "Ocean Pearl 2" in page.inner_text("#vessels")
     page.goto(system.url("/admin"))
+    row.locator("details.confirm summary").click()
     row.locator("button.revoke").click()
     page.wait_for_selector("#vessel-table tr[data-imei='300234010000042'] .state:text-is('revoked')")
     archive = system.demo.shore.archive  # type: ignore[union-attr]

@@ -291,7 +291,7 @@
         if (mine !== seq || e.error) { return; }
         est.textContent = e.label;
         est.dataset.frameBytes = e.frame_bytes;
-        est.className = "estimate" + (e.ok ? "" : " over");
+        est.className = "estimate" + (e.ok || !e.chars ? "" : " over");
       }).catch(function () {});
     };
     text.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(estimate, 150); });
