@@ -235,8 +235,8 @@ def test_a_reply_shows_first_with_its_time(tmp_path: Path, watch: Watch) -> None
     with captive_page(tmp_path, GENEROUS) as (gw, url):
         p = watch.open(phone=True)
         sign_in(p, url, "reader")
-        member = gw.store.session_member(session_cookie(p).split(".")[0])
-        with gw.store._tx() as db:
+        member = Members(gw.store).session_member(session_cookie(p).split(".")[0])
+        with gw.store.transaction() as db:
             GatewayStore.inbox_add(
                 db, member, "hotline", "We will call the owner today.", 1_765_000_000.0, 2.0, shore_rid=9
             )

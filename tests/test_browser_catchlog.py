@@ -145,7 +145,7 @@ def test_a_captain_logs_a_whole_trip_with_the_pages_own_forms(
         p.wait_for_selector(f"html[lang={lang}]")
         assert catalogue(lang)("event_haul") in p.inner_text("#catch-events")
         assert p.evaluate("document.documentElement.scrollWidth") <= 360
-    with gw.store._tx() as db:
+    with gw.store.transaction() as db:
         (records,) = db.execute("SELECT COUNT(*) FROM records WHERE kind = ?", (int(Kind.CATCH),)).fetchone()
     assert records >= 8  # start, haul, discard, etp, rest, correction, deletion, end
 
