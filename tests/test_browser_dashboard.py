@@ -254,8 +254,18 @@ def test_an_sos_raises_the_banner_with_sound_and_acknowledgement_is_recorded(
     page.wait_for_selector("#alarm", state="hidden")
     acks = system.data.audit_log(20, "ack-sos")
     assert acks and acks[0]["name"] == "admin"
-    page.goto(system.url("/fleet"))
+
+
+def test_an_administrator_sees_the_fleet_table_and_the_vessel_on_the_map(
+    system: DemoThread, watch: Watch
+) -> None:
+    page = _login(watch, system, "admin")
+    page.click("#nav-fleet")
     page.wait_for_selector("svg.map")
+    row = page.locator("#vessels tr:has-text('Sea Star 7')")
+    assert row.count() == 1 and "ago" in row.inner_text()  # a last contact, ticking
+    # The vessel's pin appears on the map once a position reached the shore (telemetry, network or SOS).
+    page.wait_for_selector("svg.map g.pin[data-vessel=sea-star-7]", timeout=120_000)
     shoot(page, "dashboard-fleet")
 
 
@@ -346,20 +356,28 @@ def test_an_administrator_registers_and_revokes_a_vessel(system: DemoThread, wat
     form = "#register-vessel"
     page.fill(f"{form} input[name=name]", "Ocean Pearl 2")
     page.fill(f"{form} input[name=modem_id]", "300234010000042")
-    page.fill(f"{form} input[name=fleet]", DEMO_FLEET)
+    page.fill(f"{form} input[name=fleet]", "elsewhere")
     page.select_option(f"{form} select[name=profile]", "iridium-9603")
     page.select_option(f"{form} select[name=network]", "iridium-directip")
     page.fill(f"{form} input[name=public_key]", "not a key")
+    watch.allow(400, r"/admin/vessels$")
     page.click("#register-button")
-    assert "public key" in page.inner_text("#admin-error")  # refused, with the reason
-    page.fill(f"{form} input[name=name]", "Ocean Pearl 2")
-    page.fill(f"{form} input[name=modem_id]", "300234010000042")
+    assert "public key" in page.inner_text("#admin-error")  # refused, with the reason...
+    assert page.input_value(f"{form} input[name=fleet]") == "elsewhere"  # ...and the values as typed
+    assert page.input_value(f"{form} input[name=modem_id]") == "300234010000042"
     page.fill(f"{form} input[name=public_key]", encode_key(bytes(PrivateKey.generate().public_key)))
     page.click("#register-button")
     row = page.locator("#vessel-table tr[data-imei='300234010000042']")
     assert "Ocean Pearl 2" in row.inner_text() and row.locator(".state").inner_text() == "active"
     page.goto(system.url("/fleet"))
     assert "Ocean Pearl 2" in page.inner_text("#vessels")
+    # Owners see their own fleet's vessels only.
+    assert "Ocean Pearl 2" in _login(watch, system, "otherowner").inner_text("#vessels")
+    owner = _login(watch, system, "owner")
+    owner.goto(system.url("/fleet"))
+    assert "Sea Star 7" in owner.inner_text("#vessels") and "Ocean Pearl 2" not in owner.inner_text(
+        "#vessels"
+    )
     page.goto(system.url("/admin"))
     row.locator("details.confirm summary").click()
     row.locator("button.revoke").click()

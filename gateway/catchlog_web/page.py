@@ -154,9 +154,10 @@ async def _page_login(request: Request, form: dict[str, str], lang: str) -> Resp
         )
     except CaptainLocked as exc:
         msg = catalogue(lang)("problem_locked", seconds=exc.seconds)
-        return render(request, lang, 429, view="login", error=msg)
+        return render(request, lang, 429, view="login", error=msg, handle=form.get("handle", "")[:32])
     if captain is None:
-        return render(request, lang, 403, view="login", error=catalogue(lang)("problem_wrong"))
+        error = catalogue(lang)("problem_wrong")
+        return render(request, lang, 403, view="login", error=error, handle=form.get("handle", "")[:32])
     return _redirect(captain.token, lang)
 
 

@@ -4,8 +4,6 @@ values as ``seabridge keys register`` and checks them with the same rules (``sho
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -25,29 +23,36 @@ PROFILES = tuple(profile_names())
 NETWORKS = ("iridium-directip", "rockblock", "inmarsat-idp")  # as ``seabridge keys register --network``
 
 
-@page(perm.ADMIN)
-async def admin(request: Request, session: Session) -> Response:
+async def admin_page(
+    request: Request, session: Session, status: int = 200, error: str | None = None, **draft: str
+) -> Response:
+    """The administration page; after a refused change, with the reason and the values as typed
+    (``draft_user``/``draft_vessel`` prefill the add and register forms; never a password or key)."""
     data = data_of(request)
     users = await run_in_threadpool(data.users)
     vessels = await run_in_threadpool(data.vessels)
     audit = await run_in_threadpool(data.audit_log, 300)
-    return render(
-        "admin.html",
-        **await run_in_threadpool(
-            page_context,
-            data,
-            session,
-            "admin",
-            users=users,
-            vessels=vessels,
-            audit=audit,
-            roles=[r.value for r in Role],
-            profiles=PROFILES,
-            networks=NETWORKS,
-            error=request.query_params.get("error"),
-            now=clock_of(request).now(),
-        ),
+    context = await run_in_threadpool(
+        page_context,
+        data,
+        session,
+        "admin",
+        users=users,
+        vessels=vessels,
+        audit=audit,
+        roles=[r.value for r in Role],
+        profiles=PROFILES,
+        networks=NETWORKS,
+        error=error or request.query_params.get("error"),
+        now=clock_of(request).now(),
+        draft=draft,
     )
+    return render("admin.html", status, **context)
+
+
+@page(perm.ADMIN)
+async def admin(request: Request, session: Session) -> Response:
+    return await admin_page(request, session)
 
 
 async def _change_user(data: DashboardData, session: Session, form: dict[str, str], now: float) -> None:
@@ -76,7 +81,8 @@ async def admin_users(request: Request, session: Session) -> Response:
     try:
         await _change_user(data, session, form, now)
     except AuthError as exc:
-        return RedirectResponse(f"/admin?error={quote(str(exc))}", 303)
+        typed = {k: form.get(k, "")[:64] for k in ("name", "role", "fleet")} if action == "add" else {}
+        return await admin_page(request, session, 400, str(exc), **{f"user_{k}": v for k, v in typed.items()})
     await run_in_threadpool(data.audit, session.user, f"user-{action}", name[:32], now, "", addr(request))
     return RedirectResponse("/admin", 303)
 
@@ -121,7 +127,8 @@ async def admin_vessels(request: Request, session: Session) -> Response:
         else:
             raise ValueError("unknown action")
     except ValueError as exc:
-        return RedirectResponse(f"/admin?error={quote(str(exc))}#vessels", 303)
+        typed = {k: form.get(k, "")[:64] for k in ("name", "modem_id", "fleet", "profile", "network")}
+        return await admin_page(request, session, 400, str(exc), **{f"vessel_{k}": v for k, v in typed.items()})
     await run_in_threadpool(data.audit, session.user, f"vessel-{action}", target, now, "", addr(request))
     return RedirectResponse("/admin#vessels", 303)
 
