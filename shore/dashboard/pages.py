@@ -77,6 +77,7 @@ _env.filters["duration"] = _duration
 _env.filters["utc"] = _utc
 _env.filters["segment"] = _segment
 _env.globals["size_wording"] = wording
+_env.filters["plural"] = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:

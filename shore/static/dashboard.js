@@ -190,7 +190,8 @@
     d.appendChild(el("div", "text", m.text));
     var meta = el("div", "meta");
     if (direction === "in") {
-      meta.appendChild(document.createTextNode(m.handle + " → " + m.to + " · received " + utc(m.at)));
+      meta.appendChild(document.createTextNode(m.handle + " → " + m.to +
+        (m.sent_at ? " · written " + utc(m.sent_at) : "") + " · received " + utc(m.at)));
     } else {
       meta.appendChild(document.createTextNode(m.sender + " · " + utc(m.at) + " · " + m.size + " · "));
       var receipt = el("span", "receipt", m.state);
