@@ -161,10 +161,32 @@ def test_a_refused_entry_keeps_the_captain_on_the_page_with_the_reason_in_their_
     p.wait_for_selector("html[lang=km]")
     assert p.locator("#form-trip").count() == 1  # no trip open (the first test ended its trip)
     p.fill("#form-trip input[name=departed]", "2026-04-01T06:00")
+    p.select_option("#form-trip select[name=port]", "THSGK")
+    p.select_option("#form-trip select[name=gear]", "PTB")
+    p.select_option("#form-trip select[name=area]", "57")
     p.fill("#form-trip input[name=latitude]", "north")  # not a number
     p.fill("#form-trip input[name=longitude]", "100.6")
     p.click("#form-trip button[type=submit]")
     p.wait_for_selector("#error")
     km = catalogue("km")
     assert km("field_latitude") in p.inner_text("#error") and km("problem_number") in p.inner_text("#error")
-    assert p.locator("#form-trip").count() == 1  # still signed in, on the log
+    assert p.locator("#form-trip").count() == 1  # still signed in, on the log, with what was typed
+    assert p.input_value("#form-trip select[name=gear]") == "PTB"
+    assert p.input_value("#form-trip input[name=latitude]") == "north"
+
+
+def test_a_new_trip_asks_for_port_gear_and_area_instead_of_taking_the_first_in_the_list(
+    vessel: tuple[Gateway, str], watch: Watch
+) -> None:
+    _gw, url = vessel
+    p = watch.open(phone=True)
+    sign_in_from_the_captive_page(p, url)
+    assert p.locator("#form-trip").count() == 1
+    for field in ("port", "gear", "area"):
+        assert p.input_value(f"#form-trip select[name={field}]") == ""
+    assert p.input_value("#form-trip input[name=departed]")  # now, to adjust
+    p.fill("#form-trip input[name=latitude]", "7.2")
+    p.fill("#form-trip input[name=longitude]", "100.6")
+    p.click("#form-trip button[type=submit]")  # the browser holds it back: no port chosen
+    assert p.locator("#saved").count() == 0
+    assert p.evaluate("document.querySelector('#form-trip select[name=port]').validity.valueMissing")

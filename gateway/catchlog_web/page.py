@@ -69,6 +69,7 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> Respon
         crew_rows=range(PAGE_CREW_ROWS),
         iso=iso,
         when=when,
+        now_iso=iso(catchlog_of(request).clock.now()),
         token_q=urllib.parse.quote(token),
         **ctx,
     )
