@@ -16,6 +16,7 @@ from gateway.captive import CaptiveLimits
 from gateway.captive.pages import FORM_FIELDS as CAPTIVE_FIELDS
 from gateway.catchlog import CatchLog
 from gateway.catchlog_web.page import FORM_FIELDS as CATCH_FIELDS
+from gateway.i18n import catalogue
 
 GENEROUS = CaptiveLimits(post_burst=1000, login_burst=1000, api_burst=1000)
 
@@ -149,3 +150,17 @@ def test_the_captive_page_accepts_exactly_as_many_fields_as_its_largest_form_pos
         for form in ("/login", "/consent", "/send", "/sos", "/logout", "/clear", "/sos/confirm"):
             assert any(name.startswith(form + "#") for name in counts), f"{form} was not rendered"
         assert max(counts.values()) == CAPTIVE_FIELDS, counts
+
+
+def test_a_form_over_the_limit_is_refused_for_that_reason_and_the_captain_stays_on_the_log(
+    tmp_path: Path,
+) -> None:
+    with page(tmp_path, GENEROUS) as (gw, url), httpx.Client(base_url=url) as web:
+        CatchLog(gw.store, gw.clock).add_captain("somchai", "135791")
+        web.post("/catch/login", data={"handle": "somchai", "pin": "135791", "l": "th"})
+        fields = {f"extra{i}": "1" for i in range(CATCH_FIELDS + 1)}
+        r = web.post("/catch/event", data=fields)
+        assert r.status_code == 400
+        th = catalogue("th")
+        assert th("problem_fields", n=CATCH_FIELDS) in r.text and th("problem_encoding") not in r.text
+        assert 'id="trip-state"' in r.text  # the log, not the sign-in form

@@ -25,13 +25,12 @@ from common.web import FormRefused, client_address, inline_page_policy, read_for
 
 from ..accounts import Session
 from ..crew import MAX_CONTACT_CHARS, MAX_TEXT_CHARS, CrewInputError
-from ..i18n import LANGUAGES, catalogue, pick_language
+from ..i18n import LANG_COOKIE, LANGUAGES, catalogue, pick_language
 from .state import accounts_of, limiters_of, now_of, presets_of, secure_cookies_of, vessel_name_of
 
 log = logging.getLogger("gateway.captive")
 
 COOKIE = "sb_session"
-LANG_COOKIE = "sb_lang"
 MAX_PRESET_BUTTONS = 16
 # The fields of the largest form the page renders (compose, with the preset button pressed); the form
 # reader refuses more. tests/test_web_forms.py renders every form and checks they agree.

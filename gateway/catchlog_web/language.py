@@ -6,20 +6,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from common.web import decimal
 
 from ..catchlog import CatchInputError
-from ..i18n import catalogue, pick_language
+from ..i18n import LANG_COOKIE, catalogue, pick_language
 
 
 def lang_of(request: Request, form: dict[str, str] | None = None) -> str:
     return pick_language(
         (form or {}).get("l"),
         request.query_params.get("lang") or request.query_params.get("l"),
-        request.cookies.get("sb_lang"),
+        request.cookies.get(LANG_COOKIE),
         accept_language=request.headers.get("accept-language", ""),
     )
+
+
+def remember_language(response: Response, lang: str) -> None:
+    """Keep the captain's language for answers that cannot read the form (a refused one)."""
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
 
 
 def field_label(lang: str, field: str) -> str:

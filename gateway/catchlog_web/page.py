@@ -21,7 +21,7 @@ from common.web import TOO_LARGE, FormRefused, client_address, decimal, inline_p
 
 from ..catchlog import CODELISTS, FATES, Captain, CaptainLocked, CatchInputError, CatchLog, pick_list
 from ..i18n import LANGUAGES, catalogue
-from .language import error_message, iso, lang_of, when
+from .language import error_message, iso, lang_of, remember_language, when
 from .state import catchlog_of, limiter_of
 
 PAGE_LINES = 4  # species line rows on the haul form
@@ -74,6 +74,7 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> Respon
         **ctx,
     )
     response = HTMLResponse(html, status_code=status)
+    remember_language(response, lang)
     if token:
         response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
     return secured(response, POLICY)
@@ -219,6 +220,7 @@ async def page_post(request: Request) -> Response:
 def _redirect(token: str, lang: str, **extra: str) -> Response:
     query = urllib.parse.urlencode({"t": token, "l": lang, **extra})
     response = RedirectResponse(f"/catch?{query}", status_code=303)
+    remember_language(response, lang)
     response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
     return secured(response, POLICY)
 

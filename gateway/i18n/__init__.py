@@ -23,6 +23,8 @@ DEFAULT_LANGUAGE = "en"
 ZAWGYI_THRESHOLD = 0.95  # detector probability above which text is treated as Zawgyi
 
 
+LANG_COOKIE = "sb_lang"  # the member's or captain's language, one choice for the vessel's whole site
+
 class Catalogue:
     """One language's messages; ``t(key, **values)`` formats one, falling back to English."""
 
