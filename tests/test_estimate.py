@@ -6,22 +6,28 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
 from common.estimate import (
     TYPICAL_COUNTER,
     TYPICAL_CREATED,
+    TYPICAL_EPOCH,
     TYPICAL_HANDLE,
     TYPICAL_MEMBER,
     TYPICAL_RID,
+    _epoch,
     estimate,
+    estimate_stored,
+    wording,
 )
 from firmware_profiles import load_profile
 from seabridge import cli
 from wire.codec import CODEC_DEFLATE, CODEC_RAW
 from wire.crypto import CrewEpoch, open_crew
 from wire.frame import Direction, frame_capacity, open_frame, seal_frame
-from wire.items import RecordItem
+from wire.items import RecordItem, dumps
 from wire.records import HOTLINE, CrewContent, CrewMessage, CrewReply, Kind
 from wire.units import cut_record
 
@@ -95,3 +101,22 @@ def test_cli_prints_one_json_object_per_input_line(
         obj = json.loads(line)
         assert obj["record_bytes"] == estimate(text, "my")["record_bytes"]
         assert {"record_bytes", "frame_bytes", "credits"} <= obj.keys()
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=st.text(max_size=600), handle=st.text(min_size=1, max_size=32), member=st.integers(1, 5000))
+def test_a_queued_message_priced_by_its_stored_size_costs_what_the_live_estimate_said(
+    text: str, handle: str, member: int
+) -> None:
+    """The crew page's list prices a sealed message from its record size alone; the figure must be
+    the one the member saw while typing (one estimator, one figure)."""
+    live = estimate(text, None, "iridium-9603", handle=handle, member=member)
+    sealed = _epoch().seal(TYPICAL_RID, CrewContent(to=HOTLINE, text=text, handle=handle).encode())
+    body = CrewMessage(member, TYPICAL_EPOCH, sealed, TYPICAL_CREATED).body()
+    stored = estimate_stored(len(dumps(body)), "iridium-9603")
+    assert (stored["frame_bytes"], stored["credits"]) == (live["frame_bytes"], live["credits"])
+
+
+def test_the_size_wording_counts_one_credit_as_one() -> None:
+    assert wording(83, 2, "credit") == "83 bytes on the air, 2 credits"
+    assert wording(40, 1, "credit") == "40 bytes on the air, 1 credit"
