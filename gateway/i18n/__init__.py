@@ -25,6 +25,7 @@ ZAWGYI_THRESHOLD = 0.95  # detector probability above which text is treated as Z
 
 LANG_COOKIE = "sb_lang"  # the member's or captain's language, one choice for the vessel's whole site
 
+
 class Catalogue:
     """One language's messages; ``t(key, **values)`` formats one, falling back to English."""
 

@@ -128,7 +128,9 @@ async def admin_vessels(request: Request, session: Session) -> Response:
             raise ValueError("unknown action")
     except ValueError as exc:
         typed = {k: form.get(k, "")[:64] for k in ("name", "modem_id", "fleet", "profile", "network")}
-        return await admin_page(request, session, 400, str(exc), **{f"vessel_{k}": v for k, v in typed.items()})
+        return await admin_page(
+            request, session, 400, str(exc), **{f"vessel_{k}": v for k, v in typed.items()}
+        )
     await run_in_threadpool(data.audit, session.user, f"vessel-{action}", target, now, "", addr(request))
     return RedirectResponse("/admin#vessels", 303)
 

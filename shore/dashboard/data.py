@@ -385,7 +385,10 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
         for e in self._events(f"{vessel.topic}/evt/delivery", 0.0, MAX_CONVERSATION_SCAN):
             # A receipt published by another shore system for a reply the relay did not queue itself.
             mid = str(e.data.get("msg_id", ""))
-            if found.get(mid) == Receipt(RECEIPT_STATES[0]) and e.data.get("status", "delivered") == "delivered":
+            if (
+                found.get(mid) == Receipt(RECEIPT_STATES[0])
+                and e.data.get("status", "delivered") == "delivered"
+            ):
                 at = e.data.get("at", e.created)
                 found[mid] = receipt_of(None, float(at) if isinstance(at, int | float) else e.created)
         return found

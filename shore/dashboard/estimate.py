@@ -34,7 +34,9 @@ def estimate_reply(
         "source": "common.estimate",
     }
     try:
-        got = estimate(text, lang, profile=profile_name, direction="mt", **({"member": member} if member else {}))
+        got = estimate(
+            text, lang, profile=profile_name, direction="mt", **({"member": member} if member else {})
+        )
     except (LocalWireError, ProfileError, ValueError) as exc:
         out.update(record_bytes=0, frame_bytes=0, frames=0, credits=0, cost=0.0, ok=False, error=str(exc))
         out.update(size="", label=label(out))
