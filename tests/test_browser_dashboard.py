@@ -25,7 +25,7 @@ from common.keyfiles import encode_key
 from gateway.catchlog import CatchLog
 from shore.dashboard.auth import Role
 from shore.dashboard.data import DashboardData
-from simulators.demo import DEMO_FLEET, DEMO_VESSEL, Demo
+from simulators.demo import DEMO_VESSEL, Demo
 
 chromium_or_skip()
 PASSWORD = "correct horse battery"
