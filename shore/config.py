@@ -7,6 +7,8 @@ from pathlib import Path
 
 from wire.records import KIND_CLASS, PriorityClass
 
+from .directip_server import LOOPBACK_ONLY
+
 
 @dataclass
 class KeysSection:
@@ -54,10 +56,15 @@ class BrokerSection:
 
 @dataclass
 class DirectIpSection:
-    mo_listen: str = "0.0.0.0:10800"  # DirectIP MO server: the Iridium gateway connects here ("" = off)
+    mo_listen: str = "127.0.0.1:10800"  # DirectIP MO server: the Iridium gateway connects here ("" = off)
+    # source networks/addresses allowed to deliver MO (the Iridium gateway's; [] = anyone)
+    mo_accept_from: list[str] = field(default_factory=lambda: list(LOOPBACK_ONLY))
+    mo_max_connections: int = 64  # open MO connections in all
+    mo_max_per_peer: int = 8  # open MO connections per source address
+    mo_idle_timeout_s: float = 10.0  # until the first byte, and between bytes, of an MO message
     mt_host: str = "127.0.0.1"  # DirectIP MT server of the Iridium gateway (or an emulator)
     mt_port: int = 10801
-    read_timeout_s: float = 30.0
+    read_timeout_s: float = 30.0  # whole MO message in; whole MT confirmation back
 
 
 @dataclass

@@ -220,6 +220,10 @@ class ShoreService:
                 mo_port,
                 self._on_mo,
                 read_timeout_s=cfg.directip.read_timeout_s,
+                idle_timeout_s=cfg.directip.mo_idle_timeout_s,
+                max_connections=cfg.directip.mo_max_connections,
+                max_per_peer=cfg.directip.mo_max_per_peer,
+                accept_from=cfg.directip.mo_accept_from,
                 clock=self.clock,
                 log=log,
             )
@@ -586,6 +590,8 @@ def _directip_rejections(server: DirectIpMoServer) -> dict[str, int]:
         "directip-undecodable": c["rejected"],
         "directip-timeout": c["timeouts"],
         "directip-refused": c["refused"],
+        "directip-evicted": c["evicted"],
+        "directip-not-allowed": c["not_allowed"],
     }
 
 

@@ -46,7 +46,7 @@ from shore.directip_framing import MessageReader
 # --------------------------------------------------------------------------------------------------
 # Real MO messages from the Iridium gateway (gadomski/sbd-rs `data/`, MIT/Apache-2.0), byte for byte.
 
-VECTOR_DIR = Path("/work/shared/reference/vectors/directip")
+VECTOR_DIR = Path(__file__).parent / "vectors" / "directip"  # vendored: tests/vectors/directip/README.md
 
 MO_VECTOR = bytes.fromhex(
     "01003801001c70ec076933303032333430363339303431393000004b0000559eba2c02001674657374206d657373616765"
