@@ -7,6 +7,7 @@ from pathlib import Path
 
 from wire.records import KIND_CLASS, PriorityClass
 
+from .archive import REJECTED_MAX_BYTES, REJECTED_MAX_ROWS
 from .directip_server import LOOPBACK_ONLY
 
 
@@ -32,6 +33,8 @@ class RetentionSection:
     distress_s: float = 0.0  # SOS records
     control_s: float = 365 * 86400.0  # epochs and notices
     frames_s: float = 90 * 86400.0  # raw frames as received
+    rejected_max_bytes: int = REJECTED_MAX_BYTES  # rejected frames kept per vessel (bytes); more are
+    rejected_max_rows: int = REJECTED_MAX_ROWS  # counted and logged, not stored (rows per vessel)
     check_s: float = 3600.0  # how often retention runs
 
     def by_kind(self) -> dict[int, float]:

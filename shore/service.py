@@ -74,7 +74,11 @@ class ShoreService:
             raise ValueError(f"scale.role must be one of {', '.join(ROLES)}, got {role!r}")
         self.role = role
         location: str | Path = config.archive.url or resolve(base_dir, config.archive.path)
-        self.archive = Archive(location)
+        self.archive = Archive(
+            location,
+            rejected_max_bytes=config.retention.rejected_max_bytes,
+            rejected_max_rows=config.retention.rejected_max_rows,
+        )
         if role != "all" and (self.archive.dialect != "postgresql" or not config.broker.url):
             self.archive.close()
             raise ValueError(f"scale.role {role!r} needs archive.url (PostgreSQL) and broker.url")
