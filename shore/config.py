@@ -9,6 +9,7 @@ from wire.records import KIND_CLASS, PriorityClass
 
 from .archive import REJECTED_MAX_BYTES, REJECTED_MAX_ROWS
 from .directip_server import LOOPBACK_ONLY
+from .webhook import JWT_MAX_LIFETIME_S
 
 
 @dataclass
@@ -75,6 +76,7 @@ class WebhookSection:
     listen: str = "0.0.0.0:8091"  # RockBLOCK webhook HTTP listener ("" = off)
     path: str = "/rockblock/mo"  # URL path the service POSTs to
     jwt_public_key: Path | None = None  # PEM public key that signs the JWT field (RS256)
+    jwt_max_lifetime_s: float = JWT_MAX_LIFETIME_S  # a JWT must carry exp, within this of iat and now
     shared_secret: str = ""  # secret expected in ?token= or the X-Seabridge-Token header
     rate_per_s: float = 20.0  # requests per second per client address
     burst: float = 50.0  # bucket size per client address

@@ -522,7 +522,7 @@ class Relay:
     def vessel_codecs(self, vessel: Vessel) -> frozenset[int]:
         """Codecs the vessel announced; before any announcement, the ones every gateway has."""
         mark = self.archive.get_mark(f"codecs:{vessel.imei}")
-        if mark is None or not mark.isdigit():
+        if mark is None or not (mark.isascii() and mark.isdigit()):
             return BASELINE_CODECS
         return codecs_from_mask(int(mark)) | BASELINE_CODECS
 

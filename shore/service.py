@@ -411,7 +411,7 @@ class ShoreService:
         key = None
         if w.jwt_public_key is not None:
             key = resolve(self.base_dir, w.jwt_public_key).read_bytes()
-        auth = Authenticator(key, w.shared_secret or None)
+        auth = Authenticator(key, w.shared_secret or None, max_lifetime_s=w.jwt_max_lifetime_s)
         if not auth.configured:
             log.warning("webhook has no JWT key or shared secret configured: every request is refused")
         limiter = RateLimiter(w.rate_per_s, w.burst, w.global_rate_per_s)
