@@ -18,7 +18,8 @@ from bench.fuzz_kit import Target, mutate_bytes
 from firmware_profiles import load_profile
 from gateway.modem import inmarsat_idp, iridium_sbd
 from simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
-from simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
+from simulators.iridium_loopback import LoopbackNetwork
+from simulators.iridium_modem import IridiumModemEmulator
 from simulators.link_model import LinkModel
 
 T0 = 1_735_689_600.0

@@ -1,4 +1,4 @@
-"""Every parser's fuzz target for a CI-sized count (``FUZZ_COUNT``, default 5000 inputs each): the
+"""Every parser's fuzz target for a CI-sized count (``FUZZ_COUNT``, default 3000 inputs each): the
 same targets and promises as ``python -m bench fuzz`` (typed error and nothing changed, or a result
 that says what the input said). Long runs and their figures: docs/fuzzing.md."""
 
@@ -11,7 +11,7 @@ import pytest
 from bench.fuzz import run_target
 from bench.fuzz_targets import TARGETS
 
-COUNT = int(os.environ.get("FUZZ_COUNT", "5000"))
+COUNT = int(os.environ.get("FUZZ_COUNT", "3000"))
 
 
 @pytest.mark.fuzz
