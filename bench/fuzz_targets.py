@@ -27,7 +27,6 @@ from bench.fuzz_kit import Target, mutate_bytes, mutate_tree
 from shore.directip import (
     BadField,
     DirectIpError,
-    MessageReader,
     MoHeader,
     MoLocation,
     MoMessage,
@@ -43,6 +42,7 @@ from shore.directip import (
     encode_mt,
     encode_mt_confirmation,
 )
+from shore.directip_framing import MessageReader
 from shore.webhook import WebhookError, WebhookMo, _fields, parse_mo
 from wire.catch import (
     CatchLine,
