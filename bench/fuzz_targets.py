@@ -136,7 +136,8 @@ def check_directip(raw: bytes) -> str:
         except BadField:
             # Only the MT header keeps a non-digit IMEI as sent (to answer "invalid IMEI"), and an
             # encoder refuses to write one; anything else a decoder accepts must encode.
-            assert name == "mt" and not value.imei.isdigit(), f"{name}: decoded {value!r} does not encode"
+            ascii_digits = value.imei.isascii() and value.imei.isdigit()
+            assert name == "mt" and not ascii_digits, f"{name}: decoded {value!r} does not encode"
             continue
         assert _same(again, value), f"{name}: {value!r} re-decodes as {again!r}"
     return f"decoded-{decoded}" if decoded else "refused"
@@ -279,7 +280,8 @@ def check_frame(case: tuple[int, bytes]) -> str:
     assert head.counter == counter and head.direction == Direction.MO
     for item in items:
         again = decode_items(_encode_item(item))
-        assert len(again) == 1 and _same(again[0], item), f"{item!r} re-decodes as {again!r}"
+        # Compared as canonical CBOR: a body may hold NaN map keys, which never compare equal.
+        assert len(again) == 1 and _encode_item(again[0]) == _encode_item(item), f"{item!r} re-decodes as {again!r}"
     return f"items-{min(len(items), 5)}"
 
 
