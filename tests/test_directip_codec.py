@@ -7,6 +7,7 @@ Expected bytes here are written out by hand from the field tables of the Iridium
 from __future__ import annotations
 
 import contextlib
+import itertools
 import struct
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.fuzz_targets import check_directip, check_stream
 from firmware_profiles import load_profile
 from shore.directip import (
     BadField,
@@ -452,6 +454,8 @@ def test_any_bytes_decode_or_raise_a_directip_error(raw: bytes) -> None:
     for decode in DECODERS:
         with contextlib.suppress(DirectIpError):
             decode(raw)
+    # ... and whatever decodes, encodes and decodes again to the same message (bench.fuzz_targets).
+    assert check_directip(raw) in ("refused", "decoded-1", "decoded-2", "decoded-3", "decoded-4")
 
 
 @given(st.lists(st.binary(max_size=60), max_size=8), st.integers(1, 0xFFFF))
@@ -465,6 +469,10 @@ def test_reader_never_raises_anything_but_directip_errors(chunks: list[bytes], c
         reader.end_of_stream()
     except DirectIpError:
         pass
+    # The same chunks against a reference framer: the same messages, the same failure.
+    stream = b"".join(chunks)
+    cuts = list(itertools.accumulate(len(c) for c in chunks))[:-1]
+    assert check_stream((stream, cuts, cap)).split("-")[0] in ("messages", "error")
 
 
 imeis = st.text(alphabet="0123456789", min_size=15, max_size=15)
