@@ -7,7 +7,8 @@ and the gateway as its own process, ``seabridge gateway run`` with a TOML config
 HTTP, its SQLite store, the driver on the pty. A crew member signs in on the captive page once; then,
 for every run of the gateway, messages are POSTed to ``/send`` without pause while the gateway packs
 them, opens sessions and takes the shore's acknowledgements, and after a random delay the process is
-SIGKILLed (a tenth of the kills land during start-up). The gateway is started again on the same files.
+SIGKILLed (a tenth of the kills land during start-up, a tenth before the page answered its first
+request; the others once it has, so that every run accepts messages however slow the machine). The gateway is started again on the same files.
 At the end one more run drains the queue with no new traffic.
 
 Counted: a message is *promised* when ``/send`` answered 303 (the HTTP moment of acceptance); one
@@ -244,6 +245,7 @@ class Crew:
         self.promised: set[str] = set()
         self.uncertain: set[str] = set()
         self._in_flight = 0
+        self.answered = 0  # /send answers in the current run
         self._n = 0
         self._task: asyncio.Future[Any] | None = None
 
@@ -274,6 +276,7 @@ class Crew:
                 return  # the gateway is gone: wait for the next run
             finally:
                 self._in_flight -= 1
+            self.answered += 1
             if r.status_code == 303:
                 self.promised.add(text)
             elif r.status_code == 429:
@@ -287,6 +290,7 @@ class Crew:
             self.base = base
             await self._sign_in()
         self.base = base
+        self.answered = 0
         # Two requests at a time, as two phones would: more accepts per run, and kills mid-request.
         self._task = asyncio.gather(self._send_forever(), self._send_forever(), return_exceptions=True)
 
@@ -400,6 +404,10 @@ def run_crashes(
                 if url is None:
                     raise RuntimeError(f"gateway run ended on its own: {output.read_text(errors='replace')[-3000:]}")
                 crew.begin(url)
+                if rng.random() >= STARTUP_KILL_SHARE:  # most kills: once the page has answered a /send
+                    deadline = time.monotonic() + 10.0
+                    while crew.answered == 0 and time.monotonic() < deadline:
+                        time.sleep(0.005)
                 time.sleep(rng.uniform(0.0, max_run_s))
                 report.kills_by_phase[shore.phase(crew.in_flight)] += 1
                 report.kills_mid_request += crew.in_flight
