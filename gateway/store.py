@@ -178,8 +178,7 @@ class GatewayStore:
             self.fold_wal()
 
     def fold_wal(self) -> None:
-        """Copy the write-ahead log into the file and empty it, so older page images (values since
-        overwritten) do not linger in the log."""
+        """Fold the write-ahead log into the file and empty it: no old page image lingers in it."""
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -283,8 +282,7 @@ class GatewayStore:
         return rid
 
     def remember_member(self, rid: int, member: int) -> None:
-        """Record ``rid`` as ``member``'s, in this process's memory only (fairness, allowances, the
-        member's status list). After a restart, records are anonymous until their member signs in."""
+        """``rid`` is ``member``'s, in memory only: anonymous after a restart until its member signs in."""
         with self._lock:
             self._member_of[rid] = member
     def pending_units(

@@ -227,13 +227,10 @@ class Relay:
         return self._reject(exc.reason, f"{vessel.name} MOMSN {d.momsn}: {exc}")
 
     def _keep_rejected(self, batch: FrameBatch, imei: str, momsn: int, payload: bytes, reason: str) -> None:
-        """Store a rejected frame only within the vessel's cap; beyond it, count it (and the archive
-        logs it): forged or replayed traffic cannot grow the archive without bound."""
-        if self.archive.rejected_room(batch, imei, len(payload)):
-            batch.outcome(imei, momsn, payload, reason)
-        else:
-            batch.forget_claim(imei, momsn, payload)
-            self.rejections["rejected-not-archived"] += 1
+        if self.archive.rejected_room(batch, imei, len(payload)):  # else counted, the archive logs it
+            return batch.outcome(imei, momsn, payload, reason)
+        batch.forget_claim(imei, momsn, payload)
+        self.rejections["rejected-not-archived"] += 1
 
     def _apply_frame(
         self, batch: FrameBatch, d: Delivery, vessel: Vessel, head: Any, items: list[Any]
