@@ -2,20 +2,25 @@
 
 Crew content is sealed for the shore's crew key the moment it is accepted, with this run's RAM-only
 epoch key (see ``wire.crypto``). The first crew message of an epoch also queues the epoch's public key
-as a control record, so the shore can open everything sealed in this run.
+as a control record, so the shore can open everything sealed in this run. Before sealing, the content
+is padded to a size class (``CONTENT_SIZE_CLASS``), so that the size on disk and on the air tells only
+the class, and the covert personal-safety alert has the class of any short message.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cbor2
 from nacl.public import PublicKey
 
 from common.clock import Clock
 from wire.crypto import CrewEpoch
+from wire.items import dumps
 from wire.records import (
     HOTLINE,
     PERSONAL_ALERT_TEXT,
@@ -26,7 +31,7 @@ from wire.records import (
     to_wire_time,
 )
 
-from .accounts import Members
+from .accounts import Members, write_receipt
 from .config import LinkSection
 from .distress import Distress
 from .fairness import AllowanceState
@@ -36,6 +41,22 @@ from .store import GatewayStore, InboxEntry, MessageStatus
 MAX_TEXT_CHARS = 1000
 MAX_HANDLE_CHARS = 32
 MAX_CONTACT_CHARS = 64
+CONTENT_SIZE_CLASS = 32  # sealed crew content is a multiple of this many bytes (plus the seal's tag)
+_PAD_KEY = 3  # CBOR map key of the padding in the crew content (the shore ignores unknown keys)
+
+
+def padded_content(content: CrewContent) -> bytes:
+    """``content`` encoded and padded with zero bytes under key 3 to the next multiple of
+    ``CONTENT_SIZE_CLASS`` bytes (one more class when the padding's own length prefix overshoots)."""
+    plain = content.encode()
+    fields = cbor2.loads(plain)
+    target = -(-(len(plain) + 2) // CONTENT_SIZE_CLASS) * CONTENT_SIZE_CLASS
+    for size in (target, target + CONTENT_SIZE_CLASS):
+        for header in (1, 2, 3):  # bytes the padding's own length prefix takes
+            out = dumps({**fields, _PAD_KEY: bytes(max(0, size - len(plain) - 1 - header))})
+            if len(out) == size:
+                return out
+    raise AssertionError(f"no padding reaches a size class from {len(plain)} bytes")
 
 
 class CrewInputError(ValueError):
@@ -118,12 +139,13 @@ class CrewDesk:
             raise CrewInputError("session", "unknown member", "problem_expired")
         epoch = self._current_epoch()
         now = self.clock.now()
-        content = CrewContent(to=to, text=text, handle=handle).encode()
+        content = padded_content(CrewContent(to=to, text=text, handle=handle))
 
-        def body(rid: int) -> dict:
+        def body(db: sqlite3.Connection, rid: int) -> dict:
+            write_receipt(db, rid, member)  # the sender finds it again after a restart; no one else
             return CrewMessage(member, epoch.number, epoch.seal(rid, content), to_wire_time(now)).body()
 
-        return self.store.accept(
+        return self.store.accept_with_rows(
             Kind.CREW_MESSAGE, body, now, member=member, lifetime_s=self.message_lifetime_s
         )
 

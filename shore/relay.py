@@ -223,8 +223,14 @@ class Relay:
             if not batch.claim(d.imei, d.momsn, d.network, d.payload, d.now):
                 self.rejections["duplicate-delivery"] += 1
                 return "duplicate"
-            batch.outcome(d.imei, d.momsn, d.payload, exc.reason)
+            self._keep_rejected(batch, d.imei, d.momsn, d.payload, exc.reason)
         return self._reject(exc.reason, f"{vessel.name} MOMSN {d.momsn}: {exc}")
+
+    def _keep_rejected(self, batch: FrameBatch, imei: str, momsn: int, payload: bytes, reason: str) -> None:
+        if self.archive.rejected_room(batch, imei, len(payload)):  # else counted, the archive logs it
+            return batch.outcome(imei, momsn, payload, reason)
+        batch.forget_claim(imei, momsn, payload)
+        self.rejections["rejected-not-archived"] += 1
 
     def _apply_frame(
         self, batch: FrameBatch, d: Delivery, vessel: Vessel, head: Any, items: list[Any]
@@ -275,7 +281,7 @@ class Relay:
             outcome = self._reject(exc.reason, f"{vessel.name} frame {head.counter}: {exc}")
             with batch.frame():
                 batch.claim(imei, momsn, d.network, payload, now)
-                batch.outcome(imei, momsn, payload, outcome)
+                self._keep_rejected(batch, imei, momsn, payload, outcome)
                 if exc.reason == "replay" and carries_records:
                     # The vessel may have missed our ack: owe it again so it stops resending.
                     Archive.owe_ack(batch, imei, head.counter, now)
@@ -513,7 +519,7 @@ class Relay:
     def vessel_codecs(self, vessel: Vessel) -> frozenset[int]:
         """Codecs the vessel announced; before any announcement, the ones every gateway has."""
         mark = self.archive.get_mark(f"codecs:{vessel.imei}")
-        if mark is None or not mark.isdigit():
+        if mark is None or not (mark.isascii() and mark.isdigit()):
             return BASELINE_CODECS
         return codecs_from_mask(int(mark)) | BASELINE_CODECS
 

@@ -57,6 +57,7 @@ MT_PATH = "/rockblock/MT"
 MAX_BODY_BYTES = 16 * 1024
 DELIVERY_QUEUE_MAX = 10_000
 DEVICE_TYPE = "ROCKBLOCK"
+JWT_LIFETIME_S = 600  # exp - iat of each signed POST (every attempt is signed afresh)
 
 FAILED_CREDENTIALS = (10, "Invalid login credentials")
 FAILED_IMEI = (11, "No RockBLOCK with this IMEI found on your account")
@@ -235,9 +236,10 @@ class RockBlockNetwork:
         self._wake.set()
 
     def sign(self, fields: dict[str, str], now: float) -> str:
-        """The ``JWT`` field: RS256 over the other fields (strings) plus ``iat``."""
+        """The ``JWT`` field: RS256 over the other fields (strings) plus ``iat`` and ``exp``."""
         claims: dict[str, Any] = {k: v for k, v in fields.items() if k != "JWT"}
         claims["iat"] = int(now)
+        claims["exp"] = int(now) + JWT_LIFETIME_S
         return jwt.encode(claims, self._key, algorithm="RS256")
 
     # -- webhook delivery -----------------------------------------------------------------------
@@ -282,6 +284,7 @@ class RockBlockNetwork:
         if not self.webhook_url:
             delivered = True
         else:
+            item.fields["JWT"] = self.sign(item.fields, self._clock.now())
             try:
                 response = await http.post(self.webhook_url, data=item.fields)
                 status = response.status_code

@@ -228,3 +228,8 @@ def test_any_bytes_from_the_dte_never_crash_the_emulator(chunks: list[bytes]) ->
         m.now += 0.1
         m.emu.tick(m.now)
     m.emu.read_output()
+    m.now += 600.0  # past any data or session deadline the garbage may have started
+    m.emu.tick(m.now)
+    m.emu.read_output()
+    answer = m.tx(b"\rAT\r")
+    assert b"OK" in answer or b"0\r" in answer, answer

@@ -266,8 +266,9 @@ class Telemetry:
             _field(b, 0, int, "created"),
             lat,
             lon,
-            _field(b, 3, int, "fix_source") if 3 in b else None,
-            _field(b, 4, int, "fix_age_s") if 4 in b else None,
+            # A fix's source and age mean nothing without the fix (and are not written without one).
+            _field(b, 3, int, "fix_source") if 3 in b and lat is not None else None,
+            _field(b, 4, int, "fix_age_s") if 4 in b and lat is not None else None,
             tuple(tuple(q) for q in queue),  # type: ignore[misc]
             _field(b, 6, int, "budget_day_permille") if 6 in b else 0,
             _field(b, 7, int, "budget_month_permille") if 7 in b else 0,

@@ -186,7 +186,7 @@ class _Current(Current):
 _STATE_LINE = re.compile(r'^(?:%MG[RF][SN]:\s*)?"([^"]*)",([\d.]+),(\d+),(\d+),(\d+),(\d+),(\d+)$')
 _MGFG_LINE = re.compile(r'^%MGFG:\s*"([^"]*)",([\d.]+),(\d+),(\d+),(\d+),(\d+),(\d+),(.*)$')
 _GSN_LINE = re.compile(r"^\+GSN:\s*(\S+)$")
-_UTC_LINE = re.compile(r"^%UTC:\s*(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})$")
+_UTC_LINE = re.compile(r"^%UTC:\s*([0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})$")
 _CRC_TOKEN = re.compile(r"^\*([0-9A-Fa-f]{4})$")
 _NAME = re.compile(r"^[0-9A-Za-z._-]+$")
 
@@ -357,7 +357,10 @@ class InmarsatIdp(AtEngine):
             for line in lines:
                 m = _UTC_LINE.match(line)
                 if m is not None:
-                    stamp = datetime.fromisoformat(m.group(1).replace(" ", "T")).replace(tzinfo=UTC)
+                    try:  # the shape is checked above; the calendar is not (month 21, 30 February)
+                        stamp = datetime.fromisoformat(m.group(1).replace(" ", "T")).replace(tzinfo=UTC)
+                    except ValueError:
+                        raise RemoteProtocolError(f"impossible date in {line!r}") from None
                     result.append(stamp.timestamp())
                     return
             result.append(None)

@@ -218,6 +218,11 @@ class IridiumSbd(AtEngine):
         self._read_payload: bytes | None = None
         self._maybe_in_data_mode = False
 
+    def assume_unknown_state(self) -> None:
+        """The modem may be in any state (a new process, after a power cut of the host only): the next
+        ``initialize`` first ends a ``+SBDWB`` transfer that may still be waiting for payload bytes."""
+        self._maybe_in_data_mode = True
+
     # -- operations ---------------------------------------------------------------------------
 
     def initialize(self, now: float) -> None:

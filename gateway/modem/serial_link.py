@@ -71,7 +71,11 @@ class IridiumModem(DriverPort[IridiumSbd]):
         *,
         max_sessions_per_call: int | None = None,
     ) -> None:
-        super().__init__(port, profile, clock, log or logging.getLogger(__name__), IridiumSbd(profile))
+        driver = IridiumSbd(profile)
+        # This process knows nothing of what the last one left the modem doing (it may have been
+        # killed in the middle of writing a frame, the modem still waiting for the payload).
+        driver.assume_unknown_state()
+        super().__init__(port, profile, clock, log or logging.getLogger(__name__), driver)
         self.imei: str | None = None
         self.ring_event = asyncio.Event()
         # An MT queue at the gateway never holds more than mt_queue_max messages, so draining it
