@@ -130,10 +130,11 @@ class Authenticator:
     """The webhook's authenticity check. At least one of ``jwt_public_key`` (PEM) and ``shared_secret``
     must be set, otherwise every request is refused (``auth-not-configured``).
 
-    A JWT must carry ``exp`` and must not be expired at ``now`` (the injected clock); it is also refused
-    once issued (``iat``) more than ``max_lifetime_s`` ago, and if its ``exp`` lies further than that in
-    the future, so a captured token is replayable for a bounded window only (and a replay within it is
-    the same delivery, which the pipeline de-duplicates on IMEI + MOMSN)."""
+    A JWT must carry ``exp`` or ``iat`` (RockBLOCK's tokens carry ``iat``; a token with neither would be
+    valid forever). It is refused once expired at ``now`` (the injected clock), once issued more than
+    ``max_lifetime_s`` ago, and if its ``exp`` lies further than that in the future, so a captured token
+    is replayable for a bounded window only (and a replay within it is the same delivery, which the
+    pipeline de-duplicates on IMEI + MOMSN)."""
 
     def __init__(
         self,
@@ -173,7 +174,6 @@ class Authenticator:
                         "verify_exp": False,
                         "verify_iat": False,
                         "verify_nbf": False,
-                        "require": ["exp"],
                     },
                 )
             except jwt.PyJWTError as exc:
@@ -188,14 +188,16 @@ class Authenticator:
         times = {}
         for name in ("exp", "iat", "nbf"):
             value = claims.get(name)
-            if value is None and name != "exp":
+            if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                 raise WebhookError("bad-signature", f"JWT {name} is not a number", 401)
             times[name] = float(value)
-        if times["exp"] < now - self.leeway_s:
+        if "exp" not in times and "iat" not in times:
+            raise WebhookError("bad-signature", "JWT carries neither exp nor iat: it would never expire", 401)
+        if "exp" in times and times["exp"] < now - self.leeway_s:
             raise WebhookError("expired-token", "JWT expired", 401)
-        if times["exp"] > now + self.max_lifetime_s + self.leeway_s:
+        if "exp" in times and times["exp"] > now + self.max_lifetime_s + self.leeway_s:
             raise WebhookError("bad-signature", "JWT exp lies beyond the allowed lifetime", 401)
         if "nbf" in times and times["nbf"] > now + self.leeway_s:
             raise WebhookError("bad-signature", "JWT not valid yet", 401)

@@ -231,11 +231,21 @@ def test_momsn_is_plain_ascii_digits_only(value: str) -> None:
         parse_mo(fields)
 
 
-def test_a_jwt_without_exp_is_refused() -> None:
-    auth = Authenticator(PUBLIC_PEM)
-    with pytest.raises(WebhookError, match="exp") as err:
-        auth.check(form("300234010000001", 1, b"\x01", lifetime=None), None, time.time())
+def test_a_jwt_that_would_never_expire_is_refused_and_iat_alone_bounds_its_life() -> None:
+    auth = Authenticator(PUBLIC_PEM, max_lifetime_s=3600, leeway_s=60)
+    issued = 1_800_000_000
+    fields = form("300234010000001", 1, b"\x01", now=issued, lifetime=None)
+    claims = {k: v for k, v in fields.items() if k != "JWT"}
+    fields["JWT"] = jwt.encode(claims, _PRIVATE, algorithm="RS256")  # neither exp nor iat
+    with pytest.raises(WebhookError, match="neither exp nor iat") as err:
+        auth.check(fields, None, issued)
     assert err.value.status == 401
+    # RockBLOCK's own tokens carry iat (and iss "Rock 7") without exp: accepted within the lifetime only
+    rockblock = form("300234010000001", 1, b"\x01", now=issued, lifetime=None)
+    auth.check(rockblock, None, issued + 3000)
+    with pytest.raises(WebhookError) as err:
+        auth.check(rockblock, None, issued + 3700)  # replayed after the lifetime
+    assert err.value.reason == "expired-token"
 
 
 def test_a_jwt_is_accepted_only_within_its_bounded_lifetime() -> None:
@@ -269,7 +279,9 @@ def test_unicode_digits_and_unsigned_lifetimes_get_a_clear_answer_over_http(shor
     assert (r.status_code, r.text) == (400, "FAILED,malformed-field")
     r = httpx.post(url, json=fields, timeout=5)
     assert r.status_code == 400
-    r = httpx.post(url, data=form(v.imei, 61, frame, lifetime=None), timeout=5)
+    forever = {k: x for k, x in form(v.imei, 61, frame).items() if k != "JWT"}
+    forever["JWT"] = jwt.encode(forever, _PRIVATE, algorithm="RS256")  # neither exp nor iat
+    r = httpx.post(url, data=forever, timeout=5)
     assert (r.status_code, r.text) == (401, "FAILED,bad-signature")
     text = httpx.get(running.endpoints["metrics"], timeout=5).text
     assert metric(text, "seabridge_rejections_total", reason="malformed-field") == 2
