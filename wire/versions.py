@@ -100,7 +100,9 @@ class WireFormatV2(WireFormat):
         limit: int,
         epoch: FrameEpoch | None = None,
     ) -> bytes:
-        attached = epoch is not None and any(i[:1] and i[0] in (v2items.ITEM_CREW, v2items.ITEM_MEMBER) for i in items)
+        attached = epoch is not None and any(
+            i[:1] and i[0] in (v2items.ITEM_CREW, v2items.ITEM_MEMBER) for i in items
+        )
         return v2frame.seal_frame(key, direction, counter, items, limit, epoch if attached else None)
 
 

@@ -180,7 +180,12 @@ def attach(item: bytes, epoch: FrameEpoch | None, now: float) -> bytes:
     epoch loses its tag (the frame's covers it), its record id becomes a delta from the epoch's base
     and its time minutes before ``now``. Anything else, or an item whose tag does not verify (altered
     on disk), is returned unchanged, so the shore sees and refuses the alteration."""
-    if epoch is None or not epoch.announced or not item or item[0] not in (ITEM_CREW_SEALED, ITEM_MEMBER_SEALED):
+    if (
+        epoch is None
+        or not epoch.announced
+        or not item
+        or item[0] not in (ITEM_CREW_SEALED, ITEM_MEMBER_SEALED)
+    ):
         return item
     r = Reader(item[1:])
     number, rid, member = r.uint(), r.uint(), r.uint()
@@ -202,7 +207,9 @@ def attach(item: bytes, epoch: FrameEpoch | None, now: float) -> bytes:
     return make_item(ITEM_MEMBER, rid - epoch.base_rid, member, tail=name)
 
 
-def decode_crew_item(item_type: int, body: bytes, epoch: FrameEpoch | None, now: float) -> tuple[int, int, Any]:
+def decode_crew_item(
+    item_type: int, body: bytes, epoch: FrameEpoch | None, now: float
+) -> tuple[int, int, Any]:
     """``(rid, kind, format-2 body)`` of a crew item (types 3..6). An attached item (3, 5) is only
     valid in a frame sealed under ``epoch``; the receiver re-tags it with the epoch key so that every
     format-2 body it keeps carries a tag it can check again later."""
@@ -228,7 +235,11 @@ def decode_crew_item(item_type: int, body: bytes, epoch: FrameEpoch | None, now:
         ciphertext = r.rest()
         _, mac = _keys(epoch.key)
         t = tag(mac, b"crew", _ids(epoch.number, rid, member, minute), ciphertext)
-        return rid, KIND_CREW_MESSAGE, {0: member, 1: epoch.number, 2: ciphertext, 3: minute * 60, 4: t, 5: FORMAT}
+        return (
+            rid,
+            KIND_CREW_MESSAGE,
+            {0: member, 1: epoch.number, 2: ciphertext, 3: minute * 60, 4: t, 5: FORMAT},
+        )
     handle = _text(r.rest())
     return rid, KIND_MEMBER, seal_member(epoch.number, epoch.key, rid, member, handle)
 

@@ -141,7 +141,13 @@ def open_frame(
             raise EpochUnknownError("frame sealed under a crew epoch this receiver does not know")
     ciphertext = frame[3:-TAG_BYTES]
     try:
-        check_tag(_mac_key(link_key, epoch), frame[-TAG_BYTES:], frame[:1], struct.pack(">Q", head.counter), ciphertext)
+        check_tag(
+            _mac_key(link_key, epoch),
+            frame[-TAG_BYTES:],
+            frame[:1],
+            struct.pack(">Q", head.counter),
+            ciphertext,
+        )
     except AuthenticationError as exc:
         raise AuthenticationError("frame failed authentication") from exc
     plaintext = stream_xor(derive(link_key, FRAME_ENC), _nonce(frame[0], head.counter), ciphertext)

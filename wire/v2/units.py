@@ -36,6 +36,8 @@ def cut_record(rid: int, kind: int, body: Any, capacity: int) -> list[Unit]:
     if count > MAX_FRAGMENTS:
         raise LocalWireError("record needs too many fragments")
     return [
-        Unit(rid, i, count, encode_fragment_item(rid, i, count, payload[i * chunk_size : (i + 1) * chunk_size]))
+        Unit(
+            rid, i, count, encode_fragment_item(rid, i, count, payload[i * chunk_size : (i + 1) * chunk_size])
+        )
         for i in range(count)
     ]
