@@ -95,11 +95,24 @@ def seal_frame(
     key_slot: int = 0,
 ) -> bytes:
     """Build a v2 frame from stored items (already in the form they travel: see ``crew.attach``)."""
+    return seal_plaintext(link_key, direction, counter, join_items(items), limit, epoch, key_slot)
+
+
+def seal_plaintext(
+    link_key: bytes,
+    direction: Direction,
+    counter: int,
+    plaintext: bytes,
+    limit: int,
+    epoch: FrameEpoch | None = None,
+    key_slot: int = 0,
+) -> bytes:
+    """Seal already-joined items (``seal_frame`` joins them; tests seal arbitrary plaintext)."""
     if not 0 <= counter < 1 << 63:
         raise LocalWireError("counter out of range")
     header = make_header(direction, epoch, key_slot)
     prefix = bytes([header]) + (counter % COUNTER_SPAN).to_bytes(COUNTER_BYTES, "big")
-    ciphertext = stream_xor(derive(link_key, FRAME_ENC), _nonce(header, counter), join_items(items))
+    ciphertext = stream_xor(derive(link_key, FRAME_ENC), _nonce(header, counter), plaintext)
     size = len(prefix) + len(ciphertext) + TAG_BYTES
     if size > limit:
         raise LocalWireError(f"frame of {size} bytes exceeds the limit of {limit}")
