@@ -19,26 +19,19 @@ templates the training half never contains.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import brotli
 import zstandard
 
+from bench._corpus import LANGS, load, unseen
 from wire.codec import encode_text
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-LANGS = ("my", "km", "th", "en")
 ZDICT_BYTES = 32 * 1024
 ZSTD_DICT_BYTES = 16 * 1024
-
-
-def _load(lang: str, half: str) -> list[str]:
-    return [t for t in (CORPUS / f"{lang}.{half}.txt").read_text(encoding="utf-8").splitlines() if t]
 
 
 def _deflate(data: bytes, zdict: bytes | None = None) -> bytes:
@@ -87,17 +80,9 @@ def _remap(text: str) -> bytes:
     return bytes(out)
 
 
-def _unseen(lang: str) -> list[str]:
-    spec = importlib.util.spec_from_file_location("corpus_generate", CORPUS / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.unseen_sentences(lang))
-
-
-def _measure(lang: str, unseen: bool = False) -> dict[str, float]:
-    train = _load(lang, "train")
-    test = _unseen(lang) if unseen else _load(lang, "test")
+def _measure(lang: str, never_seen: bool = False) -> dict[str, float]:
+    train = load(lang, "train")
+    test = unseen(lang) if never_seen else load(lang, "test")
     train_b = [t.encode() for t in train]
     zdict = _preset_dictionary(train_b)
     remap_dict = _preset_dictionary([_remap(t) for t in train])
