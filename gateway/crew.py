@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from nacl.public import PublicKey
 
 from common.clock import Clock
+from wire.codec import encode_text
 from wire.crypto import CrewEpoch
 from wire.records import (
     HOTLINE,
@@ -25,6 +26,7 @@ from wire.records import (
     Kind,
     to_wire_time,
 )
+from wire.v2.crew import FrameEpoch, seal_crew, seal_member
 
 from .accounts import Members
 from .config import LinkSection
@@ -75,13 +77,21 @@ class CrewDesk:
     expected_send: Callable[[float], float | None] | None = None
     # The vessel's position now (latitude, longitude) or None: an SOS carries it.
     position: Callable[[], tuple[float, float] | None] | None = None
+    # Wire format 2: content sealed as a format-2 body, the handle once per member and epoch.
+    wire_version: int = 1
 
     def __post_init__(self) -> None:
         self.members = Members(self.store)
         self.distress = Distress(self.store, self.clock)
         self._epoch: CrewEpoch | None = None
         self._epoch_announced = False
+        self._frame_epoch: FrameEpoch | None = None
+        self._members_announced: set[int] = set()
         self._lock = threading.Lock()
+
+    def frame_epoch(self) -> FrameEpoch | None:
+        """This run's epoch as v2 frames use it (None before the first crew message)."""
+        return self._frame_epoch
 
     @staticmethod
     def check_handle(handle: str) -> str:
@@ -103,11 +113,22 @@ class CrewDesk:
                 self._epoch = CrewEpoch.start(self.store.next_epoch(), self.crew_public)
             if not self._epoch_announced:
                 epoch = self._epoch
-                self.store.accept(
+                rid = self.store.accept(
                     Kind.EPOCH, lambda _rid: Epoch(epoch.number, epoch.public_bytes).body(), self.clock.now()
                 )
+                self._frame_epoch = FrameEpoch(epoch.number, epoch.key, rid)
                 self._epoch_announced = True
             return self._epoch
+
+    def _announce_member(self, epoch: CrewEpoch, member: int, handle: str, now: float) -> None:
+        """v2: the member's handle goes ashore once per epoch, sealed like the messages."""
+        with self._lock:
+            if member in self._members_announced:
+                return
+            self.store.accept(
+                Kind.MEMBER, lambda rid: seal_member(epoch.number, epoch.key, rid, member, handle), now
+            )
+            self._members_announced.add(member)
 
     def send(self, member: int, to: str, text: str) -> int:
         """Seal and queue a crew message; durable when this returns."""
@@ -118,6 +139,16 @@ class CrewDesk:
             raise CrewInputError("session", "unknown member", "problem_expired")
         epoch = self._current_epoch()
         now = self.clock.now()
+        if self.wire_version >= 2:
+            self._announce_member(epoch, member, handle, now)
+            coded = encode_text(text)
+
+            def body(rid: int) -> dict:
+                return seal_crew(epoch.number, epoch.key, rid, member, now, to, coded)
+
+            return self.store.accept(
+                Kind.CREW_MESSAGE, body, now, member=member, lifetime_s=self.message_lifetime_s
+            )
         content = CrewContent(to=to, text=text, handle=handle).encode()
 
         def body(rid: int) -> dict:

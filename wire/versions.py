@@ -13,9 +13,9 @@ from typing import Any
 from . import frame as v1frame
 from . import items as v1items
 from . import units as v1units
-from .errors import LocalWireError, TruncatedError, UnsupportedVersionError
+from .errors import LocalWireError, MalformedError, TruncatedError, UnsupportedVersionError
 from .frame import Direction, FrameHeader
-from .items import Item
+from .items import AckItem, FragmentItem, Item, RecordItem
 from .units import Unit
 from .v2 import crew as v2crew
 from .v2 import frame as v2frame
@@ -52,8 +52,13 @@ class WireFormat:
         return v1units.cut_record(rid, kind, body, capacity)
 
     def prepare(self, item: bytes, epoch: FrameEpoch | None, now: float) -> bytes:
-        """The form a stored item takes in the next frame."""
-        return item
+        """The form a stored item takes in the next frame: items stored in the other version are
+        re-encoded (a queue written before a version switch still goes out)."""
+        return item if is_v1_item(item) else encode_v1(decode_v2_item(item))
+
+    def plaintext_size(self, items: Sequence[bytes]) -> int:
+        """Bytes of items a frame's plaintext takes for ``items`` in this order."""
+        return sum(len(i) for i in items)
 
     def seal(
         self,
@@ -89,7 +94,12 @@ class WireFormatV2(WireFormat):
         return v2units.cut_record(rid, kind, body, capacity)
 
     def prepare(self, item: bytes, epoch: FrameEpoch | None, now: float) -> bytes:
+        if is_v1_item(item):
+            item = encode_v2(v1items.decode_items(item)[0])
         return v2crew.attach(item, epoch, now)
+
+    def plaintext_size(self, items: Sequence[bytes]) -> int:
+        return len(v2items.join_items(items)) if items else 0
 
     def seal(
         self,
@@ -104,6 +114,41 @@ class WireFormatV2(WireFormat):
             i[:1] and i[0] in (v2items.ITEM_CREW, v2items.ITEM_MEMBER) for i in items
         )
         return v2frame.seal_frame(key, direction, counter, items, limit, epoch if attached else None)
+
+
+def is_v1_item(item: bytes) -> bool:
+    """v1 items are CBOR arrays (first byte 0x80..0x9F); v2 items start with a head byte below 0x80."""
+    return bool(item) and item[0] >= 0x80
+
+
+def decode_v2_item(item: bytes) -> Item:
+    """One stored v2 item (sealed crew forms included) as a v1-style item."""
+    parts = v2items.split_items(item)
+    if len(parts) != 1:
+        raise MalformedError("a stored item is exactly one item")
+    item_type, body = parts[0]
+    if item_type <= v2items.ITEM_ACK:
+        return v2items.decode_basic_item(item_type, body)
+    if item_type in (v2items.ITEM_CREW_SEALED, v2items.ITEM_MEMBER_SEALED):
+        return RecordItem(*v2crew.decode_crew_item(item_type, body, None, 0.0))
+    raise MalformedError(f"item type {item_type} is never stored")
+
+
+def encode_v1(item: Item) -> bytes:
+    if isinstance(item, RecordItem):
+        return v1items.encode_record_item(item.rid, item.kind, item.body)
+    if isinstance(item, FragmentItem):
+        return v1items.encode_fragment_item(item.rid, item.index, item.count, item.chunk)
+    return v1items.encode_ack_item(item.counters)
+
+
+def encode_v2(item: Item) -> bytes:
+    if isinstance(item, RecordItem):
+        return v2units.encode_whole(item.rid, item.kind, item.body)
+    if isinstance(item, FragmentItem):
+        return v2items.encode_fragment_item(item.rid, item.index, item.count, item.chunk)
+    assert isinstance(item, AckItem)
+    return v2items.encode_ack_item(item.counters)
 
 
 FORMATS: dict[int, WireFormat] = {1: WireFormat(), 2: WireFormatV2()}

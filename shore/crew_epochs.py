@@ -1,0 +1,81 @@
+"""Crew epochs at the shore for wire format v2: opening frames sealed under an epoch, member handles,
+and format-2 crew messages.
+
+Owns three facts per vessel, kept in the archive's marks: the base record id of each epoch (the id of
+its EPOCH record, from which attached crew items count), and each member's handle per epoch (sent once
+per member and epoch, checked against the epoch key). It derives epoch keys from the shore's crew
+secret and the epoch public keys in the ``epochs`` table. Must not publish events or decide outcomes:
+the relay does that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nacl.public import PrivateKey
+
+from wire.codec import decode_text
+from wire.crypto import crew_epoch_key
+from wire.v2.crew import FrameEpoch, body_epoch, open_crew, open_member
+
+from .archive import Archive
+
+
+def _mark(db: Any, source: str) -> str | None:
+    row = db.execute("SELECT value FROM marks WHERE source = ?", (source,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _public_key(db: Any, imei: str, number: int) -> bytes | None:
+    row = db.execute("SELECT public_key FROM epochs WHERE imei = ? AND number = ?", (imei, number)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def epoch_key(db: Any, imei: str, number: int, crew_secret: PrivateKey) -> bytes | None:
+    public = _public_key(db, imei, number)
+    return None if public is None else crew_epoch_key(crew_secret, public)
+
+
+def remember_base(db: Any, imei: str, number: int, rid: int, now: float) -> None:
+    """The EPOCH record ``rid`` announced epoch ``number``: attached crew items count from it."""
+    Archive.set_mark(db, f"epoch-rid:{imei}:{number}", str(rid), now)
+
+
+def frame_epochs(db: Any, imei: str, crew_secret: PrivateKey) -> dict[int, FrameEpoch]:
+    """The vessel's latest epoch of each parity whose base is known: what a crew-sealed frame names."""
+    out: dict[int, FrameEpoch] = {}
+    rows = db.execute(
+        "SELECT number, public_key FROM epochs WHERE imei = ? ORDER BY number DESC LIMIT 4", (imei,)
+    ).fetchall()
+    for number, public in rows:
+        base = _mark(db, f"epoch-rid:{imei}:{number}")
+        if base is not None and number % 2 not in out:
+            out[number % 2] = FrameEpoch(number, crew_epoch_key(crew_secret, bytes(public)), int(base))
+    return out
+
+
+def bind_member(db: Any, imei: str, crew_secret: PrivateKey, rid: int, body: Any, now: float) -> bool:
+    """Check a member binding against its epoch key and keep the handle; False while the epoch is
+    unknown. Raises ``RemoteWireError`` if it does not verify."""
+    key = epoch_key(db, imei, body_epoch(body), crew_secret)
+    if key is None:
+        return False
+    member, epoch, handle = open_member(key, rid, body)
+    Archive.set_mark(db, f"handle:{imei}:{epoch}:{member}", handle, now)
+    return True
+
+
+def open_message(
+    db: Any, imei: str, crew_secret: PrivateKey, rid: int, body: Any, member: int
+) -> tuple[str, str, str, float] | None:
+    """``(handle, to, text, created)`` of a format-2 crew message; None while its epoch or the
+    member's handle has not arrived. Raises ``RemoteWireError`` if it does not verify."""
+    number = body_epoch(body)
+    key = epoch_key(db, imei, number, crew_secret)
+    if key is None:
+        return None
+    to, coded, created = open_crew(key, rid, body)
+    handle = _mark(db, f"handle:{imei}:{number}:{member}")
+    if handle is None:
+        return None
+    return handle, to, decode_text(coded), created
