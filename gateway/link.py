@@ -101,6 +101,8 @@ class VesselLink:
         acks = self.store.acks_owed()
         control = [self.wire.encode_ack(set(acks))] if acks else []
         epoch, now = self.crew_epoch(), self.clock()
+        if epoch is not None and any(q.unit.rid == epoch.base_rid for q in ordered):
+            epoch = None  # the epoch's own announcement (re)sent: this frame must open without it
         ready = [(q, self.wire.prepare(q.unit.item, epoch, now)) for q in ordered]
         fill = fill_frame(control, ready, room, lambda pair: pair[1], self.wire.cost)
         items = [item for _, item in fill.units]

@@ -134,6 +134,11 @@ def decode_v2_item(item: bytes) -> Item:
     raise MalformedError(f"item type {item_type} is never stored")
 
 
+def decode_stored(item: bytes) -> Item:
+    """A stored unit's item, whichever version it was cut in."""
+    return v1items.decode_items(item)[0] if is_v1_item(item) else decode_v2_item(item)
+
+
 def encode_v1(item: Item) -> bytes:
     if isinstance(item, RecordItem):
         return v1items.encode_record_item(item.rid, item.kind, item.body)
