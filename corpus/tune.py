@@ -25,9 +25,9 @@ from wire.textcodec.model import ContextModel, train  # noqa: E402
 LANGS = ("my", "km", "th", "en")
 GRID = [
     (order, scale, det)
-    for order in (3, 4, 5, 6)
-    for scale in (2.0, 4.0, 6.0, 10.0, 16.0)
-    for det in (0.5, 1.0, 2.0)
+    for order in (3, 4, 5)
+    for scale in (6.0, 16.0, 32.0, 48.0)
+    for det in (1.0, 4.0, 8.0)
 ]
 
 
