@@ -32,7 +32,7 @@ from ..frame import MAX_FRAME_BYTES, Direction, FrameHeader
 from ..items import Item, RecordItem
 from .crew import FrameEpoch, decode_crew_item
 from .crypto import FRAME_CREW_MAC, FRAME_ENC, FRAME_MAC, TAG_BYTES, check_tag, derive, stream_xor, tag
-from .items import ITEM_ACK, decode_basic_item, join_items, split_items
+from .items import ITEM_ACK, ITEM_MEMBER_SEALED, decode_basic_item, join_items, split_items
 
 FORMAT_VERSION = 2
 COUNTER_BYTES = 2
@@ -172,7 +172,7 @@ def decode_items(plaintext: bytes, epoch: FrameEpoch | None, now: float) -> list
     for item_type, body in split_items(plaintext):
         if item_type <= ITEM_ACK:
             out.append(decode_basic_item(item_type, body))
-        elif item_type <= 6:
+        elif item_type <= ITEM_MEMBER_SEALED:
             out.append(RecordItem(*decode_crew_item(item_type, body, epoch, now)))
         else:
             raise MalformedError(f"unknown item type {item_type}")
