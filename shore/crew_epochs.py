@@ -1,5 +1,5 @@
-"""Crew epochs at the shore for wire format v2: opening frames sealed under an epoch, member handles,
-and format-2 crew messages.
+"""Crew epochs at the shore for wire format v2: opening MO frames of either version (v2 frames may be
+sealed under an epoch), member handles, and format-2 crew messages.
 
 Owns three facts per vessel, kept in the archive's marks: the base record id of each epoch (the id of
 its EPOCH record, from which attached crew items count), and each member's handle per epoch (sent once
@@ -16,7 +16,10 @@ from nacl.public import PrivateKey
 
 from wire.codec import decode_text
 from wire.crypto import crew_epoch_key
+from wire.frame import Direction, FrameHeader
+from wire.items import Item
 from wire.v2.crew import FrameEpoch, body_epoch, open_crew, open_member
+from wire.versions import frame_version, open_any, versions_from_mask
 
 from .archive import Archive
 
@@ -52,6 +55,23 @@ def frame_epochs(db: Any, imei: str, crew_secret: PrivateKey) -> dict[int, Frame
         if base is not None and number % 2 not in out:
             out[number % 2] = FrameEpoch(number, crew_epoch_key(crew_secret, bytes(public)), int(base))
     return out
+
+
+def announced_version(mark: str | None) -> int:
+    """The highest wire format version in a vessel's announced mask (1 before any announcement)."""
+    return max(versions_from_mask(int(mark) if mark and mark.isdigit() else 0))
+
+
+def open_mo(
+    db: Any, imei: str, crew_secret: PrivateKey, link_key: bytes, payload: bytes, now: float
+) -> tuple[FrameHeader, list[Item]]:
+    """Verify and parse an MO frame of either version; v2 needs the highest counter accepted (16 bits
+    of it travel) and the vessel's crew epochs (frames sealed under one)."""
+    if frame_version(payload) != 2:
+        return open_any(link_key, payload, Direction.MO)
+    row = db.execute("SELECT rx_highest FROM vessels WHERE imei = ?", (imei,)).fetchone()
+    highest = int(row[0]) if row is not None and row[0] is not None else -1
+    return open_any(link_key, payload, Direction.MO, highest, frame_epochs(db, imei, crew_secret).get, now)
 
 
 def bind_member(db: Any, imei: str, crew_secret: PrivateKey, rid: int, body: Any, now: float) -> bool:

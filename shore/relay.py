@@ -32,11 +32,10 @@ from wire.codec import CODEC_DEFLATE, CODEC_RAW, codecs_from_mask
 from wire.crypto import link_key, open_crew
 from wire.errors import RemoteWireError
 from wire.fill import fill_frame
-from wire.frame import Direction, FrameHeader, frame_capacity
+from wire.frame import Direction, frame_capacity
 from wire.items import (
     AckItem,
     FragmentItem,
-    Item,
     RecordItem,
     dumps,
     join_fragments,
@@ -56,7 +55,7 @@ from wire.records import (
 )
 from wire.units import Unit, cut_record
 from wire.v2.crew import is_format2
-from wire.versions import frame_version, open_any, versions_from_mask, wire_format
+from wire.versions import wire_format
 
 from . import crew_epochs
 from .archive import Archive, Vessel
@@ -195,7 +194,10 @@ class Relay:
                 opened.append((d, None, refused or "empty"))
                 continue
             try:
-                opened.append((d, vessel, self._open(batch, vessel, d.payload, d.now)))
+                frame = crew_epochs.open_mo(
+                    batch.db, vessel.imei, self.crew_secret, self._link_key(vessel), d.payload, d.now
+                )
+                opened.append((d, vessel, frame))
             except RemoteWireError as exc:
                 opened.append((d, vessel, exc))
         batch.load_frames((d.imei, d.momsn, d.payload) for d, v, _f in opened if v is not None and d.payload)
@@ -286,16 +288,6 @@ class Relay:
             return outcome
         self.accepted += 1
         return "accepted"
-
-    def _open(self, batch: FrameBatch, vessel: Vessel, payload: bytes, now: float) -> tuple[FrameHeader, list[Item]]:
-        """Verify and parse an MO frame of either wire format version; v2 needs the highest counter
-        accepted (it sends 16 bits of it) and the vessel's crew epochs (frames sealed under one)."""
-        if frame_version(payload) != 2:
-            return open_any(self._link_key(vessel), payload, Direction.MO)
-        row = batch.db.execute("SELECT rx_highest FROM vessels WHERE imei = ?", (vessel.imei,)).fetchone()
-        highest = int(row[0]) if row is not None and row[0] is not None else -1
-        epochs = crew_epochs.frame_epochs(batch.db, vessel.imei, self.crew_secret)
-        return open_any(self._link_key(vessel), payload, Direction.MO, highest, epochs.get, now)
 
     def precheck(self, imei: str, payload: bytes | None, network: str) -> str | None:
         """The checks an ingest endpoint can make without the vessel's replay state (scale-out ingest):
@@ -517,9 +509,8 @@ class Relay:
             if opened is None:
                 log.info("crew record %d of %s waits for its epoch or member handle", rid, vessel.name)
                 return
-            handle, to, text, created = opened
-            content = CrewContent(to, text, handle)
-            msg = CrewMessage(msg.member, msg.epoch, b"", to_wire_time(created))
+            content = CrewContent(opened[1], opened[2], opened[0])  # (handle, to, text, created)
+            msg = CrewMessage(msg.member, msg.epoch, b"", to_wire_time(opened[3]))
         else:
             epoch_key = db.epoch_key(vessel.imei, msg.epoch)
             if epoch_key is None:
@@ -560,8 +551,7 @@ class Relay:
 
     def vessel_wire_version(self, vessel: Vessel) -> int:
         """The format MT frames to ``vessel`` are sealed in: the highest it announced (else 1)."""
-        mark = self.archive.get_mark(f"wire:{vessel.imei}")
-        return max(versions_from_mask(int(mark) if mark and mark.isdigit() else 0))
+        return crew_epochs.announced_version(self.archive.get_mark(f"wire:{vessel.imei}"))
 
     def accept_reply(
         self, vessel: Vessel, member: int, text: str, sender: str, client_id: str | None, now: float
@@ -607,8 +597,7 @@ class Relay:
         control = [fmt.encode_ack(set(acks))] if acks else []
         ready = [(u, fmt.prepare(u.item, None, now)) for u in units]
         fill = fill_frame(control, ready, fmt.capacity(limit, counter), lambda pair: pair[1], fmt.cost)
-        items = fill.control + [item for _, item in fill.units]
-        data = fmt.seal(self._link_key(vessel), Direction.MT, counter, items, limit)
+        data = fmt.seal(self._link_key(vessel), Direction.MT, counter, fill.control + [i for _, i in fill.units], limit)
         return MtFrame(imei, counter, data, [u for u, _ in fill.units], acks if fill.control else [])
 
     def mt_sent(self, frame: MtFrame, now: float) -> None:
