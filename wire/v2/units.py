@@ -23,7 +23,7 @@ def encode_whole(rid: int, kind: int, body: Any) -> bytes:
 def cut_record(rid: int, kind: int, body: Any, capacity: int) -> list[Unit]:
     """Units for one record, each fitting a frame with ``capacity`` bytes for items."""
     whole = encode_whole(rid, kind, body)
-    if len(whole) <= capacity:
+    if item_cost(whole) <= capacity:  # fits whatever follows it in a frame
         return [Unit(rid, 0, 1, whole)]
     payload = encode_record_payload(kind, body)
     if len(payload) > MAX_RECORD_BYTES:
