@@ -16,9 +16,11 @@ from nacl.public import PrivateKey
 
 from wire.codec import decode_text
 from wire.crypto import crew_epoch_key
+from wire.crypto import open_crew as open_crew_v1
 from wire.frame import Direction, FrameHeader
 from wire.items import Item
-from wire.v2.crew import FrameEpoch, body_epoch, open_crew, open_member
+from wire.records import CrewContent, CrewMessage, to_wire_time
+from wire.v2.crew import FrameEpoch, body_epoch, is_format2, open_crew, open_member
 from wire.versions import frame_version, open_any, versions_from_mask
 
 from .archive import Archive
@@ -99,3 +101,21 @@ def open_message(
     if handle is None:
         return None
     return handle, to, decode_text(coded), created
+
+
+def open_crew_record(
+    db: Any, imei: str, crew_secret: PrivateKey, rid: int, body: Any
+) -> tuple[CrewMessage, CrewContent] | None:
+    """A crew message record of either format, opened; None while its epoch (or, format 2, its
+    member's handle) has not arrived. Raises ``RemoteWireError`` if it does not verify."""
+    msg = CrewMessage.from_body(body)
+    if is_format2(body):
+        opened = open_message(db, imei, crew_secret, rid, body, msg.member)
+        if opened is None:
+            return None
+        handle, to, text, created = opened
+        return CrewMessage(msg.member, msg.epoch, b"", to_wire_time(created)), CrewContent(to, text, handle)
+    public = db.epoch_key(imei, msg.epoch)
+    if public is None:
+        return None
+    return msg, CrewContent.decode(open_crew_v1(crew_secret, msg.epoch, public, rid, msg.sealed))

@@ -29,32 +29,13 @@ from nacl.public import PrivateKey, PublicKey
 from firmware_profiles import load_profile
 from wire.catch import TripStart, TripUnknownError
 from wire.codec import CODEC_DEFLATE, CODEC_RAW, codecs_from_mask
-from wire.crypto import link_key, open_crew
+from wire.crypto import link_key
 from wire.errors import RemoteWireError
 from wire.fill import fill_frame
 from wire.frame import Direction, frame_capacity
-from wire.items import (
-    AckItem,
-    FragmentItem,
-    RecordItem,
-    dumps,
-    join_fragments,
-    loads_one,
-)
-from wire.records import (
-    KIND_CLASS,
-    Capabilities,
-    CrewContent,
-    CrewMessage,
-    CrewReply,
-    Epoch,
-    Kind,
-    Sos,
-    from_wire_time,
-    to_wire_time,
-)
+from wire.items import AckItem, FragmentItem, RecordItem, dumps, join_fragments, loads_one
+from wire.records import KIND_CLASS, Capabilities, CrewReply, Epoch, Kind, Sos, from_wire_time, to_wire_time
 from wire.units import Unit, cut_record
-from wire.v2.crew import is_format2
 from wire.versions import wire_format
 
 from . import crew_epochs
@@ -503,20 +484,11 @@ class Relay:
                     self._reject(exc.reason, f"{vessel.name} record {rid} kind {kind}: {exc}")
 
     def _publish_crew(self, db: FrameBatch, vessel: Vessel, rid: int, body: Any, now: float) -> None:
-        msg = CrewMessage.from_body(body)
-        if is_format2(body):
-            opened = crew_epochs.open_message(db, vessel.imei, self.crew_secret, rid, body, msg.member)
-            if opened is None:
-                log.info("crew record %d of %s waits for its epoch or member handle", rid, vessel.name)
-                return
-            content = CrewContent(opened[1], opened[2], opened[0])  # (handle, to, text, created)
-            msg = CrewMessage(msg.member, msg.epoch, b"", to_wire_time(opened[3]))
-        else:
-            epoch_key = db.epoch_key(vessel.imei, msg.epoch)
-            if epoch_key is None:
-                log.info("crew record %d of %s waits for epoch %d", rid, vessel.name, msg.epoch)
-                return
-            content = CrewContent.decode(open_crew(self.crew_secret, msg.epoch, epoch_key, rid, msg.sealed))
+        opened = crew_epochs.open_crew_record(db, vessel.imei, self.crew_secret, rid, body)
+        if opened is None:
+            log.info("crew record %d of %s waits for its epoch or member handle", rid, vessel.name)
+            return
+        msg, content = opened
         Archive.add_event(
             db,
             vessel_topic(vessel, "up", "crew"),
@@ -548,10 +520,6 @@ class Relay:
         if mark is None or not mark.isdigit():
             return BASELINE_CODECS
         return codecs_from_mask(int(mark)) | BASELINE_CODECS
-
-    def vessel_wire_version(self, vessel: Vessel) -> int:
-        """The format MT frames to ``vessel`` are sealed in: the highest it announced (else 1)."""
-        return crew_epochs.announced_version(self.archive.get_mark(f"wire:{vessel.imei}"))
 
     def accept_reply(
         self, vessel: Vessel, member: int, text: str, sender: str, client_id: str | None, now: float
@@ -593,7 +561,7 @@ class Relay:
                 return None
         limit = self._mt_limit(vessel)
         counter = self.archive.next_mt_counter(imei)
-        fmt = wire_format(self.vessel_wire_version(vessel))
+        fmt = wire_format(crew_epochs.announced_version(self.archive.get_mark(f"wire:{vessel.imei}")))
         control = [fmt.encode_ack(set(acks))] if acks else []
         ready = [(u, fmt.prepare(u.item, None, now)) for u in units]
         fill = fill_frame(control, ready, fmt.capacity(limit, counter), lambda pair: pair[1], fmt.cost)
