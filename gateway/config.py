@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wire.versions import DEFAULT_VERSION as DEFAULT_WIRE_VERSION
+
 
 @dataclass
 class VesselSection:
@@ -34,6 +36,7 @@ class CaptiveSection:
 @dataclass
 class LinkSection:
     resend_after_s: float = 1800.0  # resend a unit the shore has not acknowledged after this long
+    wire_version: int = DEFAULT_WIRE_VERSION  # over-the-air format sent (docs/wire-format.md); both decode
     # open a session at least this often to collect replies and acks (0 = never)
     mailbox_check_s: float = 3600.0
     answer_ring_alerts: bool = True  # open a session (SBDIXA) when the network rings

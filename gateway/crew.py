@@ -19,6 +19,7 @@ import cbor2
 from nacl.public import PublicKey
 
 from common.clock import Clock
+from wire.codec import encode_text
 from wire.crypto import CrewEpoch
 from wire.items import dumps
 from wire.records import (
@@ -30,6 +31,7 @@ from wire.records import (
     Kind,
     to_wire_time,
 )
+from wire.v2.crew import FrameEpoch, seal_crew, seal_member
 
 from .accounts import Members, write_receipt
 from .config import LinkSection
@@ -96,13 +98,21 @@ class CrewDesk:
     expected_send: Callable[[float], float | None] | None = None
     # The vessel's position now (latitude, longitude) or None: an SOS carries it.
     position: Callable[[], tuple[float, float] | None] | None = None
+    # Wire format 2: content sealed as a format-2 body, the handle once per member and epoch.
+    wire_version: int = 1
 
     def __post_init__(self) -> None:
         self.members = Members(self.store)
         self.distress = Distress(self.store, self.clock)
         self._epoch: CrewEpoch | None = None
         self._epoch_announced = False
+        self._frame_epoch: FrameEpoch | None = None
+        self._members_announced: set[int] = set()
         self._lock = threading.Lock()
+
+    def frame_epoch(self) -> FrameEpoch | None:
+        """This run's epoch as v2 frames use it (None before the first crew message)."""
+        return self._frame_epoch
 
     @staticmethod
     def check_handle(handle: str) -> str:
@@ -124,11 +134,22 @@ class CrewDesk:
                 self._epoch = CrewEpoch.start(self.store.next_epoch(), self.crew_public)
             if not self._epoch_announced:
                 epoch = self._epoch
-                self.store.accept(
+                rid = self.store.accept(
                     Kind.EPOCH, lambda _rid: Epoch(epoch.number, epoch.public_bytes).body(), self.clock.now()
                 )
+                self._frame_epoch = FrameEpoch(epoch.number, epoch.key, rid)
                 self._epoch_announced = True
             return self._epoch
+
+    def _announce_member(self, epoch: CrewEpoch, member: int, handle: str, now: float) -> None:
+        """v2: the member's handle goes ashore once per epoch, sealed like the messages."""
+        with self._lock:
+            if member in self._members_announced:
+                return
+            self.store.accept(
+                Kind.MEMBER, lambda rid: seal_member(epoch.number, epoch.key, rid, member, handle), now
+            )
+            self._members_announced.add(member)
 
     def send(self, member: int, to: str, text: str) -> int:
         """Seal and queue a crew message; durable when this returns."""
@@ -139,6 +160,17 @@ class CrewDesk:
             raise CrewInputError("session", "unknown member", "problem_expired")
         epoch = self._current_epoch()
         now = self.clock.now()
+        if self.wire_version >= 2:
+            self._announce_member(epoch, member, handle, now)
+            coded = encode_text(text)
+
+            def body_v2(db: sqlite3.Connection, rid: int) -> dict:
+                write_receipt(db, rid, member)  # the sender finds it again after a restart; no one else
+                return seal_crew(epoch.number, epoch.key, rid, member, now, to, coded)
+
+            return self.store.accept_with_rows(
+                Kind.CREW_MESSAGE, body_v2, now, member=member, lifetime_s=self.message_lifetime_s
+            )
         content = padded_content(CrewContent(to=to, text=text, handle=handle))
 
         def body(db: sqlite3.Connection, rid: int) -> dict:

@@ -29,6 +29,7 @@ from firmware_profiles import ModemProfile, load_profile
 from wire.codec import codec_mask, supported_codecs
 from wire.crypto import link_key
 from wire.records import Capabilities, Kind, PriorityClass
+from wire.versions import versions_mask
 
 from .budget import Budget, BudgetState, periods
 from .captive import create_app
@@ -124,10 +125,8 @@ class GatewayDaemon:
         shore_public = read_public(_maybe_path(base_dir, config.keys.shore_public))
         crew_public = read_public(_maybe_path(base_dir, config.keys.crew_public))
         mo_limit = self.profile.mo_frame_limit
-        self.store = open_store(data_dir, mo_limit)
-        self.link = VesselLink(
-            self.store, link_key(secret, shore_public), mo_limit, config.link.resend_after_s
-        )
+        version = config.link.wire_version
+        self.store = open_store(data_dir, mo_limit, version)
         # The captive page shows a member's remaining allowance and when a message should leave; an SOS
         # carries the position.
         self.desk = CrewDesk(
@@ -138,14 +137,24 @@ class GatewayDaemon:
             allowance=self.allowance,
             expected_send=self.expected_send,
             position=self._position_now,
+            wire_version=version,
+        )
+        self.link = VesselLink(
+            self.store,
+            link_key(secret, shore_public),
+            mo_limit,
+            config.link.resend_after_s,
+            version,
+            self.desk.frame_epoch,
+            clock.now,
         )
         # Tell the shore which codecs (model versions) this build decodes, whenever that changes.
-        mask = codec_mask(supported_codecs())
+        mask, wire_mask = codec_mask(supported_codecs()), versions_mask()
         self.store.accept_if_changed(
             "announced_codecs",
-            str(mask),
+            f"{mask}/{wire_mask}",
             Kind.CAPABILITIES,
-            Capabilities(mask, f"seabridge {VERSION}").body(),
+            Capabilities(mask, f"seabridge {VERSION}", wire_mask).body(),
             clock.now(),
         )
         self.modem = modem

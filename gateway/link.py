@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wire.errors import RemoteWireError
-from wire.frame import Direction, frame_capacity, open_frame, seal_frame
-from wire.items import AckItem, FragmentItem, RecordItem, encode_ack_item, join_fragments
+from wire.fill import fill_frame
+from wire.frame import Direction
+from wire.items import AckItem, FragmentItem, RecordItem, join_fragments
 from wire.records import CrewReply, Kind, from_wire_time
-from wire.units import Unit, pack_units
+from wire.units import Unit
+from wire.v2.crew import FrameEpoch
+from wire.versions import open_any, wire_format
 
 from .store import GatewayStore, QueuedUnit
 
@@ -45,6 +49,7 @@ class FramePlan:
     acks: list[int]
     size: int  # bytes the sealed frame will have
     classes: frozenset[int]
+    items: list[bytes] = field(default_factory=list)  # the units' items in the form they travel
 
     @property
     def empty(self) -> bool:
@@ -60,11 +65,26 @@ class IncomingResult:
 
 
 class VesselLink:
-    def __init__(self, store: GatewayStore, key: bytes, mo_limit: int, resend_after_s: float) -> None:
+    """``wire_version``: the format this vessel sends (it decodes both); ``crew_epoch``: the current
+    crew epoch for frames sealed under it (v2); ``clock``: the time crew items' ages count from."""
+
+    def __init__(
+        self,
+        store: GatewayStore,
+        key: bytes,
+        mo_limit: int,
+        resend_after_s: float,
+        wire_version: int = 1,
+        crew_epoch: Callable[[], FrameEpoch | None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.store = store
         self.key = key
         self.mo_limit = mo_limit
         self.resend_after_s = resend_after_s
+        self.wire = wire_format(wire_version)
+        self.crew_epoch = crew_epoch or (lambda: None)
+        self.clock = clock or (lambda: 0.0)
         self.rejected: dict[str, int] = {}
 
     def has_traffic(self, now: float) -> bool:
@@ -74,31 +94,34 @@ class VesselLink:
         """Pack ``ordered`` (already eligible, most urgent first) plus the acks owed into one frame's
         worth, at most ``max_bytes`` sealed if given; nothing is reserved or written."""
         counter = self.store.peek_counter()
-        limit_room = frame_capacity(self.mo_limit, counter)
+        limit_room = self.wire.capacity(self.mo_limit, counter)
         room = limit_room
         if max_bytes is not None:
             room = max(0, limit_room - max(0, self.mo_limit - max_bytes))
         acks = self.store.acks_owed()
-        if acks:
-            ack_item = encode_ack_item(set(acks))
-            if len(ack_item) < room:
-                room -= len(ack_item)
-            else:
-                acks = []
-        chosen_units = set(pack_units([q.unit for q in ordered], room)) if room > 0 else set()
-        chosen = [q for q in ordered if q.unit in chosen_units]
-        used = limit_room - room + sum(q.size for q in chosen)
-        size = self.mo_limit - limit_room + used if (chosen or acks) else 0
-        return FramePlan(chosen, acks, size, frozenset(q.cls for q in chosen))
+        control = [self.wire.encode_ack(set(acks))] if acks else []
+        epoch, now = self.crew_epoch(), self.clock()
+        if epoch is not None and any(q.unit.rid == epoch.base_rid for q in ordered):
+            epoch = None  # the epoch's own announcement (re)sent: this frame must open without it
+        ready = [(q, self.wire.prepare(q.unit.item, epoch, now)) for q in ordered]
+        fill = fill_frame(control, ready, room, lambda pair: pair[1], self.wire.cost)
+        items = [item for _, item in fill.units]
+        chosen = [q for q, _ in fill.units]
+        size = (
+            self.wire.overhead(counter) + self.wire.plaintext_size(fill.control + items)
+            if not fill.empty
+            else 0
+        )
+        return FramePlan(chosen, acks if fill.control else [], size, frozenset(q.cls for q in chosen), items)
 
     def seal(self, plan: FramePlan) -> OutgoingFrame:
         """Spend a counter on ``plan`` and seal it."""
         counter = self.store.next_counter()
         items: list[bytes] = []
         if plan.acks:
-            items.append(encode_ack_item(set(plan.acks)))
-        items.extend(q.unit.item for q in plan.queued)
-        data = seal_frame(self.key, Direction.MO, counter, items, self.mo_limit)
+            items.append(self.wire.encode_ack(set(plan.acks)))
+        items.extend(plan.items or [q.unit.item for q in plan.queued])
+        data = self.wire.seal(self.key, Direction.MO, counter, items, self.mo_limit, self.crew_epoch())
         top = min(plan.classes, default=None)
         return OutgoingFrame(counter, data, [q.unit for q in plan.queued], plan.acks, top, plan.queued)
 
@@ -108,12 +131,15 @@ class VesselLink:
         self.store.frame_sent(
             frame.counter, frame.units, len(frame.data), frame.acks, now, periods, billing_units
         )
+        epoch = self.crew_epoch()
+        if epoch is not None and not epoch.announced and any(u.rid == epoch.base_rid for u in frame.units):
+            epoch.announced = True  # the shore can open frames sealed under this epoch from now on
 
     def receive(self, data: bytes, now: float) -> IncomingResult:
         """Handle one frame from the shore. Never raises on bad input: it is counted and logged."""
         try:
-            head, items = open_frame(self.key, data, Direction.MT)
             window = self.store.rx_window()
+            head, items = open_any(self.key, data, Direction.MT, window.highest)
             window.record(head.counter)
         except RemoteWireError as exc:
             self.rejected[exc.reason] = self.rejected.get(exc.reason, 0) + 1

@@ -31,7 +31,8 @@ from wire.frame import frame_capacity
 from wire.items import dumps
 from wire.records import KIND_CLASS, Kind, PriorityClass
 from wire.replay import ReplayWindow
-from wire.units import Unit, cut_record
+from wire.units import Unit
+from wire.versions import wire_format
 
 COUNTER_BLOCK = 64
 STORE_FILE = "gateway.sqlite3"  # the store's file inside the vessel's data_dir
@@ -146,10 +147,11 @@ class InboxEntry:
 class GatewayStore:
     """Durable state of one vessel gateway (thread-safe; one connection guarded by a lock)."""
 
-    def __init__(self, path: Path | str, frame_capacity: int) -> None:
+    def __init__(self, path: Path | str, frame_capacity: int, wire_version: int = 1) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.frame_capacity = frame_capacity
+        self.wire = wire_format(wire_version)  # units are cut in this format (either goes out in any)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -271,7 +273,7 @@ class GatewayStore:
             )
             rid = int(cur.lastrowid or 0)
             body = work(db, rid)
-            units = cut_record(rid, int(kind), body, self.frame_capacity)
+            units = self.wire.cut_record(rid, int(kind), body, self.frame_capacity)
             db.execute("UPDATE records SET size = ? WHERE rid = ?", (len(dumps(body)), rid))
             db.executemany(
                 "INSERT INTO units (rid, idx, count, item) VALUES (?, ?, ?, ?)",
@@ -594,7 +596,10 @@ class GatewayStore:
             self._db.executescript(sql)
 
 
-def open_store(data_dir: Path, mo_frame_limit: int) -> GatewayStore:
+def open_store(data_dir: Path, mo_frame_limit: int, wire_version: int = 1) -> GatewayStore:
     """The vessel's store in ``data_dir``. Units are cut for the smallest frame the counter range will
-    see (the largest counter varint)."""
-    return GatewayStore(data_dir / STORE_FILE, frame_capacity(mo_frame_limit, MAX_COUNTER))
+    see (the largest counter varint), in wire format ``wire_version``."""
+    if wire_version == 1:
+        return GatewayStore(data_dir / STORE_FILE, frame_capacity(mo_frame_limit, MAX_COUNTER))
+    capacity = wire_format(wire_version).min_capacity(mo_frame_limit)
+    return GatewayStore(data_dir / STORE_FILE, capacity, wire_version)

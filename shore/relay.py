@@ -29,32 +29,16 @@ from nacl.public import PrivateKey, PublicKey
 from firmware_profiles import load_profile
 from wire.catch import TripStart, TripUnknownError
 from wire.codec import CODEC_DEFLATE, CODEC_RAW, codecs_from_mask
-from wire.crypto import link_key, open_crew
+from wire.crypto import link_key
 from wire.errors import RemoteWireError
-from wire.frame import Direction, frame_capacity, open_frame, seal_frame
-from wire.items import (
-    AckItem,
-    FragmentItem,
-    RecordItem,
-    dumps,
-    encode_ack_item,
-    join_fragments,
-    loads_one,
-)
-from wire.records import (
-    KIND_CLASS,
-    Capabilities,
-    CrewContent,
-    CrewMessage,
-    CrewReply,
-    Epoch,
-    Kind,
-    Sos,
-    from_wire_time,
-    to_wire_time,
-)
-from wire.units import Unit, cut_record, pack_units
+from wire.fill import fill_frame
+from wire.frame import Direction, frame_capacity
+from wire.items import AckItem, FragmentItem, RecordItem, dumps, join_fragments, loads_one
+from wire.records import KIND_CLASS, Capabilities, CrewReply, Epoch, Kind, Sos, from_wire_time, to_wire_time
+from wire.units import Unit, cut_record
+from wire.versions import wire_format
 
+from . import crew_epochs
 from .archive import Archive, Vessel
 from .catch_events import named, needs_trip, trip_start_of
 from .config import LinkSection
@@ -191,7 +175,10 @@ class Relay:
                 opened.append((d, None, refused or "empty"))
                 continue
             try:
-                opened.append((d, vessel, open_frame(self._link_key(vessel), d.payload, Direction.MO)))
+                frame = crew_epochs.open_mo(
+                    batch.db, vessel.imei, self.crew_secret, self._link_key(vessel), d.payload, d.now
+                )
+                opened.append((d, vessel, frame))
             except RemoteWireError as exc:
                 opened.append((d, vessel, exc))
         batch.load_frames((d.imei, d.momsn, d.payload) for d, v, _f in opened if v is not None and d.payload)
@@ -378,11 +365,14 @@ class Relay:
         if item.kind == Kind.EPOCH:
             epoch = Epoch.from_body(item.body)
             db.add_epoch(vessel.imei, epoch.number, epoch.public_key)
-            # Crew messages of this epoch that arrived before their epoch can be opened now.
-            for rid, body in db.unpublished(vessel.imei, int(Kind.CREW_MESSAGE)):
-                self._publish_crew(db, vessel, rid, CrewMessage.from_body(loads_one(body)), now)
+            crew_epochs.remember_base(db, vessel.imei, epoch.number, item.rid, now)
+            self._publish_waiting_crew(db, vessel, now)  # crew records that arrived before their epoch
+        elif item.kind == Kind.MEMBER:
+            if crew_epochs.bind_member(db, vessel.imei, self.crew_secret, item.rid, item.body, now):
+                self._mark(db, vessel, item.rid, now)
+                self._publish_waiting_crew(db, vessel, now)
         elif item.kind == Kind.CREW_MESSAGE:
-            self._publish_crew(db, vessel, item.rid, CrewMessage.from_body(item.body), now)
+            self._publish_crew(db, vessel, item.rid, item.body, now)
         elif item.kind == Kind.SOS:
             sos = Sos.from_body(item.body)
             event = {
@@ -405,6 +395,7 @@ class Relay:
         elif item.kind == Kind.CAPABILITIES:
             caps = Capabilities.from_body(item.body)
             Archive.set_mark(db, f"codecs:{vessel.imei}", str(caps.codecs_mask), now)
+            Archive.set_mark(db, f"wire:{vessel.imei}", str(caps.wire_versions), now)
             Archive.add_event(
                 db,
                 vessel_topic(vessel, "state", "capabilities"),
@@ -485,12 +476,25 @@ class Relay:
         )
         self._mark(db, vessel, rid, now)
 
-    def _publish_crew(self, db: FrameBatch, vessel: Vessel, rid: int, msg: CrewMessage, now: float) -> None:
-        epoch_key = db.epoch_key(vessel.imei, msg.epoch)
-        if epoch_key is None:
-            log.info("crew record %d of %s waits for epoch %d", rid, vessel.name, msg.epoch)
+    def _publish_waiting_crew(self, db: FrameBatch, vessel: Vessel, now: float) -> None:
+        """Member bindings, then crew messages, that waited for their epoch or their member's handle."""
+        for kind in (Kind.MEMBER, Kind.CREW_MESSAGE):
+            for rid, body in db.unpublished(vessel.imei, int(kind)):
+                try:
+                    record = loads_one(bytes(body))
+                    if kind == Kind.CREW_MESSAGE:
+                        self._publish_crew(db, vessel, rid, record, now)
+                    elif crew_epochs.bind_member(db, vessel.imei, self.crew_secret, rid, record, now):
+                        self._mark(db, vessel, rid, now)
+                except RemoteWireError as exc:
+                    self._reject(exc.reason, f"{vessel.name} record {rid} kind {kind}: {exc}")
+
+    def _publish_crew(self, db: FrameBatch, vessel: Vessel, rid: int, body: Any, now: float) -> None:
+        opened = crew_epochs.open_crew_record(db, vessel.imei, self.crew_secret, rid, body)
+        if opened is None:
+            log.info("crew record %d of %s waits for its epoch or member handle", rid, vessel.name)
             return
-        content = CrewContent.decode(open_crew(self.crew_secret, msg.epoch, epoch_key, rid, msg.sealed))
+        msg, content = opened
         Archive.add_event(
             db,
             vessel_topic(vessel, "up", "crew"),
@@ -563,19 +567,12 @@ class Relay:
                 return None
         limit = self._mt_limit(vessel)
         counter = self.archive.next_mt_counter(imei)
-        room = frame_capacity(limit, counter)
-        items: list[bytes] = []
-        if acks:
-            item = encode_ack_item(set(acks))
-            if len(item) < room:
-                items.append(item)
-                room -= len(item)
-            else:
-                acks = []
-        chosen = pack_units(units, room)
-        items.extend(u.item for u in chosen)
-        data = seal_frame(self._link_key(vessel), Direction.MT, counter, items, limit)
-        return MtFrame(imei, counter, data, chosen, acks)
+        fmt = wire_format(crew_epochs.announced_version(self.archive.get_mark(f"wire:{vessel.imei}")))
+        control = [fmt.encode_ack(set(acks))] if acks else []
+        ready = [(u, fmt.prepare(u.item, None, now)) for u in units]
+        fill = fill_frame(control, ready, fmt.capacity(limit, counter), lambda pair: pair[1], fmt.cost)
+        data = fmt.seal(self._link_key(vessel), Direction.MT, counter, fill.control + [i for _, i in fill.units], limit)
+        return MtFrame(imei, counter, data, [u for u, _ in fill.units], acks if fill.control else [])
 
     def mt_sent(self, frame: MtFrame, now: float) -> None:
         self.archive.mt_frame_sent(frame.imei, frame.counter, frame.units, frame.acks, now)

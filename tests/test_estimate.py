@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
 from common.estimate import (
+    TYPICAL_AGE_S,
     TYPICAL_COUNTER,
     TYPICAL_CREATED,
     TYPICAL_EPOCH,
     TYPICAL_HANDLE,
     TYPICAL_MEMBER,
+    TYPICAL_RECORDS_SINCE_START,
     TYPICAL_RID,
     _epoch,
     estimate,
@@ -24,12 +26,16 @@ from common.estimate import (
 )
 from firmware_profiles import load_profile
 from seabridge import cli
-from wire.codec import CODEC_DEFLATE, CODEC_RAW
-from wire.crypto import CrewEpoch, open_crew
+from wire.codec import CODEC_DEFLATE, CODEC_RAW, decode_text, encode_text
+from wire.crypto import CrewEpoch, crew_epoch_key, open_crew
 from wire.frame import Direction, frame_capacity, open_frame, seal_frame
 from wire.items import RecordItem, dumps
-from wire.records import HOTLINE, CrewContent, CrewMessage, CrewReply, Kind
+from wire.records import HOTLINE, TIME_EPOCH, CrewContent, CrewMessage, CrewReply, Kind
+from wire.textcodec.script import detect_language
 from wire.units import cut_record
+from wire.v2.crew import FrameEpoch, seal_crew
+from wire.v2.crew import open_crew as open_crew_v2
+from wire.versions import open_any, wire_format
 
 MESSAGES = [
     "ကျွန်တော် နေကောင်းပါတယ်။ ဒီနေ့ ပင်လယ် ငြိမ်ပါတယ်။",
@@ -54,7 +60,7 @@ def test_estimate_matches_a_real_sealed_frame(text: str) -> None:
     link_key = bytes(range(32))
     frame = seal_frame(link_key, Direction.MO, TYPICAL_COUNTER, [units[0].item], profile.mo_max_bytes)
 
-    got = estimate(text)
+    got = estimate(text, version=1)
     assert got["record_bytes"] == len(units[0].item)
     assert got["frame_bytes"] == len(frame)
     assert got["credits"] == profile.billing.units(len(frame))
@@ -64,6 +70,40 @@ def test_estimate_matches_a_real_sealed_frame(text: str) -> None:
     assert isinstance(record, RecordItem)
     opened = open_crew(crew, 3, epoch.public_bytes, TYPICAL_RID, CrewMessage.from_body(record.body).sealed)
     assert CrewContent.decode(opened).text == text
+
+
+@pytest.mark.parametrize("text", MESSAGES)
+def test_v2_estimate_matches_a_real_crew_sealed_frame_and_costs_at_most_16_bytes_of_overhead(
+    text: str,
+) -> None:
+    profile = load_profile("iridium-9603")
+    crew = PrivateKey.generate()
+    epoch = CrewEpoch.start(TYPICAL_EPOCH, crew.public_key)
+    fmt = wire_format(2)
+    created = TIME_EPOCH + TYPICAL_CREATED
+    coded = encode_text(text, lang=detect_language(text))
+    body = seal_crew(epoch.number, epoch.key, TYPICAL_RID, TYPICAL_MEMBER, created, HOTLINE, coded)
+    frame_epoch = FrameEpoch(epoch.number, epoch.key, TYPICAL_RID - TYPICAL_RECORDS_SINCE_START, True)
+    units = fmt.cut_record(
+        TYPICAL_RID, int(Kind.CREW_MESSAGE), body, fmt.min_capacity(profile.mo_frame_limit)
+    )
+    assert len(units) == 1
+    item = fmt.prepare(units[0].item, frame_epoch, created + TYPICAL_AGE_S)
+    link_key = bytes(range(32))
+    frame = fmt.seal(link_key, Direction.MO, TYPICAL_COUNTER, [item], profile.mo_frame_limit, frame_epoch)
+
+    got = estimate(text, version=2)
+    assert got["frame_bytes"] == len(frame)
+    assert got["credits"] == profile.billing.units(len(frame))
+    assert got["overhead"] == len(frame) - len(coded) <= 16
+    assert got["credits"] <= estimate(text, version=1)["credits"]
+
+    shore_epoch = FrameEpoch(epoch.number, crew_epoch_key(crew, epoch.public_bytes), frame_epoch.base_rid)
+    _, items = open_any(
+        link_key, frame, Direction.MO, TYPICAL_COUNTER - 1, lambda _p: shore_epoch, created + 700
+    )
+    to, text_coded, _ = open_crew_v2(shore_epoch.key, TYPICAL_RID, items[0].body)
+    assert (to, decode_text(text_coded)) == (HOTLINE, text)
 
 
 def test_trained_codec_makes_burmese_cheaper_than_raw_utf8() -> None:

@@ -40,6 +40,7 @@ class Kind(IntEnum):
     NOTICE = 6  # shore to vessel control/notice text
     ALERT = 7  # vessel to shore operational alert (budget 80 % / 100 %): control class
     CAPABILITIES = 8  # vessel to shore: the codecs (model versions) this gateway can decode
+    MEMBER = 9  # vessel to shore: a member's handle, once per member and crew epoch (format 2)
 
 
 KIND_CLASS: dict[Kind, PriorityClass] = {
@@ -48,6 +49,7 @@ KIND_CLASS: dict[Kind, PriorityClass] = {
     Kind.NOTICE: PriorityClass.CONTROL,
     Kind.ALERT: PriorityClass.CONTROL,
     Kind.CAPABILITIES: PriorityClass.CONTROL,
+    Kind.MEMBER: PriorityClass.CONTROL,
     Kind.CREW_MESSAGE: PriorityClass.CREW,
     Kind.CREW_REPLY: PriorityClass.CREW,
     Kind.CATCH: PriorityClass.CATCH,
@@ -320,11 +322,14 @@ class Capabilities:
 
     codecs_mask: int  # bit n set = codec n (``codec.codec_mask``)
     software: str = ""
+    wire_versions: int = 0  # bit n set = wire format version n (``versions.versions_mask``); 0: v1 only
 
     def body(self) -> dict[int, Any]:
         out: dict[int, Any] = {0: self.codecs_mask}
         if self.software:
             out[1] = self.software[:32]
+        if self.wire_versions:
+            out[2] = self.wire_versions
         return out
 
     @classmethod
@@ -333,4 +338,5 @@ class Capabilities:
         software = b.get(1, "")
         if not isinstance(software, str) or len(software) > 32:
             raise MalformedError("software must be short text")
-        return cls(_field(b, 0, int, "codecs_mask"), software)
+        versions = _field(b, 2, int, "wire_versions") if 2 in b else 0
+        return cls(_field(b, 0, int, "codecs_mask"), software, versions)
