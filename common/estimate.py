@@ -146,24 +146,21 @@ def estimate_stored(
     profile: str | ModemProfile = DEFAULT_PROFILE,
     kind: Kind = Kind.CREW_MESSAGE,
     version: int = DEFAULT_VERSION,
+    member: int = TYPICAL_MEMBER,
 ) -> dict[str, int]:
     """The same figures as ``estimate`` for a record already built, known only by the size of its
     encoded body (a sealed crew message in the gateway's queue, whose text nobody on board can read):
-    a stand-in body of exactly that encoded size is priced the same way, in the same wire format."""
+    a stand-in body of exactly that encoded size is priced the same way, in the same wire format
+    (``member``: the writer's number, which a v2 message carries beside its sealed text)."""
     prof = _profile(profile) if isinstance(profile, str) else profile
     limit = prof.mt_frame_limit if kind == Kind.CREW_REPLY else prof.mo_frame_limit
     if version >= 2 and kind == Kind.CREW_MESSAGE:
         created = float(TIME_EPOCH + TYPICAL_CREATED)
-        coded_len = max(1, body_bytes)
         body: Any = None
-        while coded_len > 1:  # the v2 body wraps the coded text in a fixed-size envelope
-            body = seal_crew(TYPICAL_EPOCH, _epoch().key, TYPICAL_RID, TYPICAL_MEMBER, created, HOTLINE,
-                             bytes(coded_len))
+        for coded_len in range(max(1, body_bytes), 0, -1):  # a fixed-size envelope around the text
+            body = seal_crew(TYPICAL_EPOCH, _epoch().key, TYPICAL_RID, member, created, HOTLINE, bytes(coded_len))
             if len(dumps(body)) <= body_bytes:
                 break
-            coded_len -= 1
-        if body is None:
-            body = seal_crew(TYPICAL_EPOCH, _epoch().key, TYPICAL_RID, TYPICAL_MEMBER, created, HOTLINE, b"\x00")
         return _priced(kind, body, limit, prof, version, _steady_epoch())
     length = max(0, body_bytes - 1)
     while length and len(dumps(bytes(length))) > body_bytes:  # at most four steps (CBOR length head)

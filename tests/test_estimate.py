@@ -150,10 +150,17 @@ def test_a_queued_message_priced_by_its_stored_size_costs_what_the_live_estimate
 ) -> None:
     """The crew page's list prices a sealed message from its record size alone; the figure must be
     the one the member saw while typing (one estimator, one figure)."""
-    live = estimate(text, None, "iridium-9603", handle=handle, member=member)
+    # wire format 1: the sealed content map in a CrewMessage body
+    live = estimate(text, None, "iridium-9603", handle=handle, member=member, version=1)
     sealed = _epoch().seal(TYPICAL_RID, CrewContent(to=HOTLINE, text=text, handle=handle).encode())
     body = CrewMessage(member, TYPICAL_EPOCH, sealed, TYPICAL_CREATED).body()
-    stored = estimate_stored(len(dumps(body)), "iridium-9603")
+    stored = estimate_stored(len(dumps(body)), "iridium-9603", version=1, member=member)
+    assert (stored["frame_bytes"], stored["credits"]) == (live["frame_bytes"], live["credits"])
+    # wire format 2: the body the gateway stores (seal_crew of the coded text)
+    live = estimate(text, None, "iridium-9603", handle=handle, member=member, version=2)
+    created = float(TIME_EPOCH + TYPICAL_CREATED)
+    body2 = seal_crew(TYPICAL_EPOCH, _epoch().key, TYPICAL_RID, member, created, HOTLINE, encode_text(text))
+    stored = estimate_stored(len(dumps(body2)), "iridium-9603", version=2, member=member)
     assert (stored["frame_bytes"], stored["credits"]) == (live["frame_bytes"], live["credits"])
 
 

@@ -43,7 +43,7 @@ def _gather(request: Request, session: Session, lang: str) -> dict[str, Any]:
     messages = desk.messages(session.member)
     sizes = {}
     for m in messages:
-        cost = estimate_stored(m.size, profile)
+        cost = estimate_stored(m.size, profile, version=desk.wire_version, member=session.member)
         sizes[m.rid] = size_label(lang, cost["frame_bytes"], cost["credits"], unit)
     positions = {m.rid: desk.queue_position(m.rid) for m in messages if m.state == "queued"}
     expected_send = getattr(desk, "expected_send", None)
