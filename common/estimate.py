@@ -32,7 +32,16 @@ from firmware_profiles import ModemProfile, load_profile
 from wire import codec
 from wire.crypto import CrewEpoch
 from wire.items import dumps
-from wire.records import HOTLINE, TIME_EPOCH, CrewContent, CrewMessage, CrewReply, Kind, to_wire_time
+from wire.records import (
+    HOTLINE,
+    TIME_EPOCH,
+    CrewContent,
+    CrewMessage,
+    CrewReply,
+    Kind,
+    pad_content,
+    to_wire_time,
+)
 from wire.textcodec.script import detect_language
 from wire.v2.crew import FrameEpoch, seal_crew
 from wire.versions import DEFAULT_VERSION, wire_format
@@ -98,6 +107,7 @@ def estimate(
         if allowed_list is not None:
             # The same content map, with the text coded only with codecs the receiver has.
             plain = dumps({0: to, 1: coded, 2: handle})
+        plain = pad_content(plain)  # the gateway pads v1 content to a size class
         sealed = _epoch().seal(TYPICAL_RID, plain)
         body = CrewMessage(member, TYPICAL_EPOCH, sealed, TYPICAL_CREATED).body()
         kind = Kind.CREW_MESSAGE

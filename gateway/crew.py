@@ -15,13 +15,11 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cbor2
 from nacl.public import PublicKey
 
 from common.clock import Clock
 from wire.codec import encode_text
 from wire.crypto import CrewEpoch
-from wire.items import dumps
 from wire.records import (
     HOTLINE,
     PERSONAL_ALERT_TEXT,
@@ -29,6 +27,7 @@ from wire.records import (
     CrewMessage,
     Epoch,
     Kind,
+    pad_content,
     to_wire_time,
 )
 from wire.v2.crew import FrameEpoch, seal_crew, seal_member
@@ -43,24 +42,6 @@ from .store import GatewayStore, InboxEntry, MessageStatus
 MAX_TEXT_CHARS = 1000
 MAX_HANDLE_CHARS = 32
 MAX_CONTACT_CHARS = 64
-CONTENT_SIZE_CLASS = 32  # sealed crew content is a multiple of this many bytes (plus the seal's tag)
-_PAD_KEY = 3  # CBOR map key of the padding in the crew content (the shore ignores unknown keys)
-
-
-def padded_content(content: CrewContent) -> bytes:
-    """``content`` encoded and padded with zero bytes under key 3 to the next multiple of
-    ``CONTENT_SIZE_CLASS`` bytes (one more class when the padding's own length prefix overshoots)."""
-    plain = content.encode()
-    fields = cbor2.loads(plain)
-    target = -(-(len(plain) + 2) // CONTENT_SIZE_CLASS) * CONTENT_SIZE_CLASS
-    for size in (target, target + CONTENT_SIZE_CLASS):
-        for header in (1, 2, 3):  # bytes the padding's own length prefix takes
-            out = dumps({**fields, _PAD_KEY: bytes(max(0, size - len(plain) - 1 - header))})
-            if len(out) == size:
-                return out
-    raise AssertionError(f"no padding reaches a size class from {len(plain)} bytes")
-
-
 class CrewInputError(ValueError):
     """A person's input was refused; the message names the field and is safe to show.
 
@@ -171,7 +152,7 @@ class CrewDesk:
             return self.store.accept_with_rows(
                 Kind.CREW_MESSAGE, body_v2, now, member=member, lifetime_s=self.message_lifetime_s
             )
-        content = padded_content(CrewContent(to=to, text=text, handle=handle))
+        content = pad_content(CrewContent(to=to, text=text, handle=handle).encode())
 
         def body(db: sqlite3.Connection, rid: int) -> dict:
             write_receipt(db, rid, member)  # the sender finds it again after a restart; no one else

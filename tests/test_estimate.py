@@ -30,7 +30,7 @@ from wire.codec import CODEC_DEFLATE, CODEC_RAW, decode_text, encode_text
 from wire.crypto import CrewEpoch, crew_epoch_key, open_crew
 from wire.frame import Direction, frame_capacity, open_frame, seal_frame
 from wire.items import RecordItem, dumps
-from wire.records import HOTLINE, TIME_EPOCH, CrewContent, CrewMessage, CrewReply, Kind
+from wire.records import HOTLINE, TIME_EPOCH, CrewContent, CrewMessage, CrewReply, Kind, pad_content
 from wire.textcodec.script import detect_language
 from wire.units import cut_record
 from wire.v2.crew import FrameEpoch, seal_crew
@@ -52,7 +52,7 @@ def test_estimate_matches_a_real_sealed_frame(text: str) -> None:
     crew = PrivateKey.generate()
     epoch = CrewEpoch.start(3, crew.public_key)
     content = CrewContent(HOTLINE, text, TYPICAL_HANDLE)
-    sealed = epoch.seal(TYPICAL_RID, content.encode())
+    sealed = epoch.seal(TYPICAL_RID, pad_content(content.encode()))  # the gateway pads v1 content
     body = CrewMessage(TYPICAL_MEMBER, 3, sealed, TYPICAL_CREATED).body()
     capacity = frame_capacity(profile.mo_max_bytes, TYPICAL_COUNTER)
     units = cut_record(TYPICAL_RID, int(Kind.CREW_MESSAGE), body, capacity)
@@ -152,7 +152,7 @@ def test_a_queued_message_priced_by_its_stored_size_costs_what_the_live_estimate
     the one the member saw while typing (one estimator, one figure)."""
     # wire format 1: the sealed content map in a CrewMessage body
     live = estimate(text, None, "iridium-9603", handle=handle, member=member, version=1)
-    sealed = _epoch().seal(TYPICAL_RID, CrewContent(to=HOTLINE, text=text, handle=handle).encode())
+    sealed = _epoch().seal(TYPICAL_RID, pad_content(CrewContent(to=HOTLINE, text=text, handle=handle).encode()))
     body = CrewMessage(member, TYPICAL_EPOCH, sealed, TYPICAL_CREATED).body()
     stored = estimate_stored(len(dumps(body)), "iridium-9603", version=1, member=member)
     assert (stored["frame_bytes"], stored["credits"]) == (live["frame_bytes"], live["credits"])

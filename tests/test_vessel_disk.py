@@ -15,11 +15,11 @@ from nacl.public import PrivateKey
 from common.clock import ManualClock
 from firmware_profiles import load_profile
 from gateway.accounts import Accounts
-from gateway.crew import CONTENT_SIZE_CLASS, PERSONAL_ALERT_TEXT, CrewDesk
+from gateway.crew import PERSONAL_ALERT_TEXT, CrewDesk
 from gateway.store import GatewayStore
 from wire.crypto import CrewEpoch
 from wire.frame import frame_capacity
-from wire.records import CrewMessage, Kind
+from wire.records import CONTENT_SIZE_CLASS, CrewMessage, Kind
 
 PROFILE = load_profile("iridium-9603")
 CREW = {"Ko Aung Min": "482913", "Sok Dara": "1357", "Nok Wong": "86420"}
@@ -131,8 +131,7 @@ def _body(db: sqlite3.Connection, rid: int) -> dict:
 
 
 def test_sealed_content_opens_ashore_with_its_padding_ignored() -> None:
-    from gateway.crew import padded_content
-    from wire.records import CrewContent
+    from wire.records import CrewContent, padded_content
 
     crew = PrivateKey.generate()
     epoch = CrewEpoch.start(1, crew.public_key)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+import cbor2
+
 from .codec import decode_text, encode_text
 from .crypto import PUBLIC_KEY_BYTES
 from .errors import MalformedError
@@ -340,3 +342,26 @@ class Capabilities:
             raise MalformedError("software must be short text")
         versions = _field(b, 2, int, "wire_versions") if 2 in b else 0
         return cls(_field(b, 0, int, "codecs_mask"), software, versions)
+
+
+CONTENT_SIZE_CLASS = 32  # sealed v1 crew content is a multiple of this many bytes (plus the seal's tag)
+_PAD_KEY = 3  # CBOR map key of the padding in the crew content (the shore ignores unknown keys)
+
+
+def pad_content(plain: bytes) -> bytes:
+    """Encoded crew content (a CBOR map) padded with zero bytes under key 3 to the next multiple of
+    ``CONTENT_SIZE_CLASS`` bytes (one more class when the padding's own length prefix overshoots), so
+    that its size tells only a size class, on the vessel's disk and on the air."""
+    fields = cbor2.loads(plain)
+    target = -(-(len(plain) + 2) // CONTENT_SIZE_CLASS) * CONTENT_SIZE_CLASS
+    for size in (target, target + CONTENT_SIZE_CLASS):
+        for header in (1, 2, 3):  # bytes the padding's own length prefix takes
+            out = dumps({**fields, _PAD_KEY: bytes(max(0, size - len(plain) - 1 - header))})
+            if len(out) == size:
+                return out
+    raise AssertionError(f"no padding reaches a size class from {len(plain)} bytes")
+
+
+def padded_content(content: CrewContent) -> bytes:
+    """``content`` encoded and padded to its size class (``pad_content``)."""
+    return pad_content(content.encode())

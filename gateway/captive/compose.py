@@ -70,7 +70,8 @@ async def estimate(request: Request) -> Response:
     if session is not None:
         member = await run_in_threadpool(accounts_of(request).profile, session)
         writer = {"member": session.member, "handle": member.handle}
-    cost = estimate_cost(text, None, profile, to=to.strip() or "hotline", **writer)  # type: ignore[arg-type]
+    version = desk_of(request).wire_version
+    cost = estimate_cost(text, None, profile, to=to.strip() or "hotline", version=version, **writer)  # type: ignore[arg-type]
     body = {
         "bytes": cost["frame_bytes"],
         "record_bytes": cost["record_bytes"],
