@@ -26,8 +26,20 @@ if TYPE_CHECKING:
 #: ``[+-]DDMM.MMM,[+-]dddmm.mmm``, the location argument of ``+SBDIX`` and ``+SBDREG``.
 LOCATION_RE = re.compile(r"^[+-]?\d{4}\.\d{1,3},[+-]?\d{5}\.\d{1,3}$")
 
-#: Iridium system time counts 90 ms ticks from this epoch ("era 2", 2014-05-11 14:23:55 UTC).
+#: Iridium system time counts 90 ms ticks from the epoch of the era the network broadcasts: era 2
+#: (2014-05-11 14:23:55 UTC) until the re-epoch, era 3 (2025-02-14 18:14:17 UTC) after it. The
+#: network switched in January 2026 (Iridium re-epoch bulletin, MetOcean/Ground Control notices).
 IRIDIUM_EPOCH_ERA2 = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
+IRIDIUM_EPOCH_ERA3 = datetime(2025, 2, 14, 18, 14, 17, tzinfo=UTC).timestamp()
+ERA3_BROADCAST_FROM = datetime(2026, 1, 14, tzinfo=UTC).timestamp()
+
+
+def iridium_ticks(now: float) -> int:
+    """The ``-MSSTM`` tick count the network broadcasts at ``now``."""
+    epoch = IRIDIUM_EPOCH_ERA3 if now >= ERA3_BROADCAST_FROM else IRIDIUM_EPOCH_ERA2
+    return int((now - epoch) / IRIDIUM_TICK_S) & 0xFFFFFFFF
+
+
 IRIDIUM_TICK_S = 0.090
 
 _CGMR_LINES = (
@@ -151,8 +163,7 @@ class IridiumQueries:
         if self._signal(now) == 0:
             self._info("-MSSTM: no network service")
         else:
-            ticks = int((now - IRIDIUM_EPOCH_ERA2) / IRIDIUM_TICK_S) & 0xFFFFFFFF
-            self._info(f"-MSSTM: {ticks:08x}")
+            self._info(f"-MSSTM: {iridium_ticks(now):x}")  # hex without leading zeros
         return True
 
     def _cmd_sbdreg(self: IridiumModemEmulator, arg: str, now: float) -> bool:
