@@ -31,6 +31,7 @@ from typing import Protocol
 from firmware_profiles import ModemProfile
 from simulators.at_emulator import AtEmulator
 from simulators.at_emulator import Settings as BaseSettings
+from simulators.fault_plan import FaultPlan
 from simulators.idp_messages import (
     ERR_CRC,
     ERR_NAME_IN_USE,
@@ -56,7 +57,7 @@ from simulators.idp_messages import (
     ReturnEntry,
     msg_num,
 )
-from simulators.link_model import MO_NO_NETWORK_SERVICE, MO_SUCCESS, LinkModel
+from simulators.link_model import MO_CONNECTION_LOST, MO_NO_NETWORK_SERVICE, MO_SUCCESS, LinkModel
 
 DEFAULT_MOBILE_ID = "01097623SKYFDA1"
 
@@ -129,7 +130,9 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         *,
         mobile_id: str = DEFAULT_MOBILE_ID,
         tx_lifetime_s: float | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
+        self.faults = faults if faults is not None else FaultPlan()
         at = profile.at
         factory = Settings(
             echo=bool(at.get("echo_default", True)),
@@ -234,10 +237,28 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         if not ready and offer is None:
             self._retry_at = None
             return False
+        if self.faults.blocked(now):  # the mast, a crane: nothing goes until the blockage ends
+            self._retry_at = self.faults.blocked_until
+            return False
         if self.link.signal(now) == 0:
             self._retry_at = self.link.next_change(now)
             return False
-        status, duration = self.link.session_outcome(now)
+        fault = self.faults.take(now)
+        if fault is not None and fault.blockage_s > 0:
+            self._retry_at = self.faults.blocked_until
+            return False
+        size = (
+            len(min(ready, key=lambda e: (e.priority, e.created)).raw)
+            if ready
+            else len(offer[1])
+            if offer
+            else 0
+        )
+        status, duration = self.link.session_outcome(now, size)
+        if fault is not None and fault.mo_status is not None:
+            status = fault.mo_status
+        if fault is not None and fault.lost_after_s is not None and fault.lost_after_s < duration:
+            status, duration = MO_CONNECTION_LOST, fault.lost_after_s
         if ready:
             entry = min(ready, key=lambda e: (e.priority, e.created))
             entry.state = TX_SENDING
