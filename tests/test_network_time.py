@@ -1,0 +1,74 @@
+"""The gateway takes the satellite network's time when no GNSS fix keeps its clock right (issue 16, point 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+from gateway_world import make_daemon
+
+from common.clock import ScaledClock
+from firmware_profiles import load_profile
+from gateway.modem.serial_link import IridiumModem
+from simulators.iridium_modem import IridiumModemEmulator, LoopbackNetwork
+from simulators.link_model import LinkModel
+from simulators.pty_modem import PtyModem
+
+pytestmark = pytest.mark.timeout(60)
+
+PROFILE = load_profile("iridium-9603")
+HOST_BEHIND_S = 3 * 3600.0  # the wheelhouse PC lost its RTC: three hours behind
+
+
+class Shifted:
+    """The true time, as the satellite network keeps it: the host's clock plus a shift."""
+
+    def __init__(self, base: ScaledClock, shift: float) -> None:
+        self.base, self.shift = base, shift
+
+    def now(self) -> float:
+        return self.base.now() + self.shift
+
+    async def sleep(self, seconds: float) -> None:
+        await self.base.sleep(seconds)
+
+
+def run_sessions(tmp_path: Path, with_gps_fix: bool) -> tuple[float, float]:
+    """Run one frame through the daemon; return (gateway time - true time) before and after."""
+    host = ScaledClock(20.0)
+    truth = Shifted(host, HOST_BEHIND_S)
+    daemon, _loop_modem, _shore = make_daemon(tmp_path, host)
+    network = LoopbackNetwork()
+    emulator = IridiumModemEmulator(PROFILE, LinkModel(random.Random(1), "perfect"), network)
+    network.attach(emulator)
+    if with_gps_fix:
+        daemon.gps.feed_line("$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A", host.now())
+
+    async def main() -> tuple[float, float]:
+        async with PtyModem(emulator, truth) as pty:
+            modem = IridiumModem(pty.path, PROFILE, host)
+            daemon.modem = modem
+            await modem.open()
+            try:
+                before = daemon.clock.now() - truth.now()
+                report = await modem.session(b"x")
+                assert report.mo_sent
+                await daemon._take_network_time()
+                return before, daemon.clock.now() - truth.now()
+            finally:
+                await modem.close()
+
+    return asyncio.run(main())
+
+
+def test_without_a_gnss_fix_the_clock_follows_the_network_time(tmp_path: Path) -> None:
+    before, after = run_sessions(tmp_path, with_gps_fix=False)
+    assert before == pytest.approx(-HOST_BEHIND_S, abs=1.0)
+    assert abs(after) < 1.5
+
+
+def test_with_a_gnss_fix_the_network_time_is_not_taken(tmp_path: Path) -> None:
+    before, after = run_sessions(tmp_path, with_gps_fix=True)
+    assert after == pytest.approx(before, abs=1.0)
