@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -60,6 +61,9 @@ from simulators.idp_messages import (
 from simulators.link_model import MO_CONNECTION_LOST, MO_NO_NETWORK_SERVICE, MO_SUCCESS, LinkModel
 
 DEFAULT_MOBILE_ID = "01097623SKYFDA1"
+
+#: S51 wakeup interval codes in seconds (0 = 5 s, always on; 7-10 on newer firmware).
+WAKEUP_INTERVAL_S = {0: 5, 1: 30, 2: 60, 3: 180, 4: 600, 5: 1800, 6: 3600, 7: 120, 8: 300, 9: 900, 10: 1200}
 
 # S89 event bits.
 EVENT_MT_RECEIVED = 0x2
@@ -220,6 +224,18 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
 
     # -- radio ----------------------------------------------------------------------------------
 
+    @property
+    def wakeup_interval_s(self) -> float:
+        """How often the terminal listens for forward messages (S51); 5 s means always on."""
+        return float(WAKEUP_INTERVAL_S.get(self.sregs.get(51, 0), 5))
+
+    def next_wakeup_slot(self, now: float) -> float:
+        """When a low-power terminal next listens (``now`` when it is always on)."""
+        interval = self.wakeup_interval_s
+        if interval <= WAKEUP_INTERVAL_S[0]:
+            return now
+        return math.ceil(now / interval) * interval
+
     def signal_bars(self, now: float) -> int:
         return self.link.signal(now)
 
@@ -231,6 +247,9 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
                 entry.state = TX_FAILED
                 self.sregs[89] |= EVENT_MO_COMPLETE
         ready = [e for e in ready if e.state == TX_READY]
+        if not ready and self._forward_check and now < self.next_wakeup_slot(now):
+            self._retry_at = self.next_wakeup_slot(now)  # asleep until the next wakeup slot
+            return False
         offer = self.network.next_forward(self.mobile_id, now) if self._forward_check else None
         if offer is None:
             self._forward_check = False
