@@ -33,6 +33,7 @@ from firmware_profiles import ModemProfile
 from simulators.at_emulator import AtEmulator
 from simulators.at_emulator import Settings as BaseSettings
 from simulators.fault_plan import FaultPlan
+from simulators.idp_acquisition import ACTIVE, BEAM_SEARCH, BLOCKED, Acquisition
 from simulators.idp_messages import (
     ERR_CRC,
     ERR_NAME_IN_USE,
@@ -71,9 +72,6 @@ EVENT_MO_COMPLETE = 0x4
 EVENT_REGISTERED = 0x8
 EVENT_RESET_COMPLETE = 0x10
 
-# Satellite control states (S122 in trace class 3 subclass 1).
-CONTROL_ACTIVE = 10
-CONTROL_BLOCKED = 11
 #: C/N0 (dB-Hz) shown for 0..5 signal bars; drivers map C/N0 back with thresholds 37/39/41/43/45.5.
 _CN0_FOR_BARS = (33.0, 38.0, 40.0, 42.0, 44.0, 46.5)
 
@@ -137,6 +135,7 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         faults: FaultPlan | None = None,
     ) -> None:
         self.faults = faults if faults is not None else FaultPlan()
+        self.acquisition = Acquisition(link.duration_scale)
         at = profile.at
         factory = Settings(
             echo=bool(at.get("echo_default", True)),
@@ -221,6 +220,7 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         """Restore power: stored settings, S-registers to defaults, queues as they were."""
         self.powered = True
         self._power_on()
+        self.acquisition.cold_start(self._now)
 
     # -- radio ----------------------------------------------------------------------------------
 
@@ -260,7 +260,11 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
             self._retry_at = self.faults.blocked_until
             return False
         if self.link.signal(now) == 0:
+            self.acquisition.state(now, 0)
             self._retry_at = self.link.next_change(now)
+            return False
+        if self.acquisition.state(now, self.link.signal(now)) != ACTIVE:  # still acquiring the beam
+            self._retry_at = self.acquisition.active_at(now)
             return False
         fault = self.faults.take(now)
         if fault is not None and fault.blockage_s > 0:
@@ -444,8 +448,9 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
     def _sreg_value(self, reg: int) -> int:
         if reg == 63:
             return int(self.settings.crc)
-        if reg == 54:
-            return 5 if self._bars() > 0 else 8
+        if reg == 54:  # 5 can transmit, 3 acquiring, 2 searching, 8 blocked
+            control = self._control_state()
+            return {ACTIVE: 5, BLOCKED: 8, BEAM_SEARCH: 2}.get(control, 3)
         if reg >= 100:
             trace = (self.sregs.get(90, 0), self.sregs.get(91, 0))
             bars = self._bars()
@@ -453,14 +458,17 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
                 if reg == 116:
                     return int(_CN0_FOR_BARS[bars] * 100)
                 if reg == 122:
-                    return CONTROL_ACTIVE if bars > 0 else CONTROL_BLOCKED
-                if reg == 123:
-                    return 0 if bars > 0 else 1
+                    return self._control_state()
+                if reg == 123:  # beam search state: 1 searching any traffic beam, 0 idle
+                    return 1 if self._control_state() in (BEAM_SEARCH, BLOCKED) else 0
             return 0
         return self.sregs.get(reg, 0)
 
     def _bars(self) -> int:
-        return self.link.signal(self._now)
+        return self.link.signal(self._now) if self._control_state() == ACTIVE else 0
+
+    def _control_state(self) -> int:
+        return self.acquisition.state(self._now, self.link.signal(self._now))
 
     # -- extended commands ----------------------------------------------------------------------
 
