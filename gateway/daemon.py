@@ -518,6 +518,7 @@ class GatewayDaemon:
             )
         if report.mo_sent:
             await self._take_network_time()
+            await self._take_network_position(done)
         for mt in report.mt_messages:
             self.stats.frames_received += 1
             self.store.charge_session(keys, len(mt), self.budget.cost(len(mt)).units, sessions=0)
@@ -526,6 +527,20 @@ class GatewayDaemon:
                 log.info("shore confirmed records %s", result.delivered_rids)
         backlogged = {q.member for q in self.store.pending_units(done, float("inf")) if q.member is not None}
         self.packer.fair.forget_idle({m for m in backlogged if m is not None})
+
+    async def _take_network_position(self, now: float) -> None:
+        """The position the satellite network gives for the vessel, where the modem reports one."""
+        position = getattr(self.modem, "position", None)
+        if position is None:
+            return
+        try:
+            where = await position()
+        except DriverError as exc:
+            log.info("no network position: %s", exc)
+            return
+        if where is not None:
+            source = self.idp_position if self.profile.family == "inmarsat-idp" else self.iridium_position
+            source.update(where[0], where[1], now)
 
     async def _take_network_time(self) -> None:
         """Without a fresh GNSS fix, set the clock from the modem's network time (after a session, when

@@ -128,6 +128,8 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         self.ra_flag = False
         self.registered = registered
         self.power_cycles = 0
+        #: Where the network places the unit (latitude, longitude), for ``-MSGEO``; None: unknown.
+        self.network_position: tuple[float, float] | None = None
         self._power_on_state()
 
     def _power_on_state(self) -> None:

@@ -11,6 +11,7 @@ It must not do I/O or read a clock: time comes in as ``now``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ def iridium_ticks(now: float) -> int:
 
 
 IRIDIUM_TICK_S = 0.090
+#: ``-MSGEO`` reports ECEF coordinates on a sphere of this radius (km).
+EARTH_RADIUS_KM = 6376.0
 
 _CGMR_LINES = (
     "Call Processor Version: TA19002",
@@ -166,6 +169,26 @@ class IridiumQueries:
             self._info(f"-MSSTM: {iridium_ticks(now):x}")  # hex without leading zeros
         return True
 
+    def _cmd_msgeo(self: IridiumModemEmulator, arg: str, now: float) -> bool:
+        """``-MSGEO``: the network's estimate of where the unit is, as ECEF x, y, z in km with 4 km
+        resolution, and the Iridium time of the estimate; zeros before the first registration."""
+        self._no_args(arg)
+        if arg:
+            return True
+        where = self.network_position if self.registered else None
+        if where is None:
+            self._info("-MSGEO: 0,0,0,0")
+            return True
+        lat, lon = (math.radians(v) for v in where)
+        xyz = (
+            EARTH_RADIUS_KM * math.cos(lat) * math.cos(lon),
+            EARTH_RADIUS_KM * math.cos(lat) * math.sin(lon),
+            EARTH_RADIUS_KM * math.sin(lat),
+        )
+        x, y, z = (4 * round(v / 4) for v in xyz)
+        self._info(f"-MSGEO: {x},{y},{z},{iridium_ticks(now):x}")
+        return True
+
     def _cmd_sbdreg(self: IridiumModemEmulator, arg: str, now: float) -> bool:
         if arg == "?":
             self._info(f"+SBDREG:{2 if self.registered else 0}")
@@ -222,6 +245,7 @@ QUERY_HANDLERS: dict[str, Callable[[IridiumModemEmulator, str, float], bool]] = 
     "+CSQF": IridiumQueries._cmd_csqf,
     "+CIER": IridiumQueries._cmd_cier,
     "-MSSTM": IridiumQueries._cmd_msstm,
+    "-MSGEO": IridiumQueries._cmd_msgeo,
     "+SBDREG": IridiumQueries._cmd_sbdreg,
     "+SBDDET": IridiumQueries._cmd_sbddet,
     "+SBDAREG": IridiumQueries._cmd_sbdareg,

@@ -72,3 +72,29 @@ def test_without_a_gnss_fix_the_clock_follows_the_network_time(tmp_path: Path) -
 def test_with_a_gnss_fix_the_network_time_is_not_taken(tmp_path: Path) -> None:
     before, after = run_sessions(tmp_path, with_gps_fix=True)
     assert after == pytest.approx(before, abs=1.0)
+
+
+def test_the_iridium_network_position_reaches_the_vessel_position_chain(tmp_path: Path) -> None:
+    host = ScaledClock(20.0)
+    daemon, _loop_modem, _shore = make_daemon(tmp_path, host)
+    network = LoopbackNetwork()
+    emulator = IridiumModemEmulator(PROFILE, LinkModel(random.Random(1), "perfect"), network)
+    emulator.network_position = (9.75, 101.25)  # Gulf of Thailand
+    network.attach(emulator)
+
+    async def main() -> None:
+        async with PtyModem(emulator, host) as pty:
+            modem = IridiumModem(pty.path, PROFILE, host)
+            daemon.modem = modem
+            await modem.open()
+            try:
+                assert await modem.position() is None  # not registered yet: -MSGEO: 0,0,0,0
+                assert (await modem.session(b"x")).mo_sent
+                await daemon._take_network_position(host.now())
+            finally:
+                await modem.close()
+
+    asyncio.run(main())
+    fix = daemon.positions.best(host.now())
+    assert fix is not None and fix.source == "iridium"
+    assert fix.latitude == pytest.approx(9.75, abs=0.1) and fix.longitude == pytest.approx(101.25, abs=0.1)

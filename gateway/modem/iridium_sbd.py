@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +123,14 @@ class StatusReport(Event):
 
 
 @dataclass(frozen=True)
+class NetworkPosition(Event):
+    """``-MSGEO``: where the Iridium network places the unit (degrees), None before it knows."""
+
+    latitude: float | None
+    longitude: float | None
+
+
+@dataclass(frozen=True)
 class SettingsState(Event):
     """Answer to ``AT+SBDST?``: the modem-side session timeout now in force (0 after a reset)."""
 
@@ -194,6 +203,7 @@ _CSQ_RE = re.compile(r"^\+CSQF?:\s*(\d)$")
 _SBDIX_RE = re.compile(r"^\+SBDIXA?:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
 _SBDSX_RE = re.compile(r"^\+SBDSX:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
 _MSSTM_RE = re.compile(r"^-MSSTM:\s*([0-9A-Fa-f]{1,8})$")  # hex without leading zeros
+_MSGEO_RE = re.compile(r"^-MSGEO:\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*([0-9A-Fa-f]+)$")
 _SBDST_RE = re.compile(r"^\+SBDST:\s*(\d+)$")
 _IMEI_RE = re.compile(r"^\d{15}$")
 _LOCATION_RE = re.compile(r"^[+-]?\d{4}\.\d{1,3},[+-]?\d{5}\.\d{1,3}$")
@@ -341,6 +351,21 @@ class IridiumSbd(AtEngine):
 
         step = _Step("AT-MSSTM", self.profile.timings.command_timeout_s, on_ok=parse)
         self._run_steps("network time", [step], lambda: NetworkTime(result[0]), now)
+
+    def request_position(self, now: float) -> None:
+        """``AT-MSGEO`` (ECEF km); ends in ``NetworkPosition`` (None, None while the network has none)."""
+        result: list[NetworkPosition] = []
+
+        def parse(lines: list[str]) -> None:
+            x, y, z = (int(v) for v in _find_info(lines, _MSGEO_RE, "-MSGEO").groups()[:3])
+            if x == y == z == 0:
+                result.append(NetworkPosition(None, None))
+                return
+            lat = math.degrees(math.atan2(z, math.hypot(x, y)))
+            result.append(NetworkPosition(lat, math.degrees(math.atan2(y, x))))
+
+        step = _Step("AT-MSGEO", self.profile.timings.command_timeout_s, on_ok=parse)
+        self._run_steps("position", [step], lambda: result[0], now)
 
     def check_settings(self, now: float) -> None:
         """``AT+SBDST?``; ends in ``SettingsState``. The modem does not store this setting, so a value
@@ -546,6 +571,7 @@ __all__ = [
     "LocalProtocolError",
     "MessageReceived",
     "MessageWritten",
+    "NetworkPosition",
     "NetworkTime",
     "Ready",
     "RemoteProtocolError",

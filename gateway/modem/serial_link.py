@@ -24,6 +24,7 @@ from .iridium_sbd import (
     IridiumSbd,
     MessageReceived,
     MessageWritten,
+    NetworkPosition,
     NetworkTime,
     Ready,
     RemoteProtocolError,
@@ -125,6 +126,16 @@ class IridiumModem(DriverPort[IridiumSbd]):
             event = await self._expect(self._driver.request_network_time, NetworkTime)
             assert isinstance(event, NetworkTime)
             return event.unix_seconds
+
+    async def position(self) -> tuple[float, float] | None:
+        """Where the Iridium network places the vessel (``AT-MSGEO``, about 10 km), or None."""
+        async with self._lock:
+            await self._ensure_ready()
+            event = await self._expect(self._driver.request_position, NetworkPosition)
+            assert isinstance(event, NetworkPosition)
+            if event.latitude is None or event.longitude is None:
+                return None
+            return event.latitude, event.longitude
 
     async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SessionReport:
         """One attempt: write the MO (or clear it for a mailbox check), run SBDIX, read every MT.
