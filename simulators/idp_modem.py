@@ -62,6 +62,8 @@ from simulators.idp_messages import (
 from simulators.link_model import MO_CONNECTION_LOST, MO_NO_NETWORK_SERVICE, MO_SUCCESS, LinkModel
 
 DEFAULT_MOBILE_ID = "01097623SKYFDA1"
+#: ``ATS80?`` reason for a GNSS fix not obtained in time.
+ERR_GNSS_TIMEOUT = 108
 
 #: S51 wakeup interval codes in seconds (0 = 5 s, always on; 7-10 on newer firmware).
 WAKEUP_INTERVAL_S = {0: 5, 1: 30, 2: 60, 3: 180, 4: 600, 5: 1800, 6: 3600, 7: 120, 8: 300, 9: 900, 10: 1200}
@@ -135,6 +137,7 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         faults: FaultPlan | None = None,
     ) -> None:
         self.faults = faults if faults is not None else FaultPlan()
+        self.gnss_position: tuple[float, float] | None = None  # the terminal's GNSS fix, for %GPS
         self.acquisition = Acquisition(link.duration_scale)
         at = profile.at
         factory = Settings(
@@ -496,6 +499,29 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S")
         self._info(resp, f"%UTC: {stamp}")
 
+    def _cmd_gps(self, arg: str, resp: bytearray, now: float) -> None:
+        """``%GPS=<stale>,<wait>[,"RMC"...]``: an RMC sentence of ``gnss_position``; reason 108 without a fix."""
+        if not re.fullmatch(r'=\d{1,3},\d{1,3}(,"[A-Z]{3}")*', arg):
+            raise ModemRefusal(ERR_PARAMETERS)
+        if self.gnss_position is None:
+            raise ModemRefusal(ERR_GNSS_TIMEOUT)
+        lat, lon = self.gnss_position
+        when = datetime.fromtimestamp(now, UTC)
+        body = "GPRMC,{},A,{:02d}{:07.4f},{},{:03d}{:07.4f},{},0.0,0.0,{},,,A".format(
+            when.strftime("%H%M%S"),
+            int(abs(lat)),
+            abs(lat) % 1 * 60,
+            "S" if lat < 0 else "N",
+            int(abs(lon)),
+            abs(lon) % 1 * 60,
+            "W" if lon < 0 else "E",
+            when.strftime("%d%m%y"),
+        )
+        check = 0
+        for ch in body.encode():
+            check ^= ch
+        self._info(resp, f"%GPS: ${body}*{check:02X}")
+
     def _cmd_off(self, arg: str, resp: bytearray, now: float) -> None:
         if arg:
             raise ModemRefusal(ERR_PARAMETERS)
@@ -507,6 +533,7 @@ _EXTENDED: dict[str, Callable[[IdpModemEmulator, str, bytearray, float], None]] 
     "+GSN": IdpModemEmulator._cmd_gsn,
     "+GMR": IdpModemEmulator._cmd_gmr,
     "%UTC": IdpModemEmulator._cmd_utc,
+    "%GPS": IdpModemEmulator._cmd_gps,
     "%OFF": IdpModemEmulator._cmd_off,
 }
 

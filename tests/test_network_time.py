@@ -98,3 +98,33 @@ def test_the_iridium_network_position_reaches_the_vessel_position_chain(tmp_path
     fix = daemon.positions.best(host.now())
     assert fix is not None and fix.source == "iridium"
     assert fix.latitude == pytest.approx(9.75, abs=0.1) and fix.longitude == pytest.approx(101.25, abs=0.1)
+
+
+def test_the_idp_terminals_gnss_fix_reaches_the_vessel_position_chain(tmp_path: Path) -> None:
+    from gateway.modem import IdpModem
+    from simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
+
+    idp = load_profile("inmarsat-idp")
+    host = ScaledClock(20.0)
+    daemon, _loop_modem, _shore = make_daemon(tmp_path, host)
+    daemon.profile = idp
+    network = IdpLoopbackNetwork()
+    emulator = IdpModemEmulator(idp, LinkModel(random.Random(1), "perfect"), network)
+    network.attach(emulator)
+
+    async def main() -> None:
+        async with PtyModem(emulator, host) as pty:
+            modem = IdpModem(pty.path, idp, host, background_poll=False)
+            daemon.modem = modem
+            await modem.open()
+            try:
+                assert await modem.position() is None  # no fix yet: reason 108
+                emulator.gnss_position = (-8.5, -34.875)  # off Recife
+                await daemon._take_network_position(host.now())
+            finally:
+                await modem.close()
+
+    asyncio.run(main())
+    fix = daemon.positions.best(host.now())
+    assert fix is not None and fix.source == "idp-gnss"
+    assert (fix.latitude, fix.longitude) == (pytest.approx(-8.5, abs=1e-4), pytest.approx(-34.875, abs=1e-4))

@@ -50,6 +50,7 @@ from .inmarsat_idp import (
     InmarsatIdp,
     LocalProtocolError,
     MessageSubmitted,
+    NetworkPosition,
     NetworkTime,
     Ready,
     RemoteProtocolError,
@@ -151,6 +152,16 @@ class IdpModem(DriverPort[InmarsatIdp]):
             event = await self._expect(self._driver.request_network_time, NetworkTime)
             assert isinstance(event, NetworkTime)
             return event.unix_seconds
+
+    async def position(self) -> tuple[float, float] | None:
+        """The terminal's own GNSS fix (``%GPS``), or None without one."""
+        async with self._lock:
+            await self._ensure_ready()
+            event = await self._expect(self._driver.request_position, NetworkPosition)
+            assert isinstance(event, NetworkPosition)
+            if event.latitude is None or event.longitude is None:
+                return None
+            return event.latitude, event.longitude
 
     async def session(
         self, mo_payload: bytes | None, answer_ring: bool = False, *, priority: int = PRIORITY_LOW

@@ -59,6 +59,7 @@ from .at_engine import (
     Current,
     Event,
     LocalProtocolError,
+    NetworkPosition,
     NetworkTime,
     Operation,
     RemoteProtocolError,
@@ -120,14 +121,6 @@ class StatusReport(Event):
     mtmsn: int
     ring_flag: int
     mt_waiting: int
-
-
-@dataclass(frozen=True)
-class NetworkPosition(Event):
-    """``-MSGEO``: where the Iridium network places the unit (degrees), None before it knows."""
-
-    latitude: float | None
-    longitude: float | None
 
 
 @dataclass(frozen=True)
