@@ -505,7 +505,10 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         momsn = self.momsn
         if session.status == MO_SUCCESS:
             try:
-                delivery = self.network.session(self.imei, self.mo_buffer or None, momsn, now)
+                mt_failed = session.fault is not None and session.fault.mt_status == 2
+                delivery = self.network.session(
+                    self.imei, self.mo_buffer or None, momsn, now, take_mt=not mt_failed
+                )
             except LookupError:  # the gateway does not know this IMEI
                 self._info(f"{session.prefix}: {MO_ACCESS_DENIED}, {momsn}, 2, 0, 0, 0")
                 self._result(True)
@@ -526,6 +529,8 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
                     self.mt_buffer = delivery.payload
                     self.mtmsn = mtmsn
                     mt_status, mt_len = 1, len(delivery.payload)
+            if mt_failed:  # error while receiving the MT: it stays queued at the gateway
+                mt_status, mtmsn = 2, 0
             queued = delivery.queued
             line = f"{session.prefix}: {mo_status}, {momsn}, {mt_status}, {mtmsn}, {mt_len}, {queued}"
         else:

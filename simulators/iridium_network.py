@@ -283,6 +283,7 @@ class IridiumNetwork:
         now: float,
         *,
         location: MoLocation | None = None,
+        take_mt: bool = True,
     ) -> MtDelivery:
         """One successful SBD session of ``imei`` at ``now``: queue the MO for the shore, hand over an MT.
 
@@ -300,7 +301,7 @@ class IridiumNetwork:
             )
         self.stats["sessions"] += 1
         self.attached.add(imei)
-        mt = self._pop_mt(imei, now)
+        mt = self._pop_mt(imei, now) if take_mt else MtDelivery(queued=len(self._mt_queues.get(imei, ())))
         header = MoHeader(
             cdr_reference=self._next_cdr(),
             imei=imei,

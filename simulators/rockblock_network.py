@@ -212,15 +212,17 @@ class RockBlockNetwork:
 
     # -- SatelliteNetwork -----------------------------------------------------------------------
 
-    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
+    def session(
+        self, imei: str, mo_payload: bytes | None, momsn: int, now: float, *, take_mt: bool = True
+    ) -> MtDelivery:
         device = self._devices.get(imei)
         if device is None:
             raise LookupError(f"IMEI {imei} is not on this account")
         self.stats["sessions"] += 1
         if mo_payload:
             self._enqueue(imei, device, bytes(mo_payload), momsn, now)
-        if not device.mt:
-            return MtDelivery()
+        if not device.mt or not take_mt:
+            return MtDelivery(queued=len(device.mt))
         mtmsn, payload = device.mt.popleft()
         return MtDelivery(payload=payload, mtmsn=mtmsn, queued=len(device.mt))
 

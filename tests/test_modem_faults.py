@@ -86,6 +86,27 @@ def test_fault_plan_makes_the_emulator_report_any_documented_mo_status(status: i
     assert len(network.mo_messages) == (1 if status == 0 else 0) or status in (1, 2, 3, 4)
 
 
+def test_an_mt_error_reports_mt_status_2_and_the_message_stays_queued() -> None:
+    modem, network = make(FaultPlan([SessionFault(mt_status=2)]))
+    network.queue_mt(modem.imei, b"reply", T0, ring=False)
+    say(modem, b"AT+SBDIX\r")
+    modem.tick(T0 + 1)
+    assert modem.read_output().startswith(b"\r\n+SBDIX: 0, 0, 2, 0, 0, 1\r\n")
+    say(modem, b"AT+SBDIX\r", T0 + 2)
+    modem.tick(T0 + 3)
+    assert modem.read_output().startswith(b"\r\n+SBDIX: 0, 1, 1, 1, 5, 0\r\n")
+    assert network.queued(modem.imei) == 0
+
+
+def test_an_mt_error_is_followed_by_another_session_that_reads_it() -> None:
+    async def scenario(modem, network, driver, sent, clock) -> None:  # type: ignore[no-untyped-def]
+        network.queue_mt(modem.imei, b"reply", clock.now(), ring=False)
+        report = await driver.session(b"up")
+        assert report.mo_sent and report.mt_messages == [b"reply"] and report.sessions == 2
+
+    run(scenario, FaultPlan([SessionFault(mt_status=2)]))
+
+
 def test_mid_session_loss_ends_the_session_early_with_status_18() -> None:
     modem, network = make(FaultPlan([SessionFault(duration_s=30.0, lost_after_s=4.0)]))
     say(modem, b"AT+SBDWT=hi\r")
