@@ -55,6 +55,8 @@ from simulators.link_model import (
     LinkModel,
 )
 
+#: MO statuses 0-4 all mean the MO was transferred (1: MT too big, 2: location not accepted, 3-4 reserved).
+MO_LAST_SUCCESS = 4
 #: The gateway repeats a ring alert about 20 s after the first, once per MT (SBDG §7.1.1, §9.4.2).
 RING_REPEAT_S = 20.0
 
@@ -503,12 +505,11 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         assert session is not None
         self._session = None
         momsn = self.momsn
-        if session.status == MO_SUCCESS:
+        if MO_SUCCESS <= session.status <= MO_LAST_SUCCESS:  # 0-4: the MO went through
             try:
                 mt_failed = session.fault is not None and session.fault.mt_status == 2
-                delivery = self.network.session(
-                    self.imei, self.mo_buffer or None, momsn, now, take_mt=not mt_failed
-                )
+                keep_mt = {"take_mt": False} if mt_failed else {}  # older networks know only the default
+                delivery = self.network.session(self.imei, self.mo_buffer or None, momsn, now, **keep_mt)
             except LookupError:  # the gateway does not know this IMEI
                 self._info(f"{session.prefix}: {MO_ACCESS_DENIED}, {momsn}, 2, 0, 0, 0")
                 self._result(True)
@@ -520,7 +521,7 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
             self._ring_repeat_at = None  # the MT was picked up: the gateway's second alert is cancelled
             self.sri = 0
             self.msg_waiting = delivery.queued
-            mo_status, mt_status, mtmsn, mt_len = MO_SUCCESS, 0, 0, 0
+            mo_status, mt_status, mtmsn, mt_len = session.status, 0, 0, 0
             if delivery.payload is not None:
                 mtmsn = delivery.mtmsn
                 if len(delivery.payload) > self.profile.limits.mt_max_bytes:
