@@ -38,7 +38,7 @@ MO_BUSY = 35
 FIRST_SEGMENT_BYTES = 70
 SEGMENT_BYTES = 135
 #: Each further segment carries this fraction of a one-segment session's failure risk.
-SEGMENT_RISK = 0.5
+SEGMENT_RISK = 0.25
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,12 @@ LINK_PROFILES: dict[str, LinkProfile] = {
     ),
     "storm": LinkProfile(
         name="storm",
-        signal_mean=2.0,
-        signal_sd=1.6,
+        signal_mean=2.3,
+        signal_sd=1.5,
         signal_persistence=0.6,
         signal_step_s=5.0,
-        dropouts_per_hour=30.0,
-        dropout_mean_s=90.0,
+        dropouts_per_hour=20.0,
+        dropout_mean_s=60.0,
         failure_probability=(1.0, 0.75, 0.5, 0.3, 0.2, 0.15),
         failure_codes={
             MO_CONNECTION_LOST: 0.45,
