@@ -38,6 +38,8 @@ from .crew import CrewDesk
 from .fairness import AllowancePolicy, AllowanceState, allowance_state
 from .link import FramePlan, VesselLink
 from .metrics import Snapshot, create_metrics_app
+from .modem.at_engine import DriverError
+from .modem.network_clock import NetworkCorrectedClock
 from .position import NmeaGps, PositionChain, ReportedPosition
 from .scheduler import Decision, Packer, Policy, QueueView, RetryState, Scheduler, Selection, Window
 from .store import open_store
@@ -117,7 +119,8 @@ class GatewayDaemon:
         base_dir: Path = Path("."),
     ) -> None:
         self.config = config
-        self.clock = clock
+        # Host time, corrected by the satellite network's time while no GNSS fix keeps it right.
+        self.clock = clock = NetworkCorrectedClock(clock)
         self.rng = rng
         self.profile: ModemProfile = load_profile(config.modem.profile)
         data_dir = resolve(base_dir, config.vessel.data_dir)
@@ -513,6 +516,9 @@ class GatewayDaemon:
                 self.retry.failures,
                 delay,
             )
+        if report.mo_sent:
+            await self._take_network_time()
+            await self._take_network_position(done)
         for mt in report.mt_messages:
             self.stats.frames_received += 1
             self.store.charge_session(keys, len(mt), self.budget.cost(len(mt)).units, sessions=0)
@@ -521,6 +527,40 @@ class GatewayDaemon:
                 log.info("shore confirmed records %s", result.delivered_rids)
         backlogged = {q.member for q in self.store.pending_units(done, float("inf")) if q.member is not None}
         self.packer.fair.forget_idle({m for m in backlogged if m is not None})
+
+    async def _take_network_position(self, now: float) -> None:
+        """The position the satellite network gives for the vessel, where the modem reports one."""
+        position = getattr(self.modem, "position", None)
+        if position is None:
+            return
+        try:
+            where = await position()
+        except DriverError as exc:
+            log.info("no network position: %s", exc)
+            return
+        if where is not None:
+            source = self.idp_position if self.profile.family == "inmarsat-idp" else self.iridium_position
+            source.update(where[0], where[1], now)
+
+    async def _take_network_time(self) -> None:
+        """Without a fresh GNSS fix, set the clock from the modem's network time (after a session, when
+        the modem has just heard the network)."""
+        fix = self.gps.latest()
+        base_now = self.clock.base.now()
+        if fix is not None and self.clock.now() - fix.at <= self.config.telemetry.position_max_age_s:
+            return
+        network_time = getattr(self.modem, "network_time", None)
+        if network_time is None:
+            return
+        try:
+            seconds = await network_time()
+        except DriverError as exc:
+            log.info("no network time: %s", exc)
+            return
+        if seconds is not None and self.clock.adopt(seconds, base_now):
+            log.warning(
+                "no GNSS fix: clock set from the satellite network's time (offset %+.1f s)", self.clock.offset
+            )
 
     async def _gps_loop(self) -> None:
         """Read NMEA sentences from a GPS on a serial port (pyserial in a worker thread)."""
