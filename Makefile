@@ -20,7 +20,7 @@ smoke: $(STAMP)  ## headless self-test: a few messages each way, exit 0 only if 
 
 test: $(STAMP)  ## the whole test suite (needs /usr/sbin/mosquitto; .ci/run installs it)
 	$(BIN)/ruff check seabridge common wire gateway shore simulators firmware_profiles tests bench
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -4,7 +4,8 @@ Runs on the repository's corpus (``corpus/<lang>.test.txt``, the held-out half; 
 models come from the ``.train.txt`` half only). Every figure is measured in the same run. Seabridge's
 numbers include the codec byte; the baselines are counted without any framing byte (in their favour).
 
-Columns: ``seabridge`` = ``encode_text`` (shortest of raw, deflate and the trained model set);
+Columns: ``seabridge`` = ``encode_text`` (shortest of raw, deflate, presets and both trained model
+sets); ``sb cm1`` = the same with only the first model set (codec 2), the baseline of model set v2;
 ``zlib`` = raw deflate level 9; ``zstd`` = level 19 without and with a dictionary trained per language
 (frame header fields that a fixed protocol would not send are switched off); ``brotli`` = quality 11
 with its built-in dictionary; ``deflate+dict`` = raw deflate with a 32 KiB preset dictionary built from
@@ -19,26 +20,21 @@ templates the training half never contains.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import brotli
 import zstandard
 
-from wire.codec import encode_text
+from bench._corpus import LANGS, load, unseen
+from wire.codec import CODEC_DEFLATE, CODEC_PRESET_V1, CODEC_RAW, CODEC_TEXT_V1, encode_text
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-LANGS = ("my", "km", "th", "en")
+CM1_ONLY = (CODEC_RAW, CODEC_DEFLATE, CODEC_TEXT_V1, CODEC_PRESET_V1)
+
 ZDICT_BYTES = 32 * 1024
 ZSTD_DICT_BYTES = 16 * 1024
-
-
-def _load(lang: str, half: str) -> list[str]:
-    return [t for t in (CORPUS / f"{lang}.{half}.txt").read_text(encoding="utf-8").splitlines() if t]
 
 
 def _deflate(data: bytes, zdict: bytes | None = None) -> bytes:
@@ -87,17 +83,9 @@ def _remap(text: str) -> bytes:
     return bytes(out)
 
 
-def _unseen(lang: str) -> list[str]:
-    spec = importlib.util.spec_from_file_location("corpus_generate", CORPUS / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.unseen_sentences(lang))
-
-
-def _measure(lang: str, unseen: bool = False) -> dict[str, float]:
-    train = _load(lang, "train")
-    test = _unseen(lang) if unseen else _load(lang, "test")
+def _measure(lang: str, never_seen: bool = False) -> dict[str, float]:
+    train = load(lang, "train")
+    test = unseen(lang) if never_seen else load(lang, "test")
     train_b = [t.encode() for t in train]
     zdict = _preset_dictionary(train_b)
     remap_dict = _preset_dictionary([_remap(t) for t in train])
@@ -107,6 +95,7 @@ def _measure(lang: str, unseen: bool = False) -> dict[str, float]:
     zstd_dict = zstandard.ZstdCompressor(level=19, dict_data=zd, **params)
     codecs: dict[str, Callable[[str], int]] = {
         "seabridge": lambda t: len(encode_text(t)),
+        "sb cm1": lambda t: len(encode_text(t, allowed=CM1_ONLY)),
         "zlib": lambda t: len(_deflate(t.encode())),
         "zstd": lambda t: len(zstd_plain.compress(t.encode())),
         "zstd+dict": lambda t: len(zstd_dict.compress(t.encode())),
@@ -128,7 +117,7 @@ def main() -> None:
 
 
 def _table(title: str, unseen: bool) -> None:
-    names = ("seabridge", "zlib", "zstd", "zstd+dict", "brotli", "deflate+dict", "remap+dict")
+    names = ("seabridge", "sb cm1", "zlib", "zstd", "zstd+dict", "brotli", "deflate+dict", "remap+dict")
     print(title)
     print(f"{'lang':<5}{'msgs':>5}{'utf8':>7} " + " ".join(f"{n:>14}" for n in names))
     totals: dict[str, float] = dict.fromkeys(names, 0.0)

@@ -1,4 +1,4 @@
-"""Per-frame and per-record overhead of wire format v1, and seal/open speed against a baseline.
+"""Per-frame and per-record overhead of wire formats v1 and v2, and seal/open speed against a baseline.
 
 Overhead is counted, not timed: bytes a frame spends beyond its items (header, counter, tag) at several
 counter values, and bytes an item spends beyond the record body. Speed is shown as a ratio to a plain
@@ -17,6 +17,7 @@ from wire.crypto import link_key
 from wire.frame import Direction, frame_overhead, open_frame, seal_frame
 from wire.items import dumps, encode_record_item
 from wire.units import cut_record, pack_units
+from wire.versions import wire_format
 
 
 def _rate(fn, seconds: float = 0.5) -> float:
@@ -29,8 +30,12 @@ def _rate(fn, seconds: float = 0.5) -> float:
 
 
 def main() -> None:
+    v2 = wire_format(2)
     for counter in (0, 127, 128, 16_383, 16_384, 2_097_151, 2**35 - 1):
-        print(f"frame overhead at counter {counter:>12}: {frame_overhead(counter)} bytes")
+        print(
+            f"frame overhead at counter {counter:>12}: v1 {frame_overhead(counter)} bytes, "
+            f"v2 {v2.overhead(counter)} bytes"
+        )
     body = {0: 3, 1: 1, 2: bytes(60), 3: 86_400_000}
     item = encode_record_item(1234, 2, body)
     print(f"record item overhead (rid 1234, 60-byte sealed body): {len(item) - len(dumps(body))} bytes")

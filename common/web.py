@@ -17,22 +17,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 MAX_FORM_BYTES = 8 * 1024  # the vessel pages' forms; the webhook and dashboard pass their own limits
-MAX_FORM_FIELDS = 20
 
 TOO_LARGE = "problem_too_large"
+TOO_MANY_FIELDS = "problem_fields"
 BAD_ENCODING = "problem_encoding"
 
 
 class FormRefused(ValueError):
-    """A request body was refused before it reached a handler. ``problem`` is ``TOO_LARGE`` or
-    ``BAD_ENCODING`` (also the captive page's catalogue key); ``field`` is always ``"request"``."""
+    """A request body was refused before it reached a handler. ``problem`` is ``TOO_LARGE``,
+    ``TOO_MANY_FIELDS`` or ``BAD_ENCODING`` (also the vessel pages' catalogue key, whose text takes
+    ``values``); ``field`` is always ``"request"``."""
 
     field = "request"
 
-    def __init__(self, message: str, problem: str) -> None:
+    def __init__(self, message: str, problem: str, **values: object) -> None:
         super().__init__(f"request: {message}")
         self.problem = problem
-        self.values: dict[str, object] = {}
+        self.values: dict[str, object] = dict(values)
 
 
 def decimal(text: str | None, max_digits: int = 12) -> int | None:
@@ -78,13 +79,15 @@ async def read_body(request: Request, limit: int, *, require_length: bool = Fals
     return bytes(body)
 
 
-def parse_form(
-    body: bytes, max_bytes: int = MAX_FORM_BYTES, max_fields: int = MAX_FORM_FIELDS
-) -> dict[str, str]:
+def parse_form(body: bytes, max_bytes: int, max_fields: int) -> dict[str, str]:
     """Strict ``application/x-www-form-urlencoded`` parsing: ASCII on the wire, UTF-8 inside, no NUL,
-    bounded; the first value of a repeated field wins."""
+    at most ``max_bytes`` and ``max_fields`` (each page passes the size of the largest form it renders);
+    the first value of a repeated field wins. Each refusal names its own cause."""
     if len(body) > max_bytes:
         raise FormRefused("form too large", TOO_LARGE)
+    fields = body.count(b"&") + 1 if body else 0
+    if fields > max_fields:
+        raise FormRefused(f"form has {fields} fields, at most {max_fields}", TOO_MANY_FIELDS, n=max_fields)
     try:
         text = body.decode("ascii")
         pairs = urllib.parse.parse_qsl(
@@ -105,9 +108,7 @@ def parse_form(
     return form
 
 
-async def read_form(
-    request: Request, max_bytes: int = MAX_FORM_BYTES, max_fields: int = MAX_FORM_FIELDS
-) -> dict[str, str]:
+async def read_form(request: Request, max_fields: int, max_bytes: int = MAX_FORM_BYTES) -> dict[str, str]:
     """A URL-encoded form body with a declared length, parsed by ``parse_form``; anything else
     (multipart, oversize, bad encoding) is refused with ``FormRefused``."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

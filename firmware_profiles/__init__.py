@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,9 @@ class RetryPolicy:
     schedule_s: tuple[float, ...]
     jitter: bool
     fatal_mo_status: tuple[int, ...]
+    jitter_steps: int | None = None  # leading steps waited a random time up to the step (None: all)
+    status_wait_s: dict[int, float] = field(default_factory=dict)  # MO status -> documented wait
+    fatal_hold_s: float = 3600.0  # wait after a status that is not to be retried
 
 
 @dataclass(frozen=True)
@@ -127,11 +130,16 @@ def _build(data: dict[str, Any], origin: str) -> ModemProfile:
                 schedule_s=tuple(float(s) for s in retry["schedule_s"]),
                 jitter=bool(retry["jitter"]),
                 fatal_mo_status=tuple(int(s) for s in retry["fatal_mo_status"]),
+                jitter_steps=None if retry.get("jitter_steps") is None else int(retry["jitter_steps"]),
+                status_wait_s={int(k): float(v) for k, v in retry.get("status_wait_s", {}).items()},
+                fatal_hold_s=float(retry.get("fatal_hold_s", 3600.0)),
             ),
             billing=Billing(**data["billing"]),
         )
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"{origin}: missing or unknown field: {exc}") from exc
+    if profile.timings.registration_holdoff_s > 0:  # MO status 36: wait since the last registration
+        profile.retry.status_wait_s.setdefault(36, profile.timings.registration_holdoff_s)
     if profile.limits.mo_max_bytes <= 0 or profile.limits.mt_max_bytes <= 0:
         raise ProfileError(f"{origin}: frame limits must be positive")
     if profile.billing.unit_bytes <= 0:

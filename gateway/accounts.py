@@ -3,8 +3,12 @@ cookie, per-member reply sealing, consent and language preference.
 
 What it owns (its own tables in the gateway store's file):
 
-- ``members`` and ``sessions`` (the ``Members`` repository): handles, their PINs (scrypt, see
-  ``gateway.pins``) and session ids.
+- ``members`` and ``sessions`` (the ``Members`` repository): a slow keyed hash of each handle (the
+  file never lists nicknames; the handle itself is kept sealed to the member's key and, once the
+  member signs in, in memory), their PINs (scrypt, see ``gateway.pins``) and session ids.
+- ``crew_receipts``: for each crew message, a receipt sealed to its sender's public key (no member
+  column), so that after a restart a member's own records are found again with the member's key
+  only; the queue itself never names members (``gateway.store``).
 - ``crew_keys``: one X25519 key pair per member. The public half seals replies as they arrive; the
   private half is stored encrypted (XSalsa20-Poly1305) under a key derived from the PIN with Argon2id,
   so reading replies needs the PIN.
@@ -23,9 +27,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import logging
 import secrets
+import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -48,6 +54,8 @@ SESSION_MAX_S = 7 * 86400.0  # and none lasts longer than this
 KDF_OPSLIMIT = 3
 KDF_MEMLIMIT = 16 * 1024 * 1024  # bytes of RAM per derivation (a Raspberry Pi can afford a few at once)
 MAX_TOKEN_CHARS = 96
+HANDLE_TAG_PREFIX = "h1:"  # members.handle holds this + scrypt(handle, the file's salt), never the handle
+RECEIPT_PREFIX = b"seabridge-receipt:"
 
 MEMBERS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS members (
@@ -100,6 +108,14 @@ def _create_tables(store: GatewayStore) -> None:
             not_null={"member", "created", "seen", "wrapped"},
             if_not_exists=True,
         )
+        db["crew_receipts"].create(
+            {"rid": int, "sealed": bytes},  # sealed to the sender's public key: RECEIPT_PREFIX + rid
+            pk="rid",
+            not_null={"sealed"},
+            if_not_exists=True,
+        )
+        if "handle_sealed" not in db["crew_keys"].columns_dict:
+            db["crew_keys"].add_column("handle_sealed", bytes)  # the handle, sealed to the public key
         db["crew_sealed_inbox"].create(
             {"inbox_id": int, "member": int, "sealed": bytes},  # inbox_id: the store's inbox row
             pk="inbox_id",
@@ -110,32 +126,57 @@ def _create_tables(store: GatewayStore) -> None:
 
 
 class Members:
-    """The ``members`` and ``sessions`` tables: who has claimed which handle, and their sessions."""
+    """The ``members`` and ``sessions`` tables: who has claimed which handle, and their sessions.
+
+    The file keeps only a tag of each handle (``tag``: scrypt under a salt of this file), so it does
+    not list the crew's nicknames; whoever guesses a nickname can confirm it, one scrypt per guess.
+    The handle itself is known while its member is signed in (``store.handles``, memory only)."""
 
     def __init__(self, store: GatewayStore) -> None:
         self.store = store
         with store.schema() as db:
             db.executescript(MEMBERS_SCHEMA)
+        self._salt = bytes.fromhex(store.setting("handle_salt", lambda: secrets.token_hex(16)))
+        self._tag_legacy_handles()
+
+    def tag(self, handle: str) -> str:
+        digest = hashlib.scrypt(handle.encode("utf-8"), salt=self._salt, n=2**14, r=8, p=1, dklen=16)
+        return HANDLE_TAG_PREFIX + digest.hex()
+
+    def _tag_legacy_handles(self) -> None:
+        """Files from before handles were tagged: replace each plaintext handle by its tag (the handle
+        stays in memory until sign-in seals it)."""
+        with self.store.transaction() as db:
+            rows = db.execute(
+                "SELECT id, handle FROM members WHERE substr(handle, 1, 3) != ?", (HANDLE_TAG_PREFIX,)
+            ).fetchall()
+            for member, handle in rows:
+                db.execute("UPDATE members SET handle = ? WHERE id = ?", (self.tag(handle), member))
+                self.store.handles[member] = handle
+        if rows:
+            self.store.fold_wal()
 
     def claim_or_login(self, handle: str, pin: str, now: float) -> int | None:
         """Member id for ``handle`` if ``pin`` matches; a new account if the handle is free."""
+        tag = self.tag(handle)
         with self.store.transaction() as db:
-            row = db.execute(
-                "SELECT id, pin_salt, pin_hash FROM members WHERE handle = ?", (handle,)
-            ).fetchone()
+            row = db.execute("SELECT id, pin_salt, pin_hash FROM members WHERE handle = ?", (tag,)).fetchone()
             if row is None:
                 salt, pin_hash = new_pin_hash(pin)
                 cur = db.execute(
                     "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, ?, ?, ?)",
-                    (handle, salt, pin_hash, now),
+                    (tag, salt, pin_hash, now),
                 )
-                return int(cur.lastrowid or 0)
-        return row[0] if pin_matches(pin, row[1], row[2]) else None
+                member: int | None = int(cur.lastrowid or 0)
+            else:
+                member = row[0] if pin_matches(pin, row[1], row[2]) else None
+        if member is not None:
+            self.store.handles[member] = handle
+        return member
 
     def handle(self, member: int) -> str | None:
-        with self.store.transaction() as db:
-            row = db.execute("SELECT handle FROM members WHERE id = ?", (member,)).fetchone()
-        return row[0] if row else None
+        """The member's handle while known in this process (signed in since it started)."""
+        return self.store.handles.get(member)
 
     def open_session(self, member: int, now: float) -> str:
         token = secrets.token_urlsafe(24)
@@ -206,7 +247,10 @@ class Accounts:
         self._lock = threading.Lock()
         self.members = Members(store)
         self.lockout = PinLockout(store, "crew_login_failures")
+        self._relearned: set[int] = set()
         _create_tables(store)
+        for member, handle in list(store.handles.items()):  # legacy plaintext handles, just tagged
+            self._seal_handle(member, handle)
 
     # --- logging in --------------------------------------------------------------------------------
 
@@ -235,7 +279,39 @@ class Accounts:
             return None
         self.lockout.cleared(handle)
         self._seal_legacy_replies(member)
+        self._seal_handle(member, handle)
+        self._relearn(member, secret)
         return self._open_session(member, secret, now)
+
+    def _seal_handle(self, member: int, handle: str) -> None:
+        public = self._public(member)
+        if public is not None:
+            sealed = SealedBox(PublicKey(public)).encrypt(handle.encode("utf-8"))
+            with self.store.transaction() as db:
+                db.execute("UPDATE crew_keys SET handle_sealed = ? WHERE member = ?", (sealed, member))
+
+    def _relearn(self, member: int, secret: PrivateKey) -> None:
+        """Once per process and member: find the member's handle and own queued records again, with
+        the member's key (the file links neither to the member)."""
+        if member in self._relearned:
+            return
+        box = SealedBox(secret)
+        with self.store.transaction() as db:
+            row = db.execute("SELECT handle_sealed FROM crew_keys WHERE member = ?", (member,)).fetchone()
+            receipts = db.execute("SELECT rid, sealed FROM crew_receipts").fetchall()
+        if row is not None and row[0] is not None:
+            try:
+                self.store.handles[member] = box.decrypt(bytes(row[0])).decode("utf-8")
+            except (CryptoError, UnicodeDecodeError):
+                log.warning("member %d: the sealed handle did not open", member)
+        for rid, sealed in receipts:
+            try:
+                opened = box.decrypt(bytes(sealed))
+            except CryptoError:
+                continue  # someone else's
+            if opened == RECEIPT_PREFIX + str(rid).encode():
+                self.store.remember_member(int(rid), member)
+        self._relearned.add(member)
 
     def _unlock_or_create(self, member: int, pin: str) -> PrivateKey | None:
         with self._lock:
@@ -299,6 +375,7 @@ class Accounts:
             return None
         if not hmac.compare_digest(bytes(secret.public_key), self._public(member) or b""):
             return None
+        self._relearn(member, secret)
         return Session(token, sid, member, secret)
 
     def close(self, session: Session) -> None:
@@ -373,3 +450,15 @@ class Accounts:
                     continue
             out.append(InboxEntry(str(sender), str(text), created, received))
         return out
+
+
+def write_receipt(db: sqlite3.Connection, rid: int, member: int) -> None:
+    """Inside the transaction that queues crew message ``rid``: its receipt, sealed to ``member``'s
+    public key (nothing if the member has no key pair, or the accounts' tables do not exist)."""
+    try:
+        row = db.execute("SELECT public FROM crew_keys WHERE member = ?", (member,)).fetchone()
+        if row is not None:
+            sealed = SealedBox(PublicKey(bytes(row[0]))).encrypt(RECEIPT_PREFIX + str(rid).encode())
+            db.execute("INSERT OR REPLACE INTO crew_receipts (rid, sealed) VALUES (?, ?)", (rid, sealed))
+    except sqlite3.OperationalError:  # no accounts in this store (a bare desk in a simulation)
+        return

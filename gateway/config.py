@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wire.versions import DEFAULT_VERSION as DEFAULT_WIRE_VERSION
+
 
 @dataclass
 class VesselSection:
@@ -36,6 +38,7 @@ class LinkSection:
     # resend a unit no acknowledgement covered this long after its last send (above the shore's
     # cumulative_ack_s, so the shore's daily cumulative ack arrives first)
     resend_after_s: float = 1.5 * 86400.0
+    wire_version: int = DEFAULT_WIRE_VERSION  # over-the-air format sent (docs/wire-format.md); both decode
     # fallback mailbox check when no session of any kind happened for this long (0 = never); ring
     # alerts fetch replies, and every MO session collects what waits ashore for free
     mailbox_check_s: float = 8 * 3600.0

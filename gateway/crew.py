@@ -2,11 +2,14 @@
 
 Crew content is sealed for the shore's crew key the moment it is accepted, with this run's RAM-only
 epoch key (see ``wire.crypto``). The first crew message of an epoch also queues the epoch's public key
-as a control record, so the shore can open everything sealed in this run.
+as a control record, so the shore can open everything sealed in this run. Before sealing, the content
+is padded to a size class (``CONTENT_SIZE_CLASS``), so that the size on disk and on the air tells only
+the class, and the covert personal-safety alert has the class of any short message.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from nacl.public import PublicKey
 
 from common.clock import Clock
+from wire.codec import encode_text
 from wire.crypto import CrewEpoch
 from wire.records import (
     HOTLINE,
@@ -23,10 +27,12 @@ from wire.records import (
     CrewMessage,
     Epoch,
     Kind,
+    pad_content,
     to_wire_time,
 )
+from wire.v2.crew import FrameEpoch, seal_crew, seal_member
 
-from .accounts import Members
+from .accounts import Members, write_receipt
 from .config import LinkSection
 from .distress import Distress
 from .fairness import AllowanceState
@@ -36,8 +42,6 @@ from .store import GatewayStore, InboxEntry, MessageStatus
 MAX_TEXT_CHARS = 1000
 MAX_HANDLE_CHARS = 32
 MAX_CONTACT_CHARS = 64
-
-
 class CrewInputError(ValueError):
     """A person's input was refused; the message names the field and is safe to show.
 
@@ -75,13 +79,21 @@ class CrewDesk:
     expected_send: Callable[[float], float | None] | None = None
     # The vessel's position now (latitude, longitude) or None: an SOS carries it.
     position: Callable[[], tuple[float, float] | None] | None = None
+    # Wire format 2: content sealed as a format-2 body, the handle once per member and epoch.
+    wire_version: int = 1
 
     def __post_init__(self) -> None:
         self.members = Members(self.store)
         self.distress = Distress(self.store, self.clock)
         self._epoch: CrewEpoch | None = None
         self._epoch_announced = False
+        self._frame_epoch: FrameEpoch | None = None
+        self._members_announced: set[int] = set()
         self._lock = threading.Lock()
+
+    def frame_epoch(self) -> FrameEpoch | None:
+        """This run's epoch as v2 frames use it (None before the first crew message)."""
+        return self._frame_epoch
 
     @staticmethod
     def check_handle(handle: str) -> str:
@@ -103,11 +115,22 @@ class CrewDesk:
                 self._epoch = CrewEpoch.start(self.store.next_epoch(), self.crew_public)
             if not self._epoch_announced:
                 epoch = self._epoch
-                self.store.accept(
+                rid = self.store.accept(
                     Kind.EPOCH, lambda _rid: Epoch(epoch.number, epoch.public_bytes).body(), self.clock.now()
                 )
+                self._frame_epoch = FrameEpoch(epoch.number, epoch.key, rid)
                 self._epoch_announced = True
             return self._epoch
+
+    def _announce_member(self, epoch: CrewEpoch, member: int, handle: str, now: float) -> None:
+        """v2: the member's handle goes ashore once per epoch, sealed like the messages."""
+        with self._lock:
+            if member in self._members_announced:
+                return
+            self.store.accept(
+                Kind.MEMBER, lambda rid: seal_member(epoch.number, epoch.key, rid, member, handle), now
+            )
+            self._members_announced.add(member)
 
     def send(self, member: int, to: str, text: str) -> int:
         """Seal and queue a crew message; durable when this returns."""
@@ -118,12 +141,24 @@ class CrewDesk:
             raise CrewInputError("session", "unknown member", "problem_expired")
         epoch = self._current_epoch()
         now = self.clock.now()
-        content = CrewContent(to=to, text=text, handle=handle).encode()
+        if self.wire_version >= 2:
+            self._announce_member(epoch, member, handle, now)
+            coded = encode_text(text)
 
-        def body(rid: int) -> dict:
+            def body_v2(db: sqlite3.Connection, rid: int) -> dict:
+                write_receipt(db, rid, member)  # the sender finds it again after a restart; no one else
+                return seal_crew(epoch.number, epoch.key, rid, member, now, to, coded)
+
+            return self.store.accept_with_rows(
+                Kind.CREW_MESSAGE, body_v2, now, member=member, lifetime_s=self.message_lifetime_s
+            )
+        content = pad_content(CrewContent(to=to, text=text, handle=handle).encode())
+
+        def body(db: sqlite3.Connection, rid: int) -> dict:
+            write_receipt(db, rid, member)  # the sender finds it again after a restart; no one else
             return CrewMessage(member, epoch.number, epoch.seal(rid, content), to_wire_time(now)).body()
 
-        return self.store.accept(
+        return self.store.accept_with_rows(
             Kind.CREW_MESSAGE, body, now, member=member, lifetime_s=self.message_lifetime_s
         )
 

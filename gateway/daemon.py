@@ -28,9 +28,9 @@ from common.keyfiles import read_public, read_secret
 from firmware_profiles import ModemProfile, load_profile
 from wire.codec import codec_mask, supported_codecs
 from wire.crypto import link_key
-from wire.frame import frame_capacity
 from wire.items import dumps
 from wire.records import Capabilities, Kind, PriorityClass
+from wire.versions import versions_mask
 
 from .budget import Budget, BudgetState, periods
 from .captive import create_app
@@ -39,6 +39,8 @@ from .crew import CrewDesk
 from .fairness import AllowancePolicy, AllowanceState, allowance_state
 from .link import AckTiming, FramePlan, VesselLink
 from .metrics import Snapshot, create_metrics_app
+from .modem.at_engine import DriverError
+from .modem.network_clock import NetworkCorrectedClock
 from .position import NmeaGps, PositionChain, ReportedPosition
 from .scheduler import (
     Decision,
@@ -128,7 +130,8 @@ class GatewayDaemon:
         base_dir: Path = Path("."),
     ) -> None:
         self.config = config
-        self.clock = clock
+        # Host time, corrected by the satellite network's time while no GNSS fix keeps it right.
+        self.clock = clock = NetworkCorrectedClock(clock)
         self.rng = rng
         self.profile: ModemProfile = load_profile(config.modem.profile)
         data_dir = resolve(base_dir, config.vessel.data_dir)
@@ -136,14 +139,8 @@ class GatewayDaemon:
         shore_public = read_public(_maybe_path(base_dir, config.keys.shore_public))
         crew_public = read_public(_maybe_path(base_dir, config.keys.crew_public))
         mo_limit = self.profile.mo_frame_limit
-        self.store = open_store(data_dir, mo_limit)
-        self.link = VesselLink(
-            self.store,
-            link_key(secret, shore_public),
-            mo_limit,
-            config.link.resend_after_s,
-            AckTiming(config.link.cumulative_ack_s, config.link.resend_request_s),
-        )
+        version = config.link.wire_version
+        self.store = open_store(data_dir, mo_limit, version)
         # The captive page shows a member's remaining allowance and when a message should leave; an SOS
         # carries the position.
         self.desk = CrewDesk(
@@ -154,14 +151,25 @@ class GatewayDaemon:
             allowance=self.allowance,
             expected_send=self.expected_send,
             position=self._position_now,
+            wire_version=version,
+        )
+        self.link = VesselLink(
+            self.store,
+            link_key(secret, shore_public),
+            mo_limit,
+            config.link.resend_after_s,
+            version,
+            self.desk.frame_epoch,
+            clock.now,
+            AckTiming(config.link.cumulative_ack_s, config.link.resend_request_s),
         )
         # Tell the shore which codecs (model versions) this build decodes, whenever that changes.
-        mask = codec_mask(supported_codecs())
+        mask, wire_mask = codec_mask(supported_codecs()), versions_mask()
         self.store.accept_if_changed(
             "announced_codecs",
-            str(mask),
+            f"{mask}/{wire_mask}",
             Kind.CAPABILITIES,
-            Capabilities(mask, f"seabridge {VERSION}").body(),
+            Capabilities(mask, f"seabridge {VERSION}", wire_mask).body(),
             clock.now(),
         )
         self.modem = modem
@@ -488,7 +496,7 @@ class GatewayDaemon:
             and not any(q.cls == PriorityClass.TELEMETRY and q.first_send for q in waiting)
         ):
             size = turn.plan.size if turn.decision.send_frame else 0
-            overhead = self.link.mo_limit - frame_capacity(self.link.mo_limit, self.store.peek_counter())
+            overhead = self.link.wire.overhead(self.store.peek_counter())
             record = telemetry_record(
                 now, self.positions.best(now), self.store.queue_depth(), turn.budget, self.stats
             )
@@ -559,6 +567,9 @@ class GatewayDaemon:
                 self.retry.failures,
                 delay,
             )
+        if report.mo_sent:
+            await self._take_network_time()
+            await self._take_network_position(done)
         for mt in report.mt_messages:
             self.stats.frames_received += 1
             self.store.charge_session(keys, len(mt), self.budget.cost(len(mt)).units, sessions=0)
@@ -567,6 +578,40 @@ class GatewayDaemon:
                 log.info("shore confirmed records %s", result.delivered_rids)
         backlogged = {q.member for q in self.store.pending_units(done, float("inf")) if q.member is not None}
         self.packer.fair.forget_idle({m for m in backlogged if m is not None})
+
+    async def _take_network_position(self, now: float) -> None:
+        """The position the satellite network gives for the vessel, where the modem reports one."""
+        position = getattr(self.modem, "position", None)
+        if position is None:
+            return
+        try:
+            where = await position()
+        except DriverError as exc:
+            log.info("no network position: %s", exc)
+            return
+        if where is not None:
+            source = self.idp_position if self.profile.family == "inmarsat-idp" else self.iridium_position
+            source.update(where[0], where[1], now)
+
+    async def _take_network_time(self) -> None:
+        """Without a fresh GNSS fix, set the clock from the modem's network time (after a session, when
+        the modem has just heard the network)."""
+        fix = self.gps.latest()
+        base_now = self.clock.base.now()
+        if fix is not None and self.clock.now() - fix.at <= self.config.telemetry.position_max_age_s:
+            return
+        network_time = getattr(self.modem, "network_time", None)
+        if network_time is None:
+            return
+        try:
+            seconds = await network_time()
+        except DriverError as exc:
+            log.info("no network time: %s", exc)
+            return
+        if seconds is not None and self.clock.adopt(seconds, base_now):
+            log.warning(
+                "no GNSS fix: clock set from the satellite network's time (offset %+.1f s)", self.clock.offset
+            )
 
     async def _gps_loop(self) -> None:
         """Read NMEA sentences from a GPS on a serial port (pyserial in a worker thread)."""

@@ -19,16 +19,16 @@ from wire.ackpolicy import (
     CumAckItem,
     ResendItem,
     VoidItem,
-    encode_cumack_item,
-    encode_resend_item,
-    encode_void_item,
     first_runs,
 )
 from wire.errors import RemoteWireError
-from wire.frame import Direction, frame_capacity, open_frame, seal_frame
+from wire.fill import fill_frame
+from wire.frame import Direction
 from wire.items import AckItem, FragmentItem, RecordItem, join_fragments
 from wire.records import CrewReply, Kind, from_wire_time
-from wire.units import Unit, pack_units
+from wire.units import Unit
+from wire.v2.crew import FrameEpoch
+from wire.versions import open_any, wire_format
 
 from .store import GatewayStore, QueuedUnit
 
@@ -65,23 +65,11 @@ class FramePlan:
     resend: frozenset[int] = frozenset()
     voids: tuple[int, ...] = ()
     standalone: str = ""  # why the acknowledgement items may go alone ("" = they only ride along)
+    items: list[bytes] = field(default_factory=list)  # the units' items in the form they travel
 
     @property
     def empty(self) -> bool:
         return self.size == 0
-
-    @property
-    def meta_items(self) -> list[bytes]:
-        items = []
-        if self.resend:
-            items.append(encode_resend_item(self.resend))
-        if self.cumulative is not None:
-            items.append(
-                encode_cumack_item(self.cumulative.upto, self.cumulative.missing, self.cumulative.start)
-            )
-        if self.voids:
-            items.append(encode_void_item(self.voids))
-        return items
 
 
 @dataclass
@@ -93,18 +81,27 @@ class IncomingResult:
 
 
 class VesselLink:
+    """``wire_version``: the format this vessel sends (it decodes both); ``crew_epoch``: the current
+    crew epoch for frames sealed under it (v2); ``clock``: the time crew items' ages count from."""
+
     def __init__(
         self,
         store: GatewayStore,
         key: bytes,
         mo_limit: int,
         resend_after_s: float,
+        wire_version: int = 1,
+        crew_epoch: Callable[[], FrameEpoch | None] | None = None,
+        clock: Callable[[], float] | None = None,
         timing: AckTiming | None = None,
     ) -> None:
         self.store = store
         self.key = key
         self.mo_limit = mo_limit
         self.resend_after_s = resend_after_s
+        self.wire = wire_format(wire_version)
+        self.crew_epoch = crew_epoch or (lambda: None)
+        self.clock = clock or (lambda: 0.0)
         self.timing = timing or AckTiming()
         self.rejected: dict[str, int] = {}
 
@@ -126,9 +123,9 @@ class VesselLink:
         that end). ``anyway``: a session opens whatever, so its first billing unit is paid already."""
         t = self.timing
         counter = self.store.peek_counter()
-        limit_room = frame_capacity(self.mo_limit, counter)
+        limit_room = self.wire.capacity(self.mo_limit, counter)
         room = limit_room if max_bytes is None else max(0, limit_room - max(0, self.mo_limit - max_bytes))
-        overhead = self.mo_limit - limit_room
+        overhead = self.wire.overhead(counter)
         ledger = self.store.mt_ledger()
         resend = ledger.resend_due(now, t.resend_grace_s)
         standalone = "resend-request" if resend else ""
@@ -140,8 +137,12 @@ class VesselLink:
         ):
             standalone = "ack"
         voids = tuple(sorted(first_runs(self.store.voids_owed())))
+        epoch, clock_now = self.crew_epoch(), self.clock()
+        if epoch is not None and any(q.unit.rid == epoch.base_rid for q in ordered):
+            epoch = None  # the epoch's own announcement (re)sent: this frame must open without it
+        ready = [(q, self.wire.prepare(q.unit.item, epoch, clock_now)) for q in ordered]
         meta, meta_len = FramePlan([], 0, frozenset()), 0
-        chosen_units: set[Unit] = set()
+        taken: list[tuple[QueuedUnit, bytes]] = []
         # Units come first: a unit cut to fill a frame alone must not be crowded out by what rides
         # along (a cumulative acknowledgement can wait for the next frame; a void declaration, small
         # and what the shore needs to stop asking, is dropped last) unless one is due on its own.
@@ -151,39 +152,52 @@ class VesselLink:
             FramePlan([], 0, frozenset(), None, frozenset(), voids),
             FramePlan([], 0, frozenset()),
         ):
-            meta_len = sum(len(i) for i in meta.meta_items)
+            meta_len = sum(self.wire.cost(i) for i in self.meta_items(meta))
             if meta_len >= room:
                 meta, meta_len = FramePlan([], 0, frozenset()), 0
                 continue
-            chosen_units = set(pack_units([q.unit for q in ordered], room - meta_len))
-            if chosen_units or not ordered or standalone:
+            taken = fill_frame([], ready, room - meta_len, lambda pair: pair[1], self.wire.cost).units
+            if taken or not ordered or standalone:
                 break
-        chosen = [q for q in ordered if q.unit in chosen_units]
-        if not chosen and not standalone and not anyway:
+        if not taken and not standalone and not anyway:
             return FramePlan([], 0, frozenset())
-        used = meta_len + sum(q.size for q in chosen)
+        used = meta_len + sum(self.wire.cost(item) for _, item in taken)
         if fillers and paid is not None:
             spare = min(room - used, paid(overhead + used) - overhead - used)
-            extra = set(pack_units([q.unit for q in fillers], spare)) if spare > 0 else set()
-            chosen += [q for q in fillers if q.unit in extra]
-            used += sum(q.size for q in fillers if q.unit in extra)
-        if not chosen and not meta_len:
+            if spare > 0:
+                extra = [(q, self.wire.prepare(q.unit.item, epoch, clock_now)) for q in fillers]
+                taken += fill_frame([], extra, spare, lambda pair: pair[1], self.wire.cost).units
+        items = [item for _, item in taken]
+        if not items and not meta_len:
             return FramePlan([], 0, frozenset())
+        chosen = [q for q, _ in taken]
         return FramePlan(
             chosen,
-            overhead + used,
+            overhead + self.wire.plaintext_size(self.meta_items(meta) + items),
             frozenset(q.cls for q in chosen),
             meta.cumulative,
             meta.resend,
             meta.voids,
             standalone,
+            items,
         )
+
+    def meta_items(self, plan: FramePlan) -> list[bytes]:
+        """What ``plan`` says about the shore's frames, in the version this vessel sends."""
+        items = []
+        if plan.resend:
+            items.append(self.wire.encode_policy(ResendItem(plan.resend)))
+        if plan.cumulative is not None:
+            items.append(self.wire.encode_policy(plan.cumulative))
+        if plan.voids:
+            items.append(self.wire.encode_policy(VoidItem(frozenset(plan.voids))))
+        return items
 
     def seal(self, plan: FramePlan) -> OutgoingFrame:
         """Spend a counter on ``plan`` and seal it."""
         counter = self.store.next_counter()
-        items = plan.meta_items + [q.unit.item for q in plan.queued]
-        data = seal_frame(self.key, Direction.MO, counter, items, self.mo_limit)
+        items = self.meta_items(plan) + (plan.items or [q.unit.item for q in plan.queued])
+        data = self.wire.seal(self.key, Direction.MO, counter, items, self.mo_limit, self.crew_epoch())
         top = min(plan.classes, default=None)
         return OutgoingFrame(counter, data, [q.unit for q in plan.queued], plan, top, plan.queued)
 
@@ -206,6 +220,9 @@ class VesselLink:
             billing_units,
             ledger,
         )
+        epoch = self.crew_epoch()
+        if epoch is not None and not epoch.announced and any(u.rid == epoch.base_rid for u in frame.units):
+            epoch.announced = True  # the shore can open frames sealed under this epoch from now on
 
     def frame_failed(self, frame: OutgoingFrame) -> None:
         """The session failed: the counter is spent; tell the shore not to wait for it."""
@@ -214,8 +231,8 @@ class VesselLink:
     def receive(self, data: bytes, now: float) -> IncomingResult:
         """Handle one frame from the shore. Never raises on bad input: it is counted and logged."""
         try:
-            head, items = open_frame(self.key, data, Direction.MT)
             window = self.store.rx_window()
+            head, items = open_any(self.key, data, Direction.MT, window.highest)
             window.record(head.counter)
         except RemoteWireError as exc:
             self.rejected[exc.reason] = self.rejected.get(exc.reason, 0) + 1

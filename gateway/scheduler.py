@@ -36,6 +36,7 @@ from wire.records import PriorityClass
 from .budget import BudgetState
 from .config import LinkSection, WindowSpec
 from .fairness import AllowanceState, FairShare
+from .modem.retry import retry_delay
 from .store import QueuedUnit
 
 DEFAULT_LATENCY_S: dict[int, float] = {
@@ -196,13 +197,7 @@ class RetryState:
     def failed(self, now: float, mo_status: int | None = None) -> float:
         self.failures += 1
         self.last_failure = now
-        schedule = self.retry.schedule_s
-        base = (
-            schedule[-1]
-            if mo_status in self.retry.fatal_mo_status
-            else schedule[min(self.failures - 1, len(schedule) - 1)]
-        )
-        delay = self.rng.uniform(0, base) if self.retry.jitter else base
+        delay = retry_delay(self.retry, self.failures, mo_status, self.rng)
         self.next_try = now + delay
         return delay
 

@@ -7,6 +7,12 @@ vessel direction (replay window, delivered record ids, fragments, acks owed) and
 Every method that accepts something from a person commits before it returns, so an HTTP 2xx is only
 sent for data already on disk. It does not talk to the modem, the network or the clock: callers pass
 ``now``.
+
+What the file says about the crew (docs/captive-page.md, "What the vessel's disk reveals"): a queued
+record never names its member on disk. Which member queued which record, and each member's bytes sent
+(allowances), are kept in this process's memory only (``remember_member``); the crew accounts re-learn
+a member's own records from receipts only that member's key opens. Every connection runs with
+``PRAGMA secure_delete=ON``, so deleted or overwritten values are zeroed, not left in free pages.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ import sqlite_utils
 from wire.ackpolicy import ReceiptLedger
 from wire.frame import frame_capacity
 from wire.items import dumps
-from wire.records import KIND_CLASS, Kind
+from wire.records import KIND_CLASS, Kind, PriorityClass
 from wire.replay import ReplayWindow
-from wire.units import Unit, cut_record
+from wire.units import Unit
+from wire.versions import wire_format
 
 from .store_acks import AckStore
 
@@ -144,17 +151,42 @@ class InboxEntry:
 class GatewayStore(AckStore):
     """Durable state of one vessel gateway (thread-safe; one connection guarded by a lock)."""
 
-    def __init__(self, path: Path | str, frame_capacity: int) -> None:
+    def __init__(self, path: Path | str, frame_capacity: int, wire_version: int = 1) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.frame_capacity = frame_capacity
+        self.wire = wire_format(wire_version)  # units are cut in this format (either goes out in any)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
+        self._member_of: dict[int, int] = {}  # rid -> member, this process only (never on disk)
+        self._usage: dict[tuple[str, int], int] = {}  # (period, member) -> first-send bytes, memory only
+        self.handles: dict[int, str] = {}  # member -> nickname, learned at sign-in (accounts), memory only
+        self._unlink_members()
         self._counter_next, self._counter_limit = self._resume_counter()
+
+    def _unlink_members(self) -> None:
+        """Files written before records stopped naming members: forget the links (zeroed, as
+        ``secure_delete`` overwrites them) and fold the write-ahead log into the file."""
+        with self._lock:
+            linked = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE member IS NOT NULL) "
+                "OR EXISTS (SELECT 1 FROM member_usage)"
+            ).fetchone()[0]
+        if linked:
+            with self.transaction() as db:
+                db.execute("UPDATE records SET member = NULL WHERE member IS NOT NULL")
+                db.execute("DELETE FROM member_usage")
+            self.fold_wal()
+
+    def fold_wal(self) -> None:
+        """Fold the write-ahead log into the file and empty it: no old page image lingers in it."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:
@@ -246,33 +278,33 @@ class GatewayStore(AckStore):
         commit with the record, and an exception from ``work`` rolls both back."""
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT INTO records (kind, class, member, created, expires, size) VALUES (?, ?, ?, ?, ?, 0)",
-                (
-                    int(kind),
-                    int(KIND_CLASS[kind]),
-                    member,
-                    now,
-                    None if lifetime_s is None else now + lifetime_s,
-                ),
+                "INSERT INTO records (kind, class, created, expires, size) VALUES (?, ?, ?, ?, 0)",
+                (int(kind), int(KIND_CLASS[kind]), now, None if lifetime_s is None else now + lifetime_s),
             )
             rid = int(cur.lastrowid or 0)
             body = work(db, rid)
-            units = cut_record(rid, int(kind), body, self.frame_capacity)
+            units = self.wire.cut_record(rid, int(kind), body, self.frame_capacity)
             db.execute("UPDATE records SET size = ? WHERE rid = ?", (len(dumps(body)), rid))
             db.executemany(
                 "INSERT INTO units (rid, idx, count, item) VALUES (?, ?, ?, ?)",
                 [(u.rid, u.index, u.count, u.item) for u in units],
             )
+        if member is not None:
+            self.remember_member(rid, member)
         return rid
 
+    def remember_member(self, rid: int, member: int) -> None:
+        """``rid`` is ``member``'s, in memory only: anonymous after a restart until its member signs in."""
+        with self._lock:
+            self._member_of[rid] = member
     def pending_units(
         self, now: float, resend_after_s: float, per_queue: int | None = None
     ) -> list[QueuedUnit]:
         """Units to send, highest class first then oldest first; a unit sent but not acknowledged
         becomes due again ``resend_after_s`` after its last send. With ``per_queue``, only the oldest
         that many units of each (class, member) queue: enough to fill a frame, without reading a
-        whole backlog for every frame."""
-        due = """SELECT u.rid, u.idx, u.count, u.item, r.class, r.member, r.created, u.last_sent
+        whole backlog for every frame. Members are not on disk, so the crew class is read whole."""
+        due = """SELECT u.rid, u.idx, u.count, u.item, r.class, NULL AS member, r.created, u.last_sent
                  FROM units u JOIN records r ON r.rid = u.rid
                  WHERE u.acked = 0 AND r.state IN ('queued', 'sent')
                    AND (u.last_sent IS NULL OR u.last_sent <= ?)"""
@@ -285,12 +317,16 @@ class GatewayStore(AckStore):
                 rows = self._db.execute(
                     f"""SELECT rid, idx, count, item, class, member, created, last_sent FROM (
                           SELECT d.*, ROW_NUMBER() OVER (
-                              PARTITION BY d.class, d.member ORDER BY d.rid, d.idx) AS n
+                              PARTITION BY d.class ORDER BY d.rid, d.idx) AS n
                           FROM ({due}) d)
-                        WHERE n <= ? ORDER BY class, rid, idx""",
-                    (now - resend_after_s, per_queue),
+                        WHERE n <= ? OR class = ? ORDER BY class, rid, idx""",
+                    (now - resend_after_s, per_queue, int(PriorityClass.CREW)),
                 ).fetchall()
-        return [QueuedUnit(Unit(r[0], r[1], r[2], bytes(r[3])), r[4], r[5], r[6], r[7] is None) for r in rows]
+            member_of = self._member_of
+            return [
+                QueuedUnit(Unit(r[0], r[1], r[2], bytes(r[3])), r[4], member_of.get(r[0]), r[6], r[7] is None)
+                for r in rows
+            ]
 
     def expire(self, now: float, resend_after_s: float = 0.0) -> list[int]:
         """Give up on records whose lifetime ended; the reason is kept for the sender to see. A record
@@ -328,24 +364,19 @@ class GatewayStore(AckStore):
         remember what it carried, the void declarations and acknowledgements it made (``ledger``, the
         receipt ledger after the cumulative ack it carried), and charge its cost (``billing_units``) and
         each member's first-send bytes to ``periods``, all in one transaction."""
+        usage: list[tuple[int, int]] = []
         with self.transaction() as db:
             if ledger is not None:
                 self._set_meta(db, "mt_ledger", ledger.to_json())
             if periods:
                 self._charge(db, periods, size, billing_units)
                 for unit in units:
+                    member = self._member_of.get(unit.rid)
                     row = db.execute(
-                        "SELECT r.member, u.last_sent FROM units u JOIN records r ON r.rid = u.rid "
-                        "WHERE u.rid = ? AND u.idx = ?",
-                        (unit.rid, unit.index),
+                        "SELECT last_sent FROM units WHERE rid = ? AND idx = ?", (unit.rid, unit.index)
                     ).fetchone()
-                    if row is not None and row[0] is not None and row[1] is None:
-                        for period in periods:
-                            db.execute(
-                                "INSERT INTO member_usage (period, member, bytes) VALUES (?, ?, ?) "
-                                "ON CONFLICT (period, member) DO UPDATE SET bytes = bytes + excluded.bytes",
-                                (period, row[0], len(unit.item)),
-                            )
+                    if member is not None and row is not None and row[0] is None:
+                        usage.append((member, len(unit.item)))
             db.execute(
                 "INSERT OR REPLACE INTO frames (counter, sent_at, size) VALUES (?, ?, ?)",
                 (counter, now, size),
@@ -363,6 +394,9 @@ class GatewayStore(AckStore):
                 [(now, rid) for rid in {u.rid for u in units}],
             )
             db.executemany("DELETE FROM voids_owed WHERE counter = ?", [(c,) for c in voids_sent])
+        for member, nbytes in usage:  # allowances: in memory only, so they start afresh after a restart
+            for period in periods:
+                self._usage[period, member] = self._usage.get((period, member), 0) + nbytes
 
     @staticmethod
     def _charge(
@@ -392,17 +426,11 @@ class GatewayStore(AckStore):
 
     def member_usage(self, member: int, period: str) -> int:
         with self._lock:
-            row = self._db.execute(
-                "SELECT bytes FROM member_usage WHERE period = ? AND member = ?", (period, member)
-            ).fetchone()
-        return int(row[0]) if row else 0
+            return self._usage.get((period, member), 0)
 
     def usage_by_member(self, period: str) -> dict[int, int]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT member, bytes FROM member_usage WHERE period = ?", (period,)
-            ).fetchall()
-        return {r[0]: r[1] for r in rows}
+            return {m: n for (p, m), n in self._usage.items() if p == period}
 
     def accept_if_changed(self, key: str, value: str, kind: Kind, body: Any, now: float) -> int | None:
         """Queue a record when ``value`` differs from the one stored under ``key`` (then store it), in
@@ -414,6 +442,15 @@ class GatewayStore(AckStore):
             with self.transaction() as db:
                 self._set_meta(db, key, value)
             return rid
+
+    def setting(self, key: str, make: Callable[[], str]) -> str:
+        """A value kept in the file for good (``make()`` the first time), e.g. a component's salt."""
+        with self.transaction() as db:
+            value = self._meta(key)
+            if value is None:
+                value = make()
+                self._set_meta(db, key, value)
+        return value
 
     def meta_flag(self, key: str) -> bool:
         """True if ``key`` was set before; sets it durably now (used for once-per-period alerts)."""
@@ -503,10 +540,12 @@ class GatewayStore(AckStore):
 
     def member_messages(self, member: int) -> list[MessageStatus]:
         with self._lock:
+            mine = sorted((rid for rid, m in self._member_of.items() if m == member), reverse=True)[:50]
+            marks = ",".join("?" * len(mine))
             rows = self._db.execute(
-                "SELECT rid, created, state, state_reason, size FROM records WHERE member = ? AND kind = ? "
-                "ORDER BY rid DESC LIMIT 50",
-                (member, int(Kind.CREW_MESSAGE)),
+                f"SELECT rid, created, state, state_reason, size FROM records WHERE rid IN ({marks}) AND kind = ? "
+                "ORDER BY rid DESC",
+                (*mine, int(Kind.CREW_MESSAGE)),
             ).fetchall()
         return [MessageStatus(*r) for r in rows]
 
@@ -543,7 +582,10 @@ class GatewayStore(AckStore):
             self._db.executescript(sql)
 
 
-def open_store(data_dir: Path, mo_frame_limit: int) -> GatewayStore:
+def open_store(data_dir: Path, mo_frame_limit: int, wire_version: int = 1) -> GatewayStore:
     """The vessel's store in ``data_dir``. Units are cut for the smallest frame the counter range will
-    see (the largest counter varint)."""
-    return GatewayStore(data_dir / STORE_FILE, frame_capacity(mo_frame_limit, MAX_COUNTER))
+    see (the largest counter varint), in wire format ``wire_version``."""
+    if wire_version == 1:
+        return GatewayStore(data_dir / STORE_FILE, frame_capacity(mo_frame_limit, MAX_COUNTER))
+    capacity = wire_format(wire_version).min_capacity(mo_frame_limit)
+    return GatewayStore(data_dir / STORE_FILE, capacity, wire_version)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from common.clock import SystemClock
+from firmware_profiles import profile_names
 
 
 def _archive_location(value: str) -> Path | str:
@@ -66,7 +67,14 @@ def cmd_shore_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from simulators.demo import Demo
 
-    demo = Demo(args.data, link=args.link, smoke=args.smoke, messages=args.messages, seed=args.seed)
+    demo = Demo(
+        args.data,
+        link=args.link,
+        smoke=args.smoke,
+        messages=args.messages,
+        seed=args.seed,
+        profile=args.profile,
+    )
     return _run_until_signal(demo.run(print_line=lambda line: print(line, flush=True)), demo.stop)
 
 
@@ -231,7 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Log every decision (level DEBUG).")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_run, _add_demo, _add_sim, _add_keys, _add_captain, _add_estimate, _add_users, _add_archive):
+    for add in (
+        _add_run,
+        _add_demo,
+        _add_sim,
+        _add_keys,
+        _add_captain,
+        _add_estimate,
+        _add_users,
+        _add_archive,
+    ):
         add(sub)
     return parser
 
@@ -282,6 +299,12 @@ def _add_demo(sub: Any) -> None:
         default=None,
         help="Seed of the link model and the vessel's track; the demo prints the one it used "
         "(default: random).",
+    )
+    demo.add_argument(
+        "--profile",
+        default="iridium-9603",
+        choices=profile_names(),
+        help="Modem profile of the vessel, Iridium or Inmarsat IDP (default: iridium-9603).",
     )
     demo.set_defaults(func=cmd_demo)
 
@@ -458,21 +481,32 @@ def _add_captain(sub: Any) -> None:
         "captain", help="Captain accounts of the catch log on the vessel: add, new PIN, list."
     ).add_subparsers(dest="sub", required=True)
     add = captain.add_parser(
-        "add", help="Add a captain and print its login as captain-login: NAME:PIN (a generated PIN "
-        "unless --pin-file is given)."
+        "add",
+        help="Add a captain and print its login as captain-login: NAME:PIN (a generated PIN "
+        "unless --pin-file is given).",
     )
     pin = captain.add_parser("pin", help="Give a captain a new PIN (printed), close its sessions, unlock it.")
     listing = captain.add_parser("list", help="List the captains.")
     for p in (add, pin):
         p.add_argument("--name", required=True, help="Captain's sign-in name, 1 to 32 characters.")
-        p.add_argument("--pin-file", type=Path, help="Read the PIN (6 to 12 digits) from this file's first "
-                       "line instead of generating one.")
+        p.add_argument(
+            "--pin-file",
+            type=Path,
+            help="Read the PIN (6 to 12 digits) from this file's first line instead of generating one.",
+        )
     for p in (add, pin, listing):
         where = p.add_mutually_exclusive_group()
-        where.add_argument("--data", type=Path, help="The gateway's data folder ([vessel] data_dir, the one "
-                           "holding gateway.sqlite3).")
-        where.add_argument("--config", type=Path, help="Gateway TOML config file; its [vessel] data_dir is "
-                           "used (default: built-in defaults, var/gateway).")
+        where.add_argument(
+            "--data",
+            type=Path,
+            help="The gateway's data folder ([vessel] data_dir, the one holding gateway.sqlite3).",
+        )
+        where.add_argument(
+            "--config",
+            type=Path,
+            help="Gateway TOML config file; its [vessel] data_dir is "
+            "used (default: built-in defaults, var/gateway).",
+        )
         p.set_defaults(func=cmd_captain)
 
 

@@ -45,7 +45,23 @@ from .archive_schema import (
 )
 from .frame_batch import FrameBatch
 
-__all__ = ["FRAME_CLASS", "MIGRATIONS", "Archive", "PendingEvent", "QueuedFrame", "Vessel", "pg_sql"]
+__all__ = [
+    "FRAME_CLASS",
+    "MIGRATIONS",
+    "REJECTED_MAX_BYTES",
+    "REJECTED_MAX_ROWS",
+    "Archive",
+    "PendingEvent",
+    "QueuedFrame",
+    "Vessel",
+    "pg_sql",
+]
+
+# Rejected frames (failed authentication, replays, malformed) are kept for inspection only up to this
+# much per vessel; beyond it they are counted and logged, not stored (docs/deploy.md, hardening).
+REJECTED_MAX_BYTES = 256 * 1024
+REJECTED_MAX_ROWS = 1000
+_NOT_REJECTED = "('accepted', 'received', 'queued')"
 
 T = TypeVar("T")
 REGISTRY_CHECK_S = 1.0  # how stale another process's registry change may be in the vessel cache
@@ -56,8 +72,16 @@ log = logging.getLogger("shore.archive")
 class Archive(MtQueues):
     """The archive. ``location`` is a SQLite file path or a ``postgresql://`` connection URL."""
 
-    def __init__(self, location: Path | str) -> None:
+    def __init__(
+        self,
+        location: Path | str,
+        *,
+        rejected_max_bytes: int = REJECTED_MAX_BYTES,
+        rejected_max_rows: int = REJECTED_MAX_ROWS,
+    ) -> None:
         self.location = str(location)
+        self.rejected_max_bytes = rejected_max_bytes
+        self.rejected_max_rows = rejected_max_rows
         self._lock = threading.RLock()
         self._mt_counters: dict[str, tuple[int, int]] = {}
         self._vessels: dict[str, Vessel] = {}  # registry cache, see ``vessel``
@@ -83,6 +107,23 @@ class Archive(MtQueues):
         self.migrate()
 
     # --- connection and schema --------------------------------------------------------------------
+
+    def rejected_room(self, db: Any, imei: str, size: int) -> bool:
+        """Inside a transaction: True if one more rejected frame of ``size`` bytes fits the vessel's
+        cap of kept rejected frames (``rejected_max_rows`` / ``rejected_max_bytes``); False means it
+        is counted and logged by the caller, not stored."""
+        rows, total = db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(LENGTH(raw)), 0) FROM frames_in WHERE imei = ? "
+            f"AND outcome NOT IN {_NOT_REJECTED}",
+            (imei,),
+        ).fetchone()
+        if int(rows) < self.rejected_max_rows and int(total) + size <= self.rejected_max_bytes:
+            return True
+        log.warning(
+            "rejected frame from IMEI %s (%d B) not archived: %d rows / %d B kept (cap %d / %d)",
+            imei, size, rows, total, self.rejected_max_rows, self.rejected_max_bytes,
+        )
+        return False
 
     def close(self) -> None:
         with self._lock:

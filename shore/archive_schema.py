@@ -117,6 +117,11 @@ MIGRATIONS: list[list[str]] = [
         # 5: the records still waiting to be published (read once per batch of frames).
         "CREATE INDEX IF NOT EXISTS records_unpublished ON records (imei) WHERE published IS NULL",
     ],
+    [
+        # 6: rejected frames kept per vessel are counted against a cap on every rejection.
+        "CREATE INDEX IF NOT EXISTS frames_in_rejected ON frames_in (imei) "
+        "WHERE outcome NOT IN ('accepted', 'received', 'queued')",
+    ],
 ]
 
 _DIALECT = {

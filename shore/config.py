@@ -7,6 +7,10 @@ from pathlib import Path
 
 from wire.records import KIND_CLASS, PriorityClass
 
+from .archive import REJECTED_MAX_BYTES, REJECTED_MAX_ROWS
+from .directip_server import LOOPBACK_ONLY
+from .webhook import JWT_MAX_LIFETIME_S
+
 
 @dataclass
 class KeysSection:
@@ -30,6 +34,8 @@ class RetentionSection:
     distress_s: float = 0.0  # SOS records
     control_s: float = 365 * 86400.0  # epochs and notices
     frames_s: float = 90 * 86400.0  # raw frames as received
+    rejected_max_bytes: int = REJECTED_MAX_BYTES  # rejected frames kept per vessel (bytes); more are
+    rejected_max_rows: int = REJECTED_MAX_ROWS  # counted and logged, not stored (rows per vessel)
     check_s: float = 3600.0  # how often retention runs
 
     def by_kind(self) -> dict[int, float]:
@@ -54,10 +60,15 @@ class BrokerSection:
 
 @dataclass
 class DirectIpSection:
-    mo_listen: str = "0.0.0.0:10800"  # DirectIP MO server: the Iridium gateway connects here ("" = off)
+    mo_listen: str = "127.0.0.1:10800"  # DirectIP MO server: the Iridium gateway connects here ("" = off)
+    # source networks/addresses allowed to deliver MO (the Iridium gateway's; [] = anyone)
+    mo_accept_from: list[str] = field(default_factory=lambda: list(LOOPBACK_ONLY))
+    mo_max_connections: int = 64  # open MO connections in all
+    mo_max_per_peer: int = 8  # open MO connections per source address
+    mo_idle_timeout_s: float = 10.0  # until the first byte, and between bytes, of an MO message
     mt_host: str = "127.0.0.1"  # DirectIP MT server of the Iridium gateway (or an emulator)
     mt_port: int = 10801
-    read_timeout_s: float = 30.0
+    read_timeout_s: float = 30.0  # whole MO message in; whole MT confirmation back
 
 
 @dataclass
@@ -65,6 +76,7 @@ class WebhookSection:
     listen: str = "0.0.0.0:8091"  # RockBLOCK webhook HTTP listener ("" = off)
     path: str = "/rockblock/mo"  # URL path the service POSTs to
     jwt_public_key: Path | None = None  # PEM public key that signs the JWT field (RS256)
+    jwt_max_lifetime_s: float = JWT_MAX_LIFETIME_S  # a JWT must carry exp, within this of iat and now
     shared_secret: str = ""  # secret expected in ?token= or the X-Seabridge-Token header
     rate_per_s: float = 20.0  # requests per second per client address
     burst: float = 50.0  # bucket size per client address

@@ -1,13 +1,17 @@
 """asyncio adapters around the DirectIP codec: the shore's MO server and the MO/MT TCP clients.
 
-Owns the TCP side of DirectIP: one message per connection, read deadlines, connection limits, and the
-confirmation written back before the connection is closed. The byte layouts and every judgement about
+Owns the TCP side of DirectIP: one message per connection, who may connect (an accept-list of source
+networks), read deadlines (idle and whole-message), connection limits (in total and per source
+address), and the confirmation written back before the connection is closed. The byte layouts and every judgement about
 them belong to ``shore.directip``; this module only moves bytes and counts what happened.
 
 * :class:`DirectIpMoServer` — the vendor's MO listener. The Iridium gateway connects, sends one MO
   message and (if the IMEI is provisioned for MO confirmation) waits for a confirmation; the server
   decodes it, hands it to an async handler, answers status 1 if the handler returned True and status 0
   otherwise, and closes. Garbage, slow peers and failing handlers are logged and counted, never raised.
+  A full server makes room for a new connection by closing the oldest one still waiting for its
+  message (per source address first, then in total), so idle or trickling peers cannot keep a real
+  delivery out; connections already handing a message to the relay are never cut.
 * :func:`send_mt` — the vendor's MT client: one MT message out, one MT confirmation back.
 * :func:`send_mo` — the gateway's MO client (used by the emulated Iridium network).
 * :func:`read_message` — read one whole DirectIP message from a stream with a deadline.
@@ -21,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from common.clock import Clock, SystemClock
 from shore.directip import (
@@ -40,19 +46,52 @@ from shore.directip import (
 )
 from shore.directip_framing import MessageReader
 
-__all__ = ["DirectIpMoServer", "MoHandler", "read_message", "send_mo", "send_mt"]
+__all__ = ["LOOPBACK_ONLY", "DirectIpMoServer", "MoHandler", "read_message", "send_mo", "send_mt"]
 
 MoHandler = Callable[[MoMessage], Awaitable[bool]]
 
 _LOG = logging.getLogger(__name__)
 
+# Who may connect when nobody says otherwise: this host only. A public listener lists the network's
+# published source addresses instead (docs/deploy.md, "Hardening the shore").
+LOOPBACK_ONLY: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(entries: Iterable[str]) -> tuple[_Network, ...]:
+    """``["12.47.179.11", "10.0.0.0/8"]`` → networks; a bare address is a /32 (/128). ValueError names
+    the bad entry."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an address or network: {entry!r}") from None
+    return tuple(networks)
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
 
 async def read_message(
-    reader: asyncio.StreamReader, *, timeout_s: float, max_length: int = MAX_MESSAGE_LENGTH
+    reader: asyncio.StreamReader,
+    *,
+    timeout_s: float,
+    max_length: int = MAX_MESSAGE_LENGTH,
+    idle_timeout_s: float | None = None,
 ) -> bytes:
     """Read exactly one DirectIP message (preamble + overall length) from ``reader``.
 
-    Raises ``TimeoutError`` if it has not arrived within ``timeout_s`` seconds, ``EOFError`` if the peer
+    Raises ``TimeoutError`` if it has not arrived within ``timeout_s`` seconds, or if ``idle_timeout_s``
+    is set and that long passes without a byte (before the first one or between two), ``EOFError`` if the peer
     closes without sending a byte, :class:`TruncatedMessage` if it closes mid-message, and another
     :class:`DirectIpError` for a bad revision or an overall length above ``max_length``. Bytes after the
     message are left unread.
@@ -64,7 +103,8 @@ async def read_message(
             if message is not None:
                 return message
             # Never ask for more than the message still needs, so nothing after it is consumed.
-            chunk = await reader.read(max(1, framer.missing))
+            async with asyncio.timeout(idle_timeout_s):
+                chunk = await reader.read(max(1, framer.missing))
             if not chunk:
                 framer.end_of_stream()
                 raise EOFError("peer closed the connection without sending anything")
@@ -121,13 +161,30 @@ async def send_mo(
     return decode_mo_confirmation(answer)
 
 
+@dataclass
+class _Connection:
+    peer: str  # source address (no port)
+    opened: float  # event-loop time
+    task: asyncio.Task[None]
+    reading: bool = True  # still waiting for its message (may be cut to make room)
+    evicted: bool = False
+
+
 class DirectIpMoServer:
     """TCP listener for DirectIP MO deliveries (one message per connection).
 
     ``handler`` is awaited with each decoded message; its True/False (or an exception, counted as False)
-    becomes the MO confirmation status. ``counters`` holds: ``connections``, ``accepted`` (handler said
-    True), ``handler_failed`` (False or raised), ``rejected`` (undecodable bytes), ``timeouts``,
-    ``closed_early`` (peer closed before sending anything), ``refused`` (over ``max_connections``).
+    becomes the MO confirmation status. Only peers inside ``accept_from`` (networks or addresses; an
+    empty list accepts anyone) are served. A peer has ``idle_timeout_s`` for its first byte and between
+    bytes, and ``read_timeout_s`` for the whole message. At most ``max_per_peer`` connections per source
+    address and ``max_connections`` in all are open; a connection beyond either limit closes the oldest
+    connection still waiting for its message to make room, and is refused only when every open one is
+    already in the handler.
+
+    ``counters`` holds: ``connections``, ``accepted`` (handler said True), ``handler_failed`` (False or
+    raised), ``rejected`` (undecodable bytes), ``timeouts``, ``closed_early`` (peer closed before
+    sending anything), ``refused`` (no room), ``evicted`` (cut to make room), ``not_allowed`` (source
+    outside ``accept_from``).
     """
 
     def __init__(
@@ -137,32 +194,48 @@ class DirectIpMoServer:
         handler: MoHandler,
         *,
         read_timeout_s: float = 30.0,
+        idle_timeout_s: float = 10.0,
         max_connections: int = 64,
+        max_per_peer: int = 8,
+        accept_from: Iterable[str] = LOOPBACK_ONLY,
         clock: Clock | None = None,
         log: logging.Logger | None = None,
         send_confirmation: bool = True,
         max_message_bytes: int = MAX_MESSAGE_LENGTH,
     ) -> None:
-        if read_timeout_s <= 0:
-            raise ValueError("read_timeout_s must be positive")
-        if max_connections <= 0:
-            raise ValueError("max_connections must be positive")
+        if read_timeout_s <= 0 or idle_timeout_s <= 0:
+            raise ValueError("read_timeout_s and idle_timeout_s must be positive")
+        if max_connections <= 0 or max_per_peer <= 0:
+            raise ValueError("max_connections and max_per_peer must be positive")
         self.host = host
         self._requested_port = port
         self._handler = handler
         self.read_timeout_s = read_timeout_s
+        self.idle_timeout_s = min(idle_timeout_s, read_timeout_s)
         self.max_connections = max_connections
+        self.max_per_peer = min(max_per_peer, max_connections)
+        self.accept_from = parse_networks(accept_from)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._log = log if log is not None else _LOG
         self.send_confirmation = send_confirmation
         self.max_message_bytes = max_message_bytes
         self.counters: dict[str, int] = dict.fromkeys(
-            ("connections", "accepted", "handler_failed", "rejected", "timeouts", "closed_early", "refused"),
+            (
+                "connections",
+                "accepted",
+                "handler_failed",
+                "rejected",
+                "timeouts",
+                "closed_early",
+                "refused",
+                "evicted",
+                "not_allowed",
+            ),
             0,
         )
         self.last_message_at: float | None = None
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._open: dict[asyncio.Task[None], _Connection] = {}
 
     @property
     def port(self) -> int:
@@ -173,13 +246,21 @@ class DirectIpMoServer:
 
     @property
     def active_connections(self) -> int:
-        return len(self._tasks)
+        return len(self._open)
+
+    def allowed(self, host: str) -> bool:
+        """True if a peer at ``host`` may deliver (inside ``accept_from``, or the list is empty)."""
+        if not self.accept_from:
+            return True
+        addr = _address(host)
+        return addr is not None and any(addr in net for net in self.accept_from)
 
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("server already started")
         self._server = await asyncio.start_server(self._accept, self.host, self._requested_port)
-        self._log.info("DirectIP MO server listening on %s:%d", self.host, self.port)
+        allowed = ", ".join(map(str, self.accept_from)) or "anyone"
+        self._log.info("DirectIP MO server listening on %s:%d (accepts %s)", self.host, self.port, allowed)
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop listening, give open connections ``grace_s`` seconds to finish, then cancel them."""
@@ -187,8 +268,8 @@ class DirectIpMoServer:
         if server is None:
             return
         server.close()
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+        if self._open:
+            _done, pending = await asyncio.wait(set(self._open), timeout=grace_s)
             for task in pending:
                 task.cancel()
             if pending:
@@ -203,35 +284,73 @@ class DirectIpMoServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def _oldest_waiting(self, peer: str | None) -> _Connection | None:
+        waiting = [c for c in self._open.values() if c.reading and (peer is None or c.peer == peer)]
+        return min(waiting, key=lambda c: c.opened, default=None)
+
+    def _make_room(self, peer: str) -> bool:
+        """Close the oldest connections still waiting for their message until a new one from ``peer``
+        fits both limits; False if it cannot (every open connection is in the handler)."""
+        for scope, limit in ((peer, self.max_per_peer), (None, self.max_connections)):
+            while sum(1 for c in self._open.values() if scope is None or c.peer == scope) >= limit:
+                victim = self._oldest_waiting(scope)
+                if victim is None:
+                    return False
+                victim.evicted = True
+                del self._open[victim.task]
+                victim.task.cancel()
+                self.counters["evicted"] += 1
+                self._log.warning("DirectIP MO: closing an idle connection from %s to make room", victim.peer)
+        return True
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is None:  # pragma: no cover - start_server always runs callbacks in a task
             await _close(writer)
             return
         self.counters["connections"] += 1
-        if len(self._tasks) >= self.max_connections:
-            self.counters["refused"] += 1
-            self._log.warning(
-                "DirectIP MO: refusing %s, %d connections open", _peer(writer), len(self._tasks)
-            )
+        peer = _peer_host(writer)
+        if not self.allowed(peer):
+            self.counters["not_allowed"] += 1
+            self._log.warning("DirectIP MO: %s is not in the accept-list; closed", peer)
             await _close(writer)
             return
-        self._tasks.add(task)
+        if not self._make_room(peer):
+            self.counters["refused"] += 1
+            self._log.warning("DirectIP MO: refusing %s, %d connections busy", peer, len(self._open))
+            await _close(writer)
+            return
+        conn = _Connection(peer, asyncio.get_running_loop().time(), task)
+        self._open[task] = conn
         try:
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, conn)
+        except asyncio.CancelledError:
+            if not conn.evicted:
+                raise
         finally:
-            self._tasks.discard(task)
+            self._open.pop(task, None)
             await _close(writer)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Connection
+    ) -> None:
         peer = _peer(writer)
         try:
-            raw = await read_message(reader, timeout_s=self.read_timeout_s, max_length=self.max_message_bytes)
+            raw = await read_message(
+                reader,
+                timeout_s=self.read_timeout_s,
+                max_length=self.max_message_bytes,
+                idle_timeout_s=self.idle_timeout_s,
+            )
+            conn.reading = False
             message = decode_mo(raw)
         except TimeoutError:
             self.counters["timeouts"] += 1
             self._log.warning(
-                "DirectIP MO from %s: no whole message within %.1f s", peer, self.read_timeout_s
+                "DirectIP MO from %s: no whole message within %.1f s (or %.1f s without a byte)",
+                peer,
+                self.read_timeout_s,
+                self.idle_timeout_s,
             )
             return
         except EOFError:
@@ -271,6 +390,13 @@ class DirectIpMoServer:
             )
             return False
         return True
+
+
+def _peer_host(writer: asyncio.StreamWriter) -> str:
+    info = writer.get_extra_info("peername")
+    if isinstance(info, tuple) and info:
+        return str(info[0])
+    return str(info)
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

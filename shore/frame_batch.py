@@ -224,6 +224,19 @@ class FrameBatch:
         self._on_undo(lambda: self._claimed.pop(key, None))
         return True
 
+    def forget_claim(self, imei: str, momsn: int, raw: bytes) -> None:
+        """A claimed delivery that will not be stored (a rejection over the archive's cap); a row an
+        ingest endpoint queued for it is deleted."""
+        key = (imei, momsn, raw)
+        claimed = self._claimed.pop(key, None)
+        known = self._frames.get(key)
+        if claimed is not None:
+            self._on_undo(lambda: self._claimed.setdefault(key, claimed))
+        elif known is not None:
+            self.defer("DELETE FROM frames_in WHERE imei = ? AND momsn = ? AND raw = ?", (imei, momsn, raw))
+            self._frames.pop(key, None)
+            self._on_undo(lambda: self._frames.__setitem__(key, known))
+
     def outcome(self, imei: str, momsn: int, raw: bytes, outcome: str) -> None:
         key = (imei, momsn, raw)
         claimed = self._claimed.pop(key, None)

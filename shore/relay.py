@@ -35,28 +35,12 @@ from firmware_profiles import load_profile
 from wire.ackpolicy import CumAckItem, ResendItem, VoidItem
 from wire.catch import TripStart, TripUnknownError
 from wire.codec import codecs_from_mask
-from wire.crypto import link_key, open_crew
+from wire.crypto import link_key
 from wire.errors import RemoteWireError
-from wire.frame import Direction, open_frame
-from wire.items import (
-    AckItem,
-    FragmentItem,
-    RecordItem,
-    dumps,
-    join_fragments,
-    loads_one,
-)
-from wire.records import (
-    Capabilities,
-    CrewContent,
-    CrewMessage,
-    Epoch,
-    Kind,
-    Sos,
-    from_wire_time,
-)
+from wire.items import AckItem, FragmentItem, RecordItem, dumps, join_fragments, loads_one
+from wire.records import Capabilities, Epoch, Kind, Sos, from_wire_time
 
-from . import acks, airtime
+from . import acks, airtime, crew_epochs
 from .acks import AckPolicy
 from .archive import Archive, Vessel
 from .catch_events import named, needs_trip, trip_start_of
@@ -190,7 +174,10 @@ class Relay(RelayMt):
                 opened.append((d, None, refused or "empty"))
                 continue
             try:
-                opened.append((d, vessel, open_frame(self._link_key(vessel), d.payload, Direction.MO)))
+                frame = crew_epochs.open_mo(
+                    batch.db, vessel.imei, self.crew_secret, self._link_key(vessel), d.payload, d.now
+                )
+                opened.append((d, vessel, frame))
             except RemoteWireError as exc:
                 opened.append((d, vessel, exc))
         batch.load_frames((d.imei, d.momsn, d.payload) for d, v, _f in opened if v is not None and d.payload)
@@ -222,8 +209,14 @@ class Relay(RelayMt):
             if not batch.claim(d.imei, d.momsn, d.network, d.payload, d.now):
                 self.rejections["duplicate-delivery"] += 1
                 return "duplicate"
-            batch.outcome(d.imei, d.momsn, d.payload, exc.reason)
+            self._keep_rejected(batch, d.imei, d.momsn, d.payload, exc.reason)
         return self._reject(exc.reason, f"{vessel.name} MOMSN {d.momsn}: {exc}")
+
+    def _keep_rejected(self, batch: FrameBatch, imei: str, momsn: int, payload: bytes, reason: str) -> None:
+        if self.archive.rejected_room(batch, imei, len(payload)):  # else counted, the archive logs it
+            return batch.outcome(imei, momsn, payload, reason)
+        batch.forget_claim(imei, momsn, payload)
+        self.rejections["rejected-not-archived"] += 1
 
     def _apply_frame(
         self, batch: FrameBatch, d: Delivery, vessel: Vessel, head: Any, items: list[Any]
@@ -281,7 +274,7 @@ class Relay(RelayMt):
             outcome = self._reject(exc.reason, f"{vessel.name} frame {head.counter}: {exc}")
             with batch.frame():
                 batch.claim(imei, momsn, d.network, payload, now)
-                batch.outcome(imei, momsn, payload, outcome)
+                self._keep_rejected(batch, imei, momsn, payload, outcome)
                 # A replay owes nothing: its counter is settled, and the next cumulative
                 # acknowledgement covers it whatever the number of copies.
             return outcome
@@ -384,11 +377,14 @@ class Relay(RelayMt):
         if item.kind == Kind.EPOCH:
             epoch = Epoch.from_body(item.body)
             db.add_epoch(vessel.imei, epoch.number, epoch.public_key)
-            # Crew messages of this epoch that arrived before their epoch can be opened now.
-            for rid, body in db.unpublished(vessel.imei, int(Kind.CREW_MESSAGE)):
-                self._publish_crew(db, vessel, rid, CrewMessage.from_body(loads_one(body)), now)
+            crew_epochs.remember_base(db, vessel.imei, epoch.number, item.rid, now)
+            self._publish_waiting_crew(db, vessel, now)  # crew records that arrived before their epoch
+        elif item.kind == Kind.MEMBER:
+            if crew_epochs.bind_member(db, vessel.imei, self.crew_secret, item.rid, item.body, now):
+                self._mark(db, vessel, item.rid, now)
+                self._publish_waiting_crew(db, vessel, now)
         elif item.kind == Kind.CREW_MESSAGE:
-            self._publish_crew(db, vessel, item.rid, CrewMessage.from_body(item.body), now)
+            self._publish_crew(db, vessel, item.rid, item.body, now)
         elif item.kind == Kind.SOS:
             sos = Sos.from_body(item.body)
             event = {
@@ -411,6 +407,7 @@ class Relay(RelayMt):
         elif item.kind == Kind.CAPABILITIES:
             caps = Capabilities.from_body(item.body)
             Archive.set_mark(db, f"codecs:{vessel.imei}", str(caps.codecs_mask), now)
+            Archive.set_mark(db, f"wire:{vessel.imei}", str(caps.wire_versions), now)
             Archive.add_event(
                 db,
                 vessel_topic(vessel, "state", "capabilities"),
@@ -491,12 +488,25 @@ class Relay(RelayMt):
         )
         self._mark(db, vessel, rid, now)
 
-    def _publish_crew(self, db: FrameBatch, vessel: Vessel, rid: int, msg: CrewMessage, now: float) -> None:
-        epoch_key = db.epoch_key(vessel.imei, msg.epoch)
-        if epoch_key is None:
-            log.info("crew record %d of %s waits for epoch %d", rid, vessel.name, msg.epoch)
+    def _publish_waiting_crew(self, db: FrameBatch, vessel: Vessel, now: float) -> None:
+        """Member bindings, then crew messages, that waited for their epoch or their member's handle."""
+        for kind in (Kind.MEMBER, Kind.CREW_MESSAGE):
+            for rid, body in db.unpublished(vessel.imei, int(kind)):
+                try:
+                    record = loads_one(bytes(body))
+                    if kind == Kind.CREW_MESSAGE:
+                        self._publish_crew(db, vessel, rid, record, now)
+                    elif crew_epochs.bind_member(db, vessel.imei, self.crew_secret, rid, record, now):
+                        self._mark(db, vessel, rid, now)
+                except RemoteWireError as exc:
+                    self._reject(exc.reason, f"{vessel.name} record {rid} kind {kind}: {exc}")
+
+    def _publish_crew(self, db: FrameBatch, vessel: Vessel, rid: int, body: Any, now: float) -> None:
+        opened = crew_epochs.open_crew_record(db, vessel.imei, self.crew_secret, rid, body)
+        if opened is None:
+            log.info("crew record %d of %s waits for its epoch or member handle", rid, vessel.name)
             return
-        content = CrewContent.decode(open_crew(self.crew_secret, msg.epoch, epoch_key, rid, msg.sealed))
+        msg, content = opened
         Archive.add_event(
             db,
             vessel_topic(vessel, "up", "crew"),

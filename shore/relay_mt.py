@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from firmware_profiles import load_profile
-from wire.ackpolicy import CumAckItem, encode_cumack_item, encode_resend_item, encode_void_item, first_runs
+from wire.ackpolicy import CumAckItem, ResendItem, VoidItem, first_runs
 from wire.codec import CODEC_DEFLATE, CODEC_RAW, codecs_from_mask
-from wire.frame import Direction, frame_capacity, seal_frame
-from wire.items import encode_ack_item
+from wire.fill import fill_frame
+from wire.frame import Direction, frame_capacity
 from wire.records import KIND_CLASS, CrewReply, Kind, to_wire_time
-from wire.units import Unit, cut_record, pack_units
+from wire.units import Unit, cut_record
+from wire.versions import wire_format
 
-from . import acks, airtime
+from . import acks, airtime, crew_epochs
 from .acks import AckPolicy
 from .archive import Archive, Vessel
 
@@ -51,7 +52,7 @@ class RelayMt:
     def vessel_codecs(self, vessel: Vessel) -> frozenset[int]:
         """Codecs the vessel announced; before any announcement, the ones every gateway has."""
         mark = self.archive.get_mark(f"codecs:{vessel.imei}")
-        if mark is None or not mark.isdigit():
+        if mark is None or not (mark.isascii() and mark.isdigit()):
             return BASELINE_CODECS
         return codecs_from_mask(int(mark)) | BASELINE_CODECS
 
@@ -108,24 +109,27 @@ class RelayMt:
             return None  # acknowledgements wait for a frame that goes anyway
         limit = self._mt_limit(vessel)
         counter = self.archive.next_mt_counter(imei)
-        room = frame_capacity(limit, counter)
+        fmt = wire_format(crew_epochs.announced_version(self.archive.get_mark(f"wire:{vessel.imei}")))
+        room = fmt.capacity(limit, counter)
         items: list[bytes] = []
         sent: dict[str, Any] = {"acks": [], "cum": None, "resend": frozenset(), "voids": frozenset()}
         for key, value, encode in (
-            ("acks", urgent, lambda v: encode_ack_item(set(v))),
-            ("resend", resend, encode_resend_item),
-            ("cum", cumulative, lambda v: encode_cumack_item(v.upto, v.missing, v.start)),
-            ("voids", first_runs(voids), encode_void_item),
+            ("acks", urgent, lambda v: fmt.encode_ack(set(v))),
+            ("resend", resend, lambda v: fmt.encode_policy(ResendItem(frozenset(v)))),
+            ("cum", cumulative, fmt.encode_policy),
+            ("voids", first_runs(voids), lambda v: fmt.encode_policy(VoidItem(frozenset(v)))),
         ):
             if value:
                 item = encode(value)
-                if len(item) < room:
+                if fmt.cost(item) < room:
                     items.append(item)
-                    room -= len(item)
+                    room -= fmt.cost(item)
                     sent[key] = value
-        chosen = pack_units(units, room)
-        items.extend(u.item for u in chosen)
-        data = seal_frame(self._link_key(vessel), Direction.MT, counter, items, limit)
+        ready = [(u, fmt.prepare(u.item, None, now)) for u in units]
+        fill = fill_frame([], ready, room, lambda pair: pair[1], fmt.cost)
+        chosen = [u for u, _ in fill.units]
+        items.extend(i for _, i in fill.units)
+        data = fmt.seal(self._link_key(vessel), Direction.MT, counter, items, limit)
         return MtFrame(
             imei, counter, data, chosen, list(sent["acks"]), sent["cum"], sent["resend"], sent["voids"], cause
         )

@@ -75,7 +75,11 @@ class ShoreService:
             raise ValueError(f"scale.role must be one of {', '.join(ROLES)}, got {role!r}")
         self.role = role
         location: str | Path = config.archive.url or resolve(base_dir, config.archive.path)
-        self.archive = Archive(location)
+        self.archive = Archive(
+            location,
+            rejected_max_bytes=config.retention.rejected_max_bytes,
+            rejected_max_rows=config.retention.rejected_max_rows,
+        )
         if role != "all" and (self.archive.dialect != "postgresql" or not config.broker.url):
             self.archive.close()
             raise ValueError(f"scale.role {role!r} needs archive.url (PostgreSQL) and broker.url")
@@ -221,6 +225,10 @@ class ShoreService:
                 mo_port,
                 self._on_mo,
                 read_timeout_s=cfg.directip.read_timeout_s,
+                idle_timeout_s=cfg.directip.mo_idle_timeout_s,
+                max_connections=cfg.directip.mo_max_connections,
+                max_per_peer=cfg.directip.mo_max_per_peer,
+                accept_from=cfg.directip.mo_accept_from,
                 clock=self.clock,
                 log=log,
             )
@@ -404,7 +412,7 @@ class ShoreService:
         key = None
         if w.jwt_public_key is not None:
             key = resolve(self.base_dir, w.jwt_public_key).read_bytes()
-        auth = Authenticator(key, w.shared_secret or None)
+        auth = Authenticator(key, w.shared_secret or None, max_lifetime_s=w.jwt_max_lifetime_s)
         if not auth.configured:
             log.warning("webhook has no JWT key or shared secret configured: every request is refused")
         limiter = RateLimiter(w.rate_per_s, w.burst, w.global_rate_per_s)
@@ -587,6 +595,8 @@ def _directip_rejections(server: DirectIpMoServer) -> dict[str, int]:
         "directip-undecodable": c["rejected"],
         "directip-timeout": c["timeouts"],
         "directip-refused": c["refused"],
+        "directip-evicted": c["evicted"],
+        "directip-not-allowed": c["not_allowed"],
     }
 
 

@@ -42,8 +42,14 @@ NETWORK = "rockblock"
 MAX_BODY_BYTES = 16 * 1024  # the largest legitimate form (MAX_DATA_BYTES as hex + JWT) is ~10 KiB
 # The largest SBD MO payload of any Iridium profile (the 9523's 1960 B); the pipeline checks the vessel's own.
 MAX_DATA_BYTES = max(p.mo_max_bytes for p in map(load_profile, profile_names()) if p.family == "iridium-sbd")
+JWT_MAX_LIFETIME_S = 3600.0  # a signed delivery is refused once older than this, whatever its exp says
+JWT_LEEWAY_S = 60.0  # clock difference tolerated between the service and the shore
 _IMEI = re.compile(r"^[0-9]{15}$")
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
+# ASCII only: str.isdigit() and float() also take "²", "⓽" or "٣", which int() refuses or misreads.
+_UINT = re.compile(r"^[0-9]{1,6}$")
+_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
+_TRANSMIT_TIME = re.compile(r"^[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
 
 
 class WebhookError(ValueError):
@@ -72,10 +78,9 @@ def _float(fields: Mapping[str, str], name: str, lo: float, hi: float) -> float 
     raw = fields.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise WebhookError("malformed-field", f"{name} is not a number") from None
+    if not _DECIMAL.fullmatch(raw):
+        raise WebhookError("malformed-field", f"{name} is not a number")
+    value = float(raw)
     if not lo <= value <= hi:
         raise WebhookError("malformed-field", f"{name} out of range")
     return value
@@ -83,6 +88,8 @@ def _float(fields: Mapping[str, str], name: str, lo: float, hi: float) -> float 
 
 def parse_transmit_time(raw: str) -> float:
     """``YY-MM-DD HH:MM:SS`` (UTC) as documented by the service, to Unix seconds."""
+    if not _TRANSMIT_TIME.fullmatch(raw):
+        raise WebhookError("malformed-field", "transmit_time is not YY-MM-DD HH:MM:SS")
     try:
         when = dt.datetime.strptime(raw, "%y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
     except ValueError:
@@ -93,15 +100,15 @@ def parse_transmit_time(raw: str) -> float:
 def parse_mo(fields: Mapping[str, str]) -> WebhookMo:
     """Validate the webhook fields. Raises :class:`WebhookError` on anything missing or malformed."""
     imei = fields.get("imei", "")
-    if not _IMEI.match(imei):
+    if not _IMEI.fullmatch(imei):
         raise WebhookError("malformed-field", "imei must be 15 digits")
     momsn_raw = fields.get("momsn", "")
-    if not momsn_raw.isdigit() or len(momsn_raw) > 6 or int(momsn_raw) > 65535:
+    if not _UINT.fullmatch(momsn_raw) or int(momsn_raw) > 65535:
         raise WebhookError("malformed-field", "momsn must be an integer 0..65535")
     data_hex = fields.get("data", "")
     if len(data_hex) > 2 * MAX_DATA_BYTES:
         raise WebhookError("oversize-frame", f"data longer than {MAX_DATA_BYTES} bytes", 413)
-    if not _HEX.match(data_hex):
+    if not _HEX.fullmatch(data_hex):
         raise WebhookError("malformed-field", "data is not hex")
     transmit = fields.get("transmit_time")
     serial = fields.get("serial")
@@ -121,17 +128,32 @@ def parse_mo(fields: Mapping[str, str]) -> WebhookMo:
 
 class Authenticator:
     """The webhook's authenticity check. At least one of ``jwt_public_key`` (PEM) and ``shared_secret``
-    must be set, otherwise every request is refused (``auth-not-configured``)."""
+    must be set, otherwise every request is refused (``auth-not-configured``).
 
-    def __init__(self, jwt_public_key: str | bytes | None = None, shared_secret: str | None = None) -> None:
+    A JWT must carry ``exp`` or ``iat`` (RockBLOCK's tokens carry ``iat``; a token with neither would be
+    valid forever). It is refused once expired at ``now`` (the injected clock), once issued more than
+    ``max_lifetime_s`` ago, and if its ``exp`` lies further than that in the future, so a captured token
+    is replayable for a bounded window only (and a replay within it is the same delivery, which the
+    pipeline de-duplicates on IMEI + MOMSN)."""
+
+    def __init__(
+        self,
+        jwt_public_key: str | bytes | None = None,
+        shared_secret: str | None = None,
+        *,
+        max_lifetime_s: float = JWT_MAX_LIFETIME_S,
+        leeway_s: float = JWT_LEEWAY_S,
+    ) -> None:
         self.jwt_public_key = jwt_public_key or None
         self.shared_secret = shared_secret or None
+        self.max_lifetime_s = max_lifetime_s
+        self.leeway_s = leeway_s
 
     @property
     def configured(self) -> bool:
         return self.jwt_public_key is not None or self.shared_secret is not None
 
-    def check(self, fields: Mapping[str, str], token: str | None) -> None:
+    def check(self, fields: Mapping[str, str], token: str | None, now: float) -> None:
         if not self.configured:
             raise WebhookError("auth-not-configured", "no JWT key or shared secret configured", 401)
         if self.shared_secret is not None and (
@@ -144,14 +166,46 @@ class Authenticator:
                 raise WebhookError("bad-signature", "JWT missing", 401)
             try:
                 claims = jwt.decode(
-                    raw, self.jwt_public_key, algorithms=["RS256"], options={"verify_aud": False}
+                    raw,
+                    self.jwt_public_key,
+                    algorithms=["RS256"],
+                    options={
+                        "verify_aud": False,
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                    },
                 )
             except jwt.PyJWTError as exc:
                 raise WebhookError("bad-signature", f"JWT invalid: {exc}", 401) from None
+            self._check_lifetime(claims, now)
             # The signed claims must be the delivery we are about to accept, not some other one.
             for name in ("imei", "momsn", "data"):
                 if str(claims.get(name, "")).lower() != str(fields.get(name, "")).lower():
                     raise WebhookError("bad-signature", f"JWT claim {name} does not match the form", 401)
+
+    def _check_lifetime(self, claims: Mapping[str, Any], now: float) -> None:
+        times = {}
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise WebhookError("bad-signature", f"JWT {name} is not a number", 401)
+            times[name] = float(value)
+        if "exp" not in times and "iat" not in times:
+            raise WebhookError("bad-signature", "JWT carries neither exp nor iat: it would never expire", 401)
+        if "exp" in times and times["exp"] < now - self.leeway_s:
+            raise WebhookError("expired-token", "JWT expired", 401)
+        if "exp" in times and times["exp"] > now + self.max_lifetime_s + self.leeway_s:
+            raise WebhookError("bad-signature", "JWT exp lies beyond the allowed lifetime", 401)
+        if "nbf" in times and times["nbf"] > now + self.leeway_s:
+            raise WebhookError("bad-signature", "JWT not valid yet", 401)
+        if (
+            "iat" in times
+            and not now - self.max_lifetime_s - self.leeway_s <= times["iat"] <= now + self.leeway_s
+        ):
+            raise WebhookError("expired-token", "JWT issued outside the allowed lifetime", 401)
 
 
 class RateLimiter:
@@ -225,7 +279,7 @@ def create_webhook_app(
             body = await _read_bounded(request, max_body_bytes)
             fields = _fields(body, request.headers.get("content-type", ""))
             token = request.headers.get("x-seabridge-token") or request.query_params.get("token")
-            auth.check(fields, token)
+            auth.check(fields, token, clock.now())
             mo = parse_mo(fields)
         except WebhookError as exc:
             return refuse(exc.reason, str(exc), exc.status, peer)

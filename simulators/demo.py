@@ -28,6 +28,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -38,17 +39,20 @@ from gateway.accounts import Accounts, Members
 from gateway.captains import CaptainExists, add_captain, set_pin
 from gateway.config import GatewayConfig
 from gateway.daemon import GatewayDaemon
-from gateway.modem.serial_link import IridiumModem
+from gateway.modem import IdpModem, open_modem
 from gateway.store import open_store
 from shore.config import ShoreConfig
 from shore.dashboard.auth import Role
 from shore.dashboard.users import ensure_users
 from shore.directip import MoLocation
+from shore.idp_poller import NETWORK as IDP_NETWORK
 from shore.mqtt import MqttClient
 from shore.registry import create_shore_keys, create_vessel_key, register_vessel
 from shore.service import ShoreService
 from shore.topics import TOPIC_ROOT, slug
 
+from .idp_modem import DEFAULT_MOBILE_ID, IdpModemEmulator
+from .idp_network import IdpNetwork
 from .iridium_modem import IridiumModemEmulator
 from .iridium_network import IridiumNetwork
 from .link_model import LinkModel
@@ -103,8 +107,12 @@ class Demo:
         timeout_s: float = 240.0,
         broker_url: str = "",
         fast: bool | None = None,
+        profile: str = PROFILE,
     ) -> None:
         self.data_dir = data_dir
+        self.profile = load_profile(profile)  # any profile in firmware_profiles/, Iridium or IDP
+        self.idp = self.profile.family == "inmarsat-idp"
+        self.modem_id = DEFAULT_MOBILE_ID if self.idp else DEMO_IMEI
         self.link = link
         self.smoke = smoke
         self.messages = messages
@@ -115,8 +123,8 @@ class Demo:
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
         self.endpoints: dict[str, str] = {}
-        self.network: IridiumNetwork | None = None
-        self.emulator: IridiumModemEmulator | None = None
+        self.network: IridiumNetwork | IdpNetwork | None = None
+        self.emulator: IridiumModemEmulator | IdpModemEmulator | None = None
         self.link_model: LinkModel | None = None
         self.shore: ShoreService | None = None
         self.gateway: GatewayDaemon | None = None
@@ -135,11 +143,18 @@ class Demo:
         if not (keys / "vessel.key").exists():
             create_vessel_key(keys, "vessel")
         archive = data / "shore" / "archive.sqlite3"
-        register_vessel(archive, DEMO_IMEI, DEMO_VESSEL, keys / "vessel.pub", DEMO_FLEET, PROFILE)
+        network = {"network": IDP_NETWORK} if self.idp else {}
+        register_vessel(
+            archive, self.modem_id, DEMO_VESSEL, keys / "vessel.pub", DEMO_FLEET, self.profile.name, **network
+        )
         # Fresh passwords and PIN at every start, printed with the endpoints.
-        users = [("admin", Role.ADMINISTRATOR, None), ("hotline", Role.HOTLINE, None), ("owner", Role.OWNER, DEMO_FLEET)]
+        users = [
+            ("admin", Role.ADMINISTRATOR, None),
+            ("hotline", Role.HOTLINE, None),
+            ("owner", Role.OWNER, DEMO_FLEET),
+        ]
         self.dashboard_logins = dict(ensure_users(archive, users))
-        store = open_store(data / "gateway", load_profile(PROFILE).mo_frame_limit)
+        store = open_store(data / "gateway", self.profile.mo_frame_limit)
         try:
             try:
                 self.captain_pin = add_captain(store, SystemClock(), CAPTAIN)
@@ -171,7 +186,7 @@ class Demo:
             if self.data_dir is None:  # keys and databases of a throw-away demo go with it
                 shutil.rmtree(data, ignore_errors=True)
 
-    def _shore_config(self, network: IridiumNetwork) -> ShoreConfig:
+    def _shore_config(self, network: IridiumNetwork | IdpNetwork) -> ShoreConfig:
         cfg = ShoreConfig()
         cfg.keys.shore_secret = Path("keys/shore.key")
         cfg.keys.crew_secret = Path("keys/crew.key")
@@ -180,13 +195,22 @@ class Demo:
         if not self.broker_url:
             cfg.broker.embedded_listen = f"127.0.0.1:{self._port('broker')}"
         cfg.directip.mo_listen = "127.0.0.1:0"
-        cfg.directip.mt_host, cfg.directip.mt_port = network.mt_address
+        if isinstance(network, IdpNetwork):
+            cfg.idp.base_url, cfg.idp.access_id, cfg.idp.password = (
+                network.url,
+                network.access_id,
+                network.password,
+            )
+            cfg.idp.poll_s = 1.0 if self.fast else 20.0
+        else:
+            cfg.directip.mt_host, cfg.directip.mt_port = network.mt_address
         cfg.dashboard.listen = f"127.0.0.1:{self._port('dashboard')}"
         cfg.webhook.listen = "127.0.0.1:0"
         cfg.webhook.shared_secret = secrets.token_urlsafe(16)  # printed in the webhook's address
         cfg.metrics.listen = "127.0.0.1:0"
         cfg.link.mt_poll_s = 2.0
-        cfg.link.resend_after_s = 20.0 if self.fast else 300.0
+        # IDP forward messages drain one per reception: resending sooner than they drain only queues copies.
+        cfg.link.resend_after_s = (60.0 if self.idp else 20.0) if self.fast else 300.0
         # A person watching the demo sees "delivered" within a minute, not the next day.
         cfg.link.cumulative_ack_s = 5.0 if self.fast else 60.0
         return cfg
@@ -199,7 +223,7 @@ class Demo:
         cfg.keys.shore_public = "keys/shore.pub"
         cfg.keys.crew_public = "keys/crew.pub"
         cfg.modem.port = modem_path
-        cfg.modem.profile = PROFILE
+        cfg.modem.profile = self.profile.name
         cfg.captive.listen = f"127.0.0.1:{self._port('captive-page')}"
         cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         cfg.link.mailbox_check_s = 10.0 if self.fast else 120.0
@@ -218,29 +242,52 @@ class Demo:
     async def _run(self, data: Path, print_line: Callable[[str], None]) -> int:
         clock = SystemClock()
         rng = random.Random(self.seed)
-        profile = load_profile(PROFILE)
+        profile = self.profile
         # Realistic session times and network latency for people; fast ones for the headless self-test.
         scale, latency = (0.05, 0.2) if self.fast else (1.0, 2.0)
-        # The shore binds its DirectIP MO port itself (port 0) and reports it; the network is told once it is up.
-        network = IridiumNetwork(clock=clock, latency_s=latency, retry_scale=scale)
-        await network.start()
+        # The headless self-test compresses the weather too: a storm keeps its statistics, its hours pass in minutes.
+        self.link_model = LinkModel(
+            random.Random(rng.random()),
+            self.link,
+            duration_scale=scale,
+            time_scale=scale if self.fast else 1.0,
+        )
+        emulator: IridiumModemEmulator | IdpModemEmulator
+        if self.idp:
+            network: IridiumNetwork | IdpNetwork = IdpNetwork(clock=clock)
+            await network.start()
+            emulator = IdpModemEmulator(profile, self.link_model, network, mobile_id=self.modem_id)
+        else:
+            # The shore binds its DirectIP MO port itself (port 0) and reports it; the network is told once it is up.
+            network = IridiumNetwork(clock=clock, latency_s=latency, retry_scale=scale)
+            await network.start()
+            emulator = IridiumModemEmulator(profile, self.link_model, network, imei=self.modem_id)
         self.network = network
-        self.link_model = LinkModel(random.Random(rng.random()), self.link, duration_scale=scale)
-        emulator = IridiumModemEmulator(profile, self.link_model, network, imei=DEMO_IMEI)
         self.emulator = emulator
-        network.attach(emulator)
+        network.attach(emulator)  # type: ignore[arg-type]
         self.track = VesselTrack(self.seed, clock.now())
         pty, gps = PtyModem(emulator, clock), PtyModem(NmeaGpsEmulator(self.track), clock)
         await pty.start()
         await gps.start()
         self.shore = ShoreService(self._shore_config(network), clock, base_dir=data)
+        modem = open_modem(pty.path, profile, clock)
+        if self.fast and isinstance(modem, IdpModem):  # the IDP modem's polling runs on compressed time too
+            modem.poll_interval_s *= scale
         self.gateway = GatewayDaemon(
             self._gateway_config(pty.path, gps.path),
             clock,
             random.Random(rng.random()),
-            modem=IridiumModem(pty.path, profile, clock),
+            modem=modem,
             base_dir=data,
         )
+        if self.fast:  # the retry schedule runs on the same compressed time as the weather
+            retry = profile.retry
+            self.gateway.retry.retry = replace(
+                retry,
+                schedule_s=tuple(s * scale for s in retry.schedule_s),
+                status_wait_s={k: v * scale for k, v in retry.status_wait_s.items()},
+                fatal_hold_s=retry.fatal_hold_s * scale,
+            )
         try:
             return await self._serve(data, clock, {"pty": pty.path, "gps-pty": gps.path}, print_line)
         finally:
@@ -268,8 +315,9 @@ class Demo:
             shore_task = tg.create_task(self.shore.run(on_ready=ready(shore_ready)))
             await _first(shore_ready.wait(), shore_task)
             shore_endpoints = dict(endpoints)
-            mo_host, _, mo_port = shore_endpoints["directip-mo"].rpartition(":")
-            self.network.add_destination(mo_host.strip("[]"), int(mo_port))
+            if isinstance(self.network, IridiumNetwork):
+                mo_host, _, mo_port = shore_endpoints["directip-mo"].rpartition(":")
+                self.network.add_destination(mo_host.strip("[]"), int(mo_port))
             gateway_task = tg.create_task(self.gateway.run(on_ready=ready(gateway_ready)))
             await _first(gateway_ready.wait(), gateway_task)
             tg.create_task(self._first_telemetry(clock))
@@ -278,11 +326,15 @@ class Demo:
             if self.smoke:
                 code = await self._smoke(endpoints, print_line)
             else:
-                print_line(f"vessel: {DEMO_VESSEL} (IMEI {DEMO_IMEI}), link model {self.link}, seed {self.seed}")
+                ident = f"{'mobile ID' if self.idp else 'IMEI'} {self.modem_id}"
+                print_line(
+                    f"vessel: {DEMO_VESSEL} ({self.profile.name}, {ident}), link model {self.link}, seed {self.seed}"
+                )
                 print_line("Open the captive page, pick a handle and PIN, and write to the hotline;")
                 print_line("the message appears on the dashboard after the satellite session.")
                 print_line(
-                    "Ctrl-C stops" + (f" and keeps {data}." if self.data_dir else " and removes the data folder.")
+                    "Ctrl-C stops"
+                    + (f" and keeps {data}." if self.data_dir else " and removes the data folder.")
                 )
                 await self._stop.wait()
             self._stop.set()
@@ -299,7 +351,11 @@ class Demo:
         print_line: Callable[[str], None],
     ) -> None:
         assert self.shore is not None and self.network is not None
-        mt_host, mt_port = self.network.mt_address
+        network_line = (
+            {"idp-api": self.network.url}
+            if isinstance(self.network, IdpNetwork)
+            else {"directip-mt": "{}:{}".format(*self.network.mt_address)}
+        )
         token = self.shore.config.webhook.shared_secret
         lines = {
             "dashboard": endpoints["dashboard"],
@@ -311,7 +367,7 @@ class Demo:
             "webhook": f"{shore_endpoints['webhook']}?token={token}",
             "metrics": shore_endpoints["metrics"],
             "health": shore_endpoints["health"],
-            "directip-mt": f"{mt_host}:{mt_port}",
+            **network_line,
             **ptys,
             "data": str(data),
         }
@@ -331,7 +387,11 @@ class Demo:
         """Move the emulated network's location estimate of the vessel along its track."""
         assert self.network is not None and self.track is not None
         while not self._stop.is_set():
-            self.network.set_location(DEMO_IMEI, network_location(self.track, self.seed, clock.now()))
+            if isinstance(self.network, IridiumNetwork):
+                self.network.set_location(DEMO_IMEI, network_location(self.track, self.seed, clock.now()))
+            elif isinstance(self.emulator, IdpModemEmulator):  # the terminal's own GNSS fix
+                point = self.track.at(clock.now())
+                self.emulator.gnss_position = (point.latitude, point.longitude)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), LOCATION_EVERY_S)
 
@@ -346,6 +406,7 @@ class Demo:
                 self.gateway.wake()
                 return
             await asyncio.sleep(0.2)
+
     async def _smoke(self, endpoints: dict[str, str], print_line: Callable[[str], None]) -> int:
         assert self.shore is not None and self.gateway is not None
         seen: Counter[str] = Counter()
@@ -451,8 +512,13 @@ class Demo:
         deadline = loop.time() + self.timeout_s
         gps = network = None
         while loop.time() < deadline and not self._stop.is_set():
-            gps = next((b for b in self._latest_bodies(f"{topic}/up/telemetry") if "1" in b.get("body", {})), None)
+            gps = next(
+                (b for b in self._latest_bodies(f"{topic}/up/telemetry") if "1" in b.get("body", {})), None
+            )
             network = next(iter(self._latest_bodies(f"{topic}/state/position")), None)
+            if gps is not None and self.idp:  # the IDP network reports no position of its own
+                print_line(f"smoke: position {gps['body']['1'] / 1e5:.5f},{gps['body']['2'] / 1e5:.5f} (gps)")
+                return True
             if gps is not None and network is not None:
                 lat, lon = gps["body"]["1"] / 1e5, gps["body"]["2"] / 1e5
                 print_line(
@@ -461,7 +527,9 @@ class Demo:
                 )
                 return True
             await asyncio.sleep(0.5)
-        print_line(f"smoke: no position ashore (gps {'yes' if gps else 'no'}, network {'yes' if network else 'no'})")
+        print_line(
+            f"smoke: no position ashore (gps {'yes' if gps else 'no'}, network {'yes' if network else 'no'})"
+        )
         return False
 
     def _latest_bodies(self, topic: str) -> list[dict]:

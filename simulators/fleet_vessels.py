@@ -30,6 +30,7 @@ from typing import Any
 
 from common.clock import ManualClock
 from firmware_profiles import ModemProfile, load_profile
+from gateway.accounts import HANDLE_TAG_PREFIX
 from gateway.config import GatewayConfig
 from gateway.daemon import GatewayDaemon
 from gateway.link import FramePlan
@@ -301,11 +302,12 @@ class VesselGroup:
         members = []
         with daemon.store.transaction() as db:  # no PIN: nobody logs in (and scrypt would dominate)
             for c in range(max((m for _t, m, _x in spec.crew), default=-1) + 1):
-                cur = db.execute(
+                cur = db.execute(  # an untagged placeholder: nobody signs in, the handle stays in memory
                     "INSERT INTO members (handle, pin_salt, pin_hash, created) VALUES (?, x'', x'', ?)",
-                    (f"crew-{c:02d}", self.clock.now()),
+                    (f"{HANDLE_TAG_PREFIX}sim-{c:02d}", self.clock.now()),
                 )
                 members.append(int(cur.lastrowid or 0))
+                daemon.store.handles[members[-1]] = f"crew-{c:02d}"
         for when, member, text in spec.crew:
             self.events.at(when, lambda d=daemon, m=members[member], x=text: _crew_message(d, m, x))
         for when in spec.catch_logs:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,6 +32,8 @@ from typing import Protocol
 from firmware_profiles import ModemProfile
 from simulators.at_emulator import AtEmulator
 from simulators.at_emulator import Settings as BaseSettings
+from simulators.fault_plan import FaultPlan
+from simulators.idp_acquisition import ACTIVE, BEAM_SEARCH, BLOCKED, Acquisition
 from simulators.idp_messages import (
     ERR_CRC,
     ERR_NAME_IN_USE,
@@ -56,9 +59,14 @@ from simulators.idp_messages import (
     ReturnEntry,
     msg_num,
 )
-from simulators.link_model import MO_NO_NETWORK_SERVICE, MO_SUCCESS, LinkModel
+from simulators.link_model import MO_CONNECTION_LOST, MO_NO_NETWORK_SERVICE, MO_SUCCESS, LinkModel
 
 DEFAULT_MOBILE_ID = "01097623SKYFDA1"
+#: ``ATS80?`` reason for a GNSS fix not obtained in time.
+ERR_GNSS_TIMEOUT = 108
+
+#: S51 wakeup interval codes in seconds (0 = 5 s, always on; 7-10 on newer firmware).
+WAKEUP_INTERVAL_S = {0: 5, 1: 30, 2: 60, 3: 180, 4: 600, 5: 1800, 6: 3600, 7: 120, 8: 300, 9: 900, 10: 1200}
 
 # S89 event bits.
 EVENT_MT_RECEIVED = 0x2
@@ -66,9 +74,6 @@ EVENT_MO_COMPLETE = 0x4
 EVENT_REGISTERED = 0x8
 EVENT_RESET_COMPLETE = 0x10
 
-# Satellite control states (S122 in trace class 3 subclass 1).
-CONTROL_ACTIVE = 10
-CONTROL_BLOCKED = 11
 #: C/N0 (dB-Hz) shown for 0..5 signal bars; drivers map C/N0 back with thresholds 37/39/41/43/45.5.
 _CN0_FOR_BARS = (33.0, 38.0, 40.0, 42.0, 44.0, 46.5)
 
@@ -129,7 +134,11 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         *,
         mobile_id: str = DEFAULT_MOBILE_ID,
         tx_lifetime_s: float | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
+        self.faults = faults if faults is not None else FaultPlan()
+        self.gnss_position: tuple[float, float] | None = None  # the terminal's GNSS fix, for %GPS
+        self.acquisition = Acquisition(link.duration_scale)
         at = profile.at
         factory = Settings(
             echo=bool(at.get("echo_default", True)),
@@ -214,8 +223,21 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         """Restore power: stored settings, S-registers to defaults, queues as they were."""
         self.powered = True
         self._power_on()
+        self.acquisition.cold_start(self._now)
 
     # -- radio ----------------------------------------------------------------------------------
+
+    @property
+    def wakeup_interval_s(self) -> float:
+        """How often the terminal listens for forward messages (S51); 5 s means always on."""
+        return float(WAKEUP_INTERVAL_S.get(self.sregs.get(51, 0), 5))
+
+    def next_wakeup_slot(self, now: float) -> float:
+        """When a low-power terminal next listens (``now`` when it is always on)."""
+        interval = self.wakeup_interval_s
+        if interval <= WAKEUP_INTERVAL_S[0]:
+            return now
+        return math.ceil(now / interval) * interval
 
     def signal_bars(self, now: float) -> int:
         return self.link.signal(now)
@@ -228,16 +250,41 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
                 entry.state = TX_FAILED
                 self.sregs[89] |= EVENT_MO_COMPLETE
         ready = [e for e in ready if e.state == TX_READY]
+        if not ready and self._forward_check and now < self.next_wakeup_slot(now):
+            self._retry_at = self.next_wakeup_slot(now)  # asleep until the next wakeup slot
+            return False
         offer = self.network.next_forward(self.mobile_id, now) if self._forward_check else None
         if offer is None:
             self._forward_check = False
         if not ready and offer is None:
             self._retry_at = None
             return False
+        if self.faults.blocked(now):  # the mast, a crane: nothing goes until the blockage ends
+            self._retry_at = self.faults.blocked_until
+            return False
         if self.link.signal(now) == 0:
+            self.acquisition.state(now, 0)
             self._retry_at = self.link.next_change(now)
             return False
-        status, duration = self.link.session_outcome(now)
+        if self.acquisition.state(now, self.link.signal(now)) != ACTIVE:  # still acquiring the beam
+            self._retry_at = self.acquisition.active_at(now)
+            return False
+        fault = self.faults.take(now)
+        if fault is not None and fault.blockage_s > 0:
+            self._retry_at = self.faults.blocked_until
+            return False
+        size = (
+            len(min(ready, key=lambda e: (e.priority, e.created)).raw)
+            if ready
+            else len(offer[1])
+            if offer
+            else 0
+        )
+        status, duration = self.link.session_outcome(now, size)
+        if fault is not None and fault.mo_status is not None:
+            status = fault.mo_status
+        if fault is not None and fault.lost_after_s is not None and fault.lost_after_s < duration:
+            status, duration = MO_CONNECTION_LOST, fault.lost_after_s
         if ready:
             entry = min(ready, key=lambda e: (e.priority, e.created))
             entry.state = TX_SENDING
@@ -404,8 +451,9 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
     def _sreg_value(self, reg: int) -> int:
         if reg == 63:
             return int(self.settings.crc)
-        if reg == 54:
-            return 5 if self._bars() > 0 else 8
+        if reg == 54:  # 5 can transmit, 3 acquiring, 2 searching, 8 blocked
+            control = self._control_state()
+            return {ACTIVE: 5, BLOCKED: 8, BEAM_SEARCH: 2}.get(control, 3)
         if reg >= 100:
             trace = (self.sregs.get(90, 0), self.sregs.get(91, 0))
             bars = self._bars()
@@ -413,14 +461,17 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
                 if reg == 116:
                     return int(_CN0_FOR_BARS[bars] * 100)
                 if reg == 122:
-                    return CONTROL_ACTIVE if bars > 0 else CONTROL_BLOCKED
-                if reg == 123:
-                    return 0 if bars > 0 else 1
+                    return self._control_state()
+                if reg == 123:  # beam search state: 1 searching any traffic beam, 0 idle
+                    return 1 if self._control_state() in (BEAM_SEARCH, BLOCKED) else 0
             return 0
         return self.sregs.get(reg, 0)
 
     def _bars(self) -> int:
-        return self.link.signal(self._now)
+        return self.link.signal(self._now) if self._control_state() == ACTIVE else 0
+
+    def _control_state(self) -> int:
+        return self.acquisition.state(self._now, self.link.signal(self._now))
 
     # -- extended commands ----------------------------------------------------------------------
 
@@ -448,6 +499,29 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S")
         self._info(resp, f"%UTC: {stamp}")
 
+    def _cmd_gps(self, arg: str, resp: bytearray, now: float) -> None:
+        """``%GPS=<stale>,<wait>[,"RMC"...]``: an RMC sentence of ``gnss_position``; reason 108 without a fix."""
+        if not re.fullmatch(r'=\d{1,3},\d{1,3}(,"[A-Z]{3}")*', arg):
+            raise ModemRefusal(ERR_PARAMETERS)
+        if self.gnss_position is None:
+            raise ModemRefusal(ERR_GNSS_TIMEOUT)
+        lat, lon = self.gnss_position
+        when = datetime.fromtimestamp(now, UTC)
+        body = "GPRMC,{},A,{:02d}{:07.4f},{},{:03d}{:07.4f},{},0.0,0.0,{},,,A".format(
+            when.strftime("%H%M%S"),
+            int(abs(lat)),
+            abs(lat) % 1 * 60,
+            "S" if lat < 0 else "N",
+            int(abs(lon)),
+            abs(lon) % 1 * 60,
+            "W" if lon < 0 else "E",
+            when.strftime("%d%m%y"),
+        )
+        check = 0
+        for ch in body.encode():
+            check ^= ch
+        self._info(resp, f"%GPS: ${body}*{check:02X}")
+
     def _cmd_off(self, arg: str, resp: bytearray, now: float) -> None:
         if arg:
             raise ModemRefusal(ERR_PARAMETERS)
@@ -459,6 +533,7 @@ _EXTENDED: dict[str, Callable[[IdpModemEmulator, str, bytearray, float], None]] 
     "+GSN": IdpModemEmulator._cmd_gsn,
     "+GMR": IdpModemEmulator._cmd_gmr,
     "%UTC": IdpModemEmulator._cmd_utc,
+    "%GPS": IdpModemEmulator._cmd_gps,
     "%OFF": IdpModemEmulator._cmd_off,
 }
 

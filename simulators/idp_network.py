@@ -7,8 +7,12 @@ This module owns what the IDP gateway does with a mailbox's traffic:
   length, SIN and MIN included) for the shore to poll with ``get_return_messages.json``.
 * **Forward (MT) path.** ``submit_messages.json`` queues forward messages per mobile with a growing
   ``ForwardMessageID``; the modem pulls them (``next_forward``/``forward_result``) when its link lets it,
-  and the message's ``State`` moves from 0 (submitted) to 1 (received) or 3 (delivery failed, the modem's
-  queue was full). ``get_forward_statuses.json`` and ``get_forward_messages.json`` report them.
+  and the message's ``State`` moves from 0 (submitted) to 1 (received), 3 (delivery failed, the modem's
+  queue was full), 4 (timed out after ``forward_lifetime_s``) or 5 (cancelled with
+  ``submit_cancelations.json``, possible while it is still submitted). A terminal in low-power mode
+  (wakeup interval S51 above 5 s) listens only at its wakeup slots: the submission reports
+  ``TerminalWakeupPeriod`` and ``ScheduledSendUTC``, and refuses more than 5000 bytes (21797).
+  ``get_forward_statuses.json`` and ``get_forward_messages.json`` report them.
 * **The HTTP API**, shaped like the IDP Messaging API v1 (reference inmarsat.md §5): paths
   ``<base>/get_return_messages.json/``, ``submit_messages.json/``, ``get_forward_statuses.json/``,
   ``get_forward_messages.json/``, ``get_mobiles_paged.json/``, ``info_utc_time.json/``; authentication
@@ -56,11 +60,21 @@ ERR_UNKNOWN_DESTINATION = 16897
 ERR_AUTH = 21785
 ERR_PARAMETER = 21786
 ERR_QUEUE_FULL = 21795
+ERR_LOW_POWER_TOO_LONG = 21797
+ERR_CANNOT_CANCEL = 17685
 
 STATE_SUBMITTED = 0
 STATE_RECEIVED = 1
 STATE_ERROR = 2
 STATE_DELIVERY_FAILED = 3
+STATE_TIMED_OUT = 4
+STATE_CANCELLED = 5
+
+#: A forward message to a terminal in low-power mode (wakeup interval above 5 s) is at most this long.
+LOW_POWER_MAX_BYTES = 5000
+#: How long a forward message waits for its terminal before it times out (state 4). The sources read
+#: give no figure; a week, like the order of Iridium's 5-day MT lifetime.
+FORWARD_LIFETIME_S = 7 * 86400.0
 
 MAX_BODY_BYTES = 1 << 20
 MAX_IDS_PER_REQUEST = 100
@@ -144,6 +158,7 @@ class IdpNetwork:
         host: str = "127.0.0.1",
         port: int = 0,
         page_size: int = 100,
+        forward_lifetime_s: float = FORWARD_LIFETIME_S,
         region: str = "AORWSC",
         log: logging.Logger | None = None,
     ) -> None:
@@ -153,6 +168,7 @@ class IdpNetwork:
         self.access_id = access_id or f"7000{secrets.randbelow(10**4):04d}"
         self.password = password or secrets.token_hex(8)
         self.page_size = page_size
+        self.forward_lifetime_s = forward_lifetime_s
         self.region = region
         self._log = log or logging.getLogger(__name__)
         self._mobiles: dict[str, ModemProfile] = {}
@@ -191,6 +207,7 @@ class IdpNetwork:
         self._log.info("return message %d from %s, %d B", message.id, mobile_id, len(raw))
 
     def next_forward(self, mobile_id: str, now: float) -> tuple[int, bytes] | None:
+        self.expire_forwards(now)
         queue = self._forward_queues.get(mobile_id)
         while queue:
             message = self.forwards.get(queue[0])
@@ -212,6 +229,28 @@ class IdpNetwork:
 
     # -- operations behind the API (callable directly too) ------------------------------------
 
+    def expire_forwards(self, now: float) -> None:
+        """Forward messages still submitted after ``forward_lifetime_s`` time out (state 4)."""
+        for message in self.forwards.values():
+            if message.state == STATE_SUBMITTED and now - message.created > self.forward_lifetime_s:
+                message.state, message.state_time = STATE_TIMED_OUT, now
+
+    def cancel(self, ids: list[int]) -> list[dict[str, Any]]:
+        """Cancel forward messages not yet received (state 5); one submission record per ID."""
+        now = self._clock.now()
+        self.expire_forwards(now)
+        records = []
+        for fid in ids:
+            message = self.forwards.get(fid)
+            error = ERR_CANNOT_CANCEL if message is None or message.state != STATE_SUBMITTED else ERR_NONE
+            if message is not None and error == ERR_NONE:
+                message.state, message.state_time = STATE_CANCELLED, now
+            dest = message.mobile_id if message is not None else ""
+            records.append(
+                {"ErrorID": error, "ForwardMessageID": fid, "DestinationID": dest, "StateUTC": utc_text(now)}
+            )
+        return records
+
     def submit(self, mobile_id: str, raw: bytes, user_id: int = 0) -> dict[str, Any]:
         """Queue a forward message; the submission record as the API returns it."""
         now = self._clock.now()
@@ -232,6 +271,13 @@ class IdpNetwork:
         if not raw or len(raw) > profile.limits.mt_max_bytes:
             record["ErrorID"] = ERR_PARAMETER
             return record
+        modem = self._modems.get(mobile_id)
+        if modem is not None:
+            record["TerminalWakeupPeriod"] = modem.sregs.get(51, 0)
+            record["ScheduledSendUTC"] = utc_text(modem.next_wakeup_slot(now))
+            if modem.wakeup_interval_s > 5 and len(raw) > LOW_POWER_MAX_BYTES:
+                record["ErrorID"] = ERR_LOW_POWER_TOO_LONG
+                return record
         queue = self._forward_queues.setdefault(mobile_id, deque())
         if len(queue) >= FORWARD_QUEUE_MAX:
             record["ErrorID"] = ERR_QUEUE_FULL
@@ -241,7 +287,6 @@ class IdpNetwork:
         self.forwards[message.id] = message
         queue.append(message.id)
         record["ForwardMessageID"] = message.id
-        modem = self._modems.get(mobile_id)
         if modem is not None:
             modem.forward_waiting(now)
         return record
@@ -282,6 +327,7 @@ class IdpNetwork:
             "submit_messages": self._api_submit_messages,
             "get_forward_statuses": self._api_get_forward_statuses,
             "get_forward_messages": self._api_get_forward_messages,
+            "submit_cancelations": self._api_submit_cancelations,
             "get_mobiles_paged": self._api_get_mobiles,
             "info_utc_time": self._api_utc_time,
         }
@@ -363,10 +409,20 @@ class IdpNetwork:
             return None
         return ids if len(ids) <= MAX_IDS_PER_REQUEST else None
 
+    async def _api_submit_cancelations(self, request: Request) -> Response:
+        q = request.query_params
+        if not self._authorised(q.get("access_id"), q.get("password")):
+            return self._error(ERR_AUTH, Submissions=None)
+        ids = self._forward_ids(request)
+        if not ids:
+            return self._error(ERR_PARAMETER, Submissions=None)
+        return JSONResponse({"ErrorID": ERR_NONE, "Submissions": self.cancel(ids)})
+
     async def _api_get_forward_statuses(self, request: Request) -> Response:
         q = request.query_params
         if not self._authorised(q.get("access_id"), q.get("password")):
             return self._error(ERR_AUTH, More=False, NextStartUTC="", Statuses=None)
+        self.expire_forwards(self._clock.now())
         ids = self._forward_ids(request)
         if ids is None:
             return self._error(ERR_PARAMETER)

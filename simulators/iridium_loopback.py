@@ -31,8 +31,11 @@ class MtDelivery:
 class SatelliteNetwork(Protocol):
     """The Iridium network as one modem sees it."""
 
-    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
-        """A session of ``imei`` succeeded at ``now``: take the MO (None = mailbox check), pop one MT."""
+    def session(
+        self, imei: str, mo_payload: bytes | None, momsn: int, now: float, *, take_mt: bool = True
+    ) -> MtDelivery:
+        """A session of ``imei`` succeeded at ``now``: take the MO (None = mailbox check), pop one MT
+        (with ``take_mt`` False the MT transfer failed, MT status 2: the message stays queued)."""
         ...
 
 
@@ -73,11 +76,13 @@ class LoopbackNetwork:
         if modem is not None:
             modem.ring_alert(now)
 
-    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
+    def session(
+        self, imei: str, mo_payload: bytes | None, momsn: int, now: float, *, take_mt: bool = True
+    ) -> MtDelivery:
         self.mo_messages.append(MoRecord(imei, mo_payload, momsn, now))
         queue = self._mt.get(imei)
-        if not queue:
-            return MtDelivery()
+        if not queue or not take_mt:
+            return MtDelivery(queued=len(queue or ()))
         payload = queue.popleft()
         mtmsn = self._next_mtmsn.get(imei, 1)
         self._next_mtmsn[imei] = 1 if mtmsn >= 0xFFFF else mtmsn + 1

@@ -35,6 +35,7 @@ from typing import ClassVar
 from firmware_profiles import ModemProfile
 from simulators.at_emulator import AtEmulator, decimal
 from simulators.at_emulator import Settings as BaseSettings
+from simulators.fault_plan import FaultPlan, SessionFault
 from simulators.iridium_loopback import LoopbackNetwork, MoRecord, MtDelivery, SatelliteNetwork
 from simulators.iridium_queries import (
     IRIDIUM_EPOCH_ERA2,
@@ -46,11 +47,18 @@ from simulators.iridium_queries import (
 )
 from simulators.link_model import (
     MO_ACCESS_DENIED,
+    MO_CONNECTION_LOST,
     MO_LOCAL_SESSION_TIMEOUT,
+    MO_NO_NETWORK_SERVICE,
     MO_RADIO_DISABLED,
     MO_SUCCESS,
     LinkModel,
 )
+
+#: MO statuses 0-4 all mean the MO was transferred (1: MT too big, 2: location not accepted, 3-4 reserved).
+MO_LAST_SUCCESS = 4
+#: The gateway repeats a ring alert about 20 s after the first, once per MT (SBDG §7.1.1, §9.4.2).
+RING_REPEAT_S = 20.0
 
 DEFAULT_IMEI = "300234010753370"
 
@@ -82,6 +90,7 @@ class _Session:
     end: float
     status: int
     prefix: str
+    fault: SessionFault | None = None
 
 
 def checksum(payload: bytes) -> bytes:
@@ -101,6 +110,7 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         imei: str = DEFAULT_IMEI,
         registered: bool = False,
         momsn: int = 0,
+        faults: FaultPlan | None = None,
     ) -> None:
         at = profile.at
         factory = Settings(
@@ -114,18 +124,22 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         self.network = network
         self.imei = imei
         self._ring_code = int(at.get("numeric_ring_code", 126))
-        # persistent state (survives power cycles)
+        self.faults = faults if faults is not None else FaultPlan()
+        # persistent state (survives power cycles): MOMSN, the ring alert flag and the registration
         self.momsn = momsn & 0xFFFF
         self.ra_flag = False
-        self._power_on_state(registered)
+        self.registered = registered
+        self.power_cycles = 0
+        #: Where the network places the unit (latitude, longitude), for ``-MSGEO``; None: unknown.
+        self.network_position: tuple[float, float] | None = None
+        self._power_on_state()
 
-    def _power_on_state(self, registered: bool) -> None:
+    def _power_on_state(self) -> None:
         self._clear_line()
         self.mode = Mode.COMMAND
         self.mo_buffer = b""
         self.mt_buffer: bytes | None = None
         self.mtmsn = -1
-        self.registered = registered
         self.radio_on = True
         self.msg_waiting = 0
         self.sri = 0
@@ -137,6 +151,7 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         self._pending_ring = False
         self._indicators = Indicators()
         self._indicator_due = 0.0
+        self._ring_repeat_at: float | None = None
 
     # -- sans-I/O surface ---------------------------------------------------------------------
 
@@ -168,13 +183,16 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
             self._data_timeout()
         if self._session is not None and now >= self._session.end:
             self._finish_session(now)
+        if self._ring_repeat_at is not None and now >= self._ring_repeat_at:
+            self._ring_repeat_at = None
+            self._ring(now)
         if self._indicators.enabled:
             self._poll_indicators(now)
 
     def next_wakeup(self) -> float | None:
         """When ``tick`` next has something to do, or None."""
         session_end = self._session.end if self._session is not None else None
-        times = [t for t in (self._data_deadline, session_end) if t is not None]
+        times = [t for t in (self._data_deadline, session_end, self._ring_repeat_at) if t is not None]
         if self._indicators.enabled and self._indicators.last_signal is not None:
             times.append(self._indicator_due)
         return min(times) if times else None
@@ -184,9 +202,18 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         return self.mode is Mode.COMMAND
 
     def ring_alert(self, now: float) -> None:
-        """The network signals a queued MT message (called by the network side)."""
-        if not self.registered or not self.radio_on or self.link.signal(now) == 0:
-            return  # the gateway does not know where we are, or the simplex ring alert is missed
+        """The network signals a queued MT message (called by the network side); it repeats the alert
+        ``RING_REPEAT_S`` later unless a session picks the message up first."""
+        if not self.registered:
+            return  # the gateway does not know where we are
+        self._ring_repeat_at = now + RING_REPEAT_S
+        self._ring(now)
+
+    def _ring(self, now: float) -> None:
+        if not self.radio_on or self.link.signal(now) == 0 or self.faults.blocked(now):
+            return  # the simplex ring alert is missed
+        if self.faults.ring_alert_missed():
+            return
         self.ra_flag = True
         self.sri = 1
         if not self.settings.ring_alerts:
@@ -198,9 +225,11 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
             self._pending_ring = True
 
     def power_cycle(self) -> None:
-        """Remove and restore power: volatile state is lost, stored settings and MOMSN survive."""
+        """Remove and restore power: volatile state is lost; the power-up settings profile (``AT&W0``,
+        ``AT&Y0``), MOMSN, the ring alert flag and the registration are non-volatile and survive."""
         self.settings = replace(self._stored)
-        self._power_on_state(registered=False)
+        self.power_cycles += 1
+        self._power_on_state()
 
     # -- framing ------------------------------------------------------------------------------
 
@@ -433,19 +462,37 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
             return True
         if arg and not (arg.startswith("=") and LOCATION_RE.match(arg[1:])):
             raise CommandRefused
-        if not self.radio_on:
-            status, duration = MO_RADIO_DISABLED, 0.0
-        else:
-            status, duration = self.link.session_outcome(now)
-        if self.session_timeout_s > 0 and duration > self.session_timeout_s:
-            status, duration = MO_LOCAL_SESSION_TIMEOUT, self.session_timeout_s
+        fault = self.faults.take(now)
+        if fault is not None and fault.power_cycle:
+            self.power_cycle()  # a brown-out as the transmitter keys up: the command is never answered
+            return False
+        status, duration = self._session_outcome(fault, now)
         self.mt_buffer = None  # the MT buffer is cleared when a session starts
         self.mtmsn = -1
-        self._session = _Session(end=now + duration, status=status, prefix=prefix)
+        self._session = _Session(end=now + duration, status=status, prefix=prefix, fault=fault)
         self.mode = Mode.SESSION
         if duration <= 0:
             self._finish_session(now)
         return False
+
+    def _session_outcome(self, fault: SessionFault | None, now: float) -> tuple[int, float]:
+        """MO status and duration: the fault plan's entry first, then the radio, the sky and the link."""
+        if not self.radio_on:
+            return MO_RADIO_DISABLED, 0.0
+        if fault is not None and fault.mo_status is not None:
+            status = fault.mo_status
+            _, duration = self.link.session_outcome(now, len(self.mo_buffer))
+        elif self.faults.blocked(now):
+            status, duration = MO_NO_NETWORK_SERVICE, self.link.session_outcome(now, 0, blocked=True)[1]
+        else:
+            status, duration = self.link.session_outcome(now, len(self.mo_buffer))
+        if fault is not None and fault.duration_s is not None:
+            duration = fault.duration_s
+        if fault is not None and fault.lost_after_s is not None and fault.lost_after_s < duration:
+            status, duration = MO_CONNECTION_LOST, fault.lost_after_s
+        if self.session_timeout_s > 0 and duration > self.session_timeout_s:
+            status, duration = MO_LOCAL_SESSION_TIMEOUT, self.session_timeout_s
+        return status, duration
 
     def _cmd_sbdix(self, arg: str, now: float) -> bool:
         return self._session_command("+SBDIX", arg, now)
@@ -458,9 +505,11 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
         assert session is not None
         self._session = None
         momsn = self.momsn
-        if session.status == MO_SUCCESS:
+        if MO_SUCCESS <= session.status <= MO_LAST_SUCCESS:  # 0-4: the MO went through
             try:
-                delivery = self.network.session(self.imei, self.mo_buffer or None, momsn, now)
+                mt_failed = session.fault is not None and session.fault.mt_status == 2
+                keep_mt = {"take_mt": False} if mt_failed else {}  # older networks know only the default
+                delivery = self.network.session(self.imei, self.mo_buffer or None, momsn, now, **keep_mt)
             except LookupError:  # the gateway does not know this IMEI
                 self._info(f"{session.prefix}: {MO_ACCESS_DENIED}, {momsn}, 2, 0, 0, 0")
                 self._result(True)
@@ -469,9 +518,10 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
             self.registered = True
             self.momsn = (momsn + 1) & 0xFFFF
             self.ra_flag = False
+            self._ring_repeat_at = None  # the MT was picked up: the gateway's second alert is cancelled
             self.sri = 0
             self.msg_waiting = delivery.queued
-            mo_status, mt_status, mtmsn, mt_len = MO_SUCCESS, 0, 0, 0
+            mo_status, mt_status, mtmsn, mt_len = session.status, 0, 0, 0
             if delivery.payload is not None:
                 mtmsn = delivery.mtmsn
                 if len(delivery.payload) > self.profile.limits.mt_max_bytes:
@@ -480,6 +530,8 @@ class IridiumModemEmulator(AtEmulator[Settings], IridiumQueries):
                     self.mt_buffer = delivery.payload
                     self.mtmsn = mtmsn
                     mt_status, mt_len = 1, len(delivery.payload)
+            if mt_failed:  # error while receiving the MT: it stays queued at the gateway
+                mt_status, mtmsn = 2, 0
             queued = delivery.queued
             line = f"{session.prefix}: {mo_status}, {momsn}, {mt_status}, {mtmsn}, {mt_len}, {queued}"
         else:

@@ -91,6 +91,8 @@ _MT_TOO_LARGE = -3
 _MT_MISSING_PAYLOAD = -4
 _MT_QUEUE_FULL = -5
 _MT_PROTOCOL_VIOLATION = -7
+_MT_RING_ALERTS_DISABLED = -8  # ring-alert request for an IMEI provisioned without ring alerts
+_MT_NOT_ATTACHED = -9  # ring-alert request for an IMEI that never registered (no SBDIX/SBDREG yet)
 _MT_MTMSN_RANGE = -11
 
 RingCallback = Callable[[str, float], Awaitable[None] | None]
@@ -198,6 +200,8 @@ class IridiumNetwork:
         self._locations: dict[str, MoLocation] = {}
         self._mt_queues: dict[str, list[_QueuedMt]] = {}
         self._mtmsn: dict[str, int] = {}
+        self.ring_alerts_disabled: set[str] = set()  # provisioning: IMEIs without ring alerts
+        self.attached: set[str] = set()  # IMEIs registered by a session (kept by the gateway, not the modem)
         self._ring_callbacks: list[RingCallback] = []
         self._mt_server: asyncio.Server | None = None
         self._mt_tasks: set[asyncio.Task[None]] = set()
@@ -279,6 +283,7 @@ class IridiumNetwork:
         now: float,
         *,
         location: MoLocation | None = None,
+        take_mt: bool = True,
     ) -> MtDelivery:
         """One successful SBD session of ``imei`` at ``now``: queue the MO for the shore, hand over an MT.
 
@@ -295,7 +300,8 @@ class IridiumNetwork:
                 f"{profile.limits.mo_max_bytes}"
             )
         self.stats["sessions"] += 1
-        mt = self._pop_mt(imei, now)
+        self.attached.add(imei)
+        mt = self._pop_mt(imei, now) if take_mt else MtDelivery(queued=len(self._mt_queues.get(imei, ())))
         header = MoHeader(
             cdr_reference=self._next_cdr(),
             imei=imei,
@@ -476,6 +482,10 @@ class IridiumNetwork:
         flush = MtFlags.FLUSH_MT_QUEUE in flags
         if ring_only and (assign or payload is not None):
             return self._reject(_MT_PROTOCOL_VIOLATION, cid, imei)
+        if ring_only and (imei in self.ring_alerts_disabled or imei not in self.attached):
+            return self._reject(
+                _MT_RING_ALERTS_DISABLED if imei in self.ring_alerts_disabled else _MT_NOT_ATTACHED, cid, imei
+            )
         assigned_mtmsn: int | None = None
         if assign:
             assigned_mtmsn = int.from_bytes(cid, "big")

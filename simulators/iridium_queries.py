@@ -11,6 +11,7 @@ It must not do I/O or read a clock: time comes in as ``now``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +27,23 @@ if TYPE_CHECKING:
 #: ``[+-]DDMM.MMM,[+-]dddmm.mmm``, the location argument of ``+SBDIX`` and ``+SBDREG``.
 LOCATION_RE = re.compile(r"^[+-]?\d{4}\.\d{1,3},[+-]?\d{5}\.\d{1,3}$")
 
-#: Iridium system time counts 90 ms ticks from this epoch ("era 2", 2014-05-11 14:23:55 UTC).
+#: Iridium system time counts 90 ms ticks from the epoch of the era the network broadcasts: era 2
+#: (2014-05-11 14:23:55 UTC) until the re-epoch, era 3 (2025-02-14 18:14:17 UTC) after it. The
+#: network switched in January 2026 (Iridium re-epoch bulletin, MetOcean/Ground Control notices).
 IRIDIUM_EPOCH_ERA2 = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
+IRIDIUM_EPOCH_ERA3 = datetime(2025, 2, 14, 18, 14, 17, tzinfo=UTC).timestamp()
+ERA3_BROADCAST_FROM = datetime(2026, 1, 14, tzinfo=UTC).timestamp()
+
+
+def iridium_ticks(now: float) -> int:
+    """The ``-MSSTM`` tick count the network broadcasts at ``now``."""
+    epoch = IRIDIUM_EPOCH_ERA3 if now >= ERA3_BROADCAST_FROM else IRIDIUM_EPOCH_ERA2
+    return int((now - epoch) / IRIDIUM_TICK_S) & 0xFFFFFFFF
+
+
 IRIDIUM_TICK_S = 0.090
+#: ``-MSGEO`` reports ECEF coordinates on a sphere of this radius (km).
+EARTH_RADIUS_KM = 6376.0
 
 _CGMR_LINES = (
     "Call Processor Version: TA19002",
@@ -151,8 +166,27 @@ class IridiumQueries:
         if self._signal(now) == 0:
             self._info("-MSSTM: no network service")
         else:
-            ticks = int((now - IRIDIUM_EPOCH_ERA2) / IRIDIUM_TICK_S) & 0xFFFFFFFF
-            self._info(f"-MSSTM: {ticks:08x}")
+            self._info(f"-MSSTM: {iridium_ticks(now):x}")  # hex without leading zeros
+        return True
+
+    def _cmd_msgeo(self: IridiumModemEmulator, arg: str, now: float) -> bool:
+        """``-MSGEO``: the network's estimate of where the unit is, as ECEF x, y, z in km with 4 km
+        resolution, and the Iridium time of the estimate; zeros before the first registration."""
+        self._no_args(arg)
+        if arg:
+            return True
+        where = self.network_position if self.registered else None
+        if where is None:
+            self._info("-MSGEO: 0,0,0,0")
+            return True
+        lat, lon = (math.radians(v) for v in where)
+        xyz = (
+            EARTH_RADIUS_KM * math.cos(lat) * math.cos(lon),
+            EARTH_RADIUS_KM * math.cos(lat) * math.sin(lon),
+            EARTH_RADIUS_KM * math.sin(lat),
+        )
+        x, y, z = (4 * round(v / 4) for v in xyz)
+        self._info(f"-MSGEO: {x},{y},{z},{iridium_ticks(now):x}")
         return True
 
     def _cmd_sbdreg(self: IridiumModemEmulator, arg: str, now: float) -> bool:
@@ -211,6 +245,7 @@ QUERY_HANDLERS: dict[str, Callable[[IridiumModemEmulator, str, float], bool]] = 
     "+CSQF": IridiumQueries._cmd_csqf,
     "+CIER": IridiumQueries._cmd_cier,
     "-MSSTM": IridiumQueries._cmd_msstm,
+    "-MSGEO": IridiumQueries._cmd_msgeo,
     "+SBDREG": IridiumQueries._cmd_sbdreg,
     "+SBDDET": IridiumQueries._cmd_sbddet,
     "+SBDAREG": IridiumQueries._cmd_sbdareg,

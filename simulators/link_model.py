@@ -34,6 +34,12 @@ MO_NO_NETWORK_SERVICE = 32
 MO_RADIO_DISABLED = 34
 MO_BUSY = 35
 
+#: Over the air an MO is cut into segments: the first carries 70 bytes, each further one 135 (SBDG §11.2).
+FIRST_SEGMENT_BYTES = 70
+SEGMENT_BYTES = 135
+#: Each further segment carries this fraction of a one-segment session's failure risk.
+SEGMENT_RISK = 0.25
+
 
 @dataclass(frozen=True)
 class LinkProfile:
@@ -62,6 +68,7 @@ class LinkProfile:
     success_duration_s: tuple[float, float] = (8.0, 25.0)
     failure_duration_s: tuple[float, float] = (5.0, 40.0)
     no_service_duration_s: tuple[float, float] = (0.5, 3.0)
+    segment_s: float = 1.5  # session time each further MO segment adds
 
 
 LINK_PROFILES: dict[str, LinkProfile] = {
@@ -117,12 +124,12 @@ LINK_PROFILES: dict[str, LinkProfile] = {
     ),
     "storm": LinkProfile(
         name="storm",
-        signal_mean=2.0,
-        signal_sd=1.6,
+        signal_mean=2.3,
+        signal_sd=1.5,
         signal_persistence=0.6,
         signal_step_s=5.0,
-        dropouts_per_hour=30.0,
-        dropout_mean_s=90.0,
+        dropouts_per_hour=20.0,
+        dropout_mean_s=60.0,
         failure_probability=(1.0, 0.75, 0.5, 0.3, 0.2, 0.15),
         failure_codes={
             MO_CONNECTION_LOST: 0.45,
@@ -224,7 +231,10 @@ class LinkModel:
         for _ in range(steps):
             self._t += p.signal_step_s
             a = p.signal_persistence
-            self._level = a * self._level + (1 - a) * self._draw_level()
+            # AR(1) around the mean whose long-run spread is signal_sd (the old mix of the previous level
+            # with a fresh draw shrank the spread to sd*sqrt((1-a)/(1+a)): 4-5 bars almost always).
+            innovation = self._rng.gauss(0.0, p.signal_sd * math.sqrt(1 - a * a)) if p.signal_sd > 0 else 0.0
+            self._level = p.signal_mean + a * (self._level - p.signal_mean) + innovation
             if self._t >= self._dropout_until and p.dropouts_per_hour > 0:
                 chance = 1 - math.exp(-p.dropouts_per_hour * p.signal_step_s / 3600.0)
                 if self._rng.random() < chance:
@@ -232,17 +242,28 @@ class LinkModel:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def session_outcome(self, now: float) -> tuple[int, float]:
-        """MO status and duration (seconds) of a session started at ``now``; success is status 0."""
+    def session_outcome(self, now: float, mo_bytes: int = 0, *, blocked: bool = False) -> tuple[int, float]:
+        """MO status and duration (seconds) of a session started at ``now`` carrying ``mo_bytes``.
+
+        A larger MO takes more segments over the air (the first 70 B, then 135 B each; SBDG §11.2): each
+        adds ``segment_s`` to the session and a further chance to lose the link. A session that loses the
+        link (status 18) ends partway through, at a uniform point of the time it would have taken.
+        """
         p = self.profile
-        bars = self.signal(now)
+        bars = 0 if blocked else self.signal(now)
         if bars == 0:
             return MO_NO_NETWORK_SERVICE, self._duration(p.no_service_duration_s)
-        if self._rng.random() >= p.failure_probability[bars]:
-            return MO_SUCCESS, self._duration(p.success_duration_s)
+        segments = 1 + math.ceil(max(0, mo_bytes - FIRST_SEGMENT_BYTES) / SEGMENT_BYTES)
+        extra = (segments - 1) * p.segment_s * self.duration_scale
+        full = self._duration(p.success_duration_s) + extra
+        fail = 1 - (1 - p.failure_probability[bars]) ** (1 + (segments - 1) * SEGMENT_RISK)
+        if self._rng.random() >= fail:
+            return MO_SUCCESS, full
         codes = list(p.failure_codes)
         weights = [p.failure_codes[c] for c in codes]
         code = self._rng.choices(codes, weights)[0]
+        if code == MO_CONNECTION_LOST:
+            return code, self._rng.uniform(0.1, 1.0) * full
         bounds = p.no_service_duration_s if code == MO_NO_NETWORK_SERVICE else p.failure_duration_s
         return code, self._duration(bounds)
 

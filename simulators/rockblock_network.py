@@ -9,8 +9,9 @@ or a ``RockBlockNetwork``). It satisfies the modem emulator's ``SatelliteNetwork
   ``transmit_time`` (UTC, ``YY-MM-DD HH:MM:SS``), ``iridium_latitude``, ``iridium_longitude``,
   ``iridium_cep`` (km), ``data`` (hex), ``device_type`` (``ROCKBLOCK``) and ``JWT``. The ``JWT`` is an
   RS256 token signed with an RSA key this emulator generates at start (``public_key_pem`` verifies it);
-  its claims are the other fields, as strings, plus ``iat``, the way the real service signs a copy of the
-  fields. Mailbox checks (no payload) are not delivered. A delivery that does not get HTTP 200 within
+  its claims are the other fields, as strings, plus ``iss`` (``Rock 7``) and ``iat``, the way the real
+  service signs a copy of the fields. With ``delivery_format="HTTP_JSON"`` the same fields go as one JSON
+  object (the delivery group's ``HTTP_JSON`` setting). Mailbox checks (no payload) are not delivered. A delivery that does not get HTTP 200 within
   ``timeout_s`` is retried after 1, 5, 10, 20, 30, 60, 120, 240, 360 s and then every 360 s until it
   is ``lifetime_s`` old (the service's own schedule is not published; this one mirrors DirectIP's),
   each delay multiplied by ``retry_scale``. Deliveries stay in order per IMEI; the shore de-duplicates
@@ -57,6 +58,12 @@ MT_PATH = "/rockblock/MT"
 MAX_BODY_BYTES = 16 * 1024
 DELIVERY_QUEUE_MAX = 10_000
 DEVICE_TYPE = "ROCKBLOCK"
+JWT_LIFETIME_S = 600  # exp - iat of each signed POST (every attempt is signed afresh)
+#: The ``iss`` claim of the real service's webhook JWT.
+JWT_ISSUER = "Rock 7"
+#: Delivery formats of a RockBLOCK delivery group: form-urlencoded (``HTTP_POST``) or a JSON object
+#: with the same fields (``HTTP_JSON``).
+DELIVERY_FORMATS = ("HTTP_POST", "HTTP_JSON")
 
 FAILED_CREDENTIALS = (10, "Invalid login credentials")
 FAILED_IMEI = (11, "No RockBLOCK with this IMEI found on your account")
@@ -135,9 +142,13 @@ class RockBlockNetwork:
         retry_scale: float = 1.0,
         timeout_s: float = 3.0,
         log: logging.Logger | None = None,
+        delivery_format: str = "HTTP_POST",
     ) -> None:
         if retry_scale <= 0 or timeout_s <= 0:
             raise ValueError("retry_scale and timeout_s must be positive")
+        if delivery_format not in DELIVERY_FORMATS:
+            raise ValueError(f"delivery_format is one of {', '.join(DELIVERY_FORMATS)}")
+        self.delivery_format = delivery_format
         self._clock = clock
         self.webhook_url = webhook_url
         self.username = username or f"fleet{secrets.randbelow(10**4):04d}"
@@ -201,15 +212,17 @@ class RockBlockNetwork:
 
     # -- SatelliteNetwork -----------------------------------------------------------------------
 
-    def session(self, imei: str, mo_payload: bytes | None, momsn: int, now: float) -> MtDelivery:
+    def session(
+        self, imei: str, mo_payload: bytes | None, momsn: int, now: float, *, take_mt: bool = True
+    ) -> MtDelivery:
         device = self._devices.get(imei)
         if device is None:
             raise LookupError(f"IMEI {imei} is not on this account")
         self.stats["sessions"] += 1
         if mo_payload:
             self._enqueue(imei, device, bytes(mo_payload), momsn, now)
-        if not device.mt:
-            return MtDelivery()
+        if not device.mt or not take_mt:
+            return MtDelivery(queued=len(device.mt))
         mtmsn, payload = device.mt.popleft()
         return MtDelivery(payload=payload, mtmsn=mtmsn, queued=len(device.mt))
 
@@ -235,9 +248,11 @@ class RockBlockNetwork:
         self._wake.set()
 
     def sign(self, fields: dict[str, str], now: float) -> str:
-        """The ``JWT`` field: RS256 over the other fields (strings) plus ``iat``."""
+        """The ``JWT`` field: RS256 over the other fields (strings) plus ``iss`` ("Rock 7"), ``iat`` and ``exp``."""
         claims: dict[str, Any] = {k: v for k, v in fields.items() if k != "JWT"}
+        claims["iss"] = JWT_ISSUER
         claims["iat"] = int(now)
+        claims["exp"] = int(now) + JWT_LIFETIME_S
         return jwt.encode(claims, self._key, algorithm="RS256")
 
     # -- webhook delivery -----------------------------------------------------------------------
@@ -282,8 +297,12 @@ class RockBlockNetwork:
         if not self.webhook_url:
             delivered = True
         else:
+            item.fields["JWT"] = self.sign(item.fields, self._clock.now())
             try:
-                response = await http.post(self.webhook_url, data=item.fields)
+                if self.delivery_format == "HTTP_JSON":
+                    response = await http.post(self.webhook_url, json=item.fields)
+                else:
+                    response = await http.post(self.webhook_url, data=item.fields)
                 status = response.status_code
                 delivered = status == 200
             except httpx.HTTPError as exc:

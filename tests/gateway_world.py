@@ -41,7 +41,7 @@ def open_gateway(
     store = GatewayStore(folder / "gateway.sqlite3", frame_capacity(prof.mo_max_bytes, 2**35 - 1))
     key = link_key(read_secret(folder / "vessel.key"), read_public(folder / "shore.pub"))
     timing = timing or AckTiming(resend_after_s / 1.5, resend_after_s / 4, min(60.0, resend_after_s / 10))
-    return store, VesselLink(store, key, prof.mo_max_bytes, resend_after_s, timing)
+    return store, VesselLink(store, key, prof.mo_max_bytes, resend_after_s, timing=timing)
 
 
 def open_shore(

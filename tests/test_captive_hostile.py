@@ -60,8 +60,15 @@ def test_invalid_utf8_or_nul_in_a_form_is_a_typed_refusal(tmp_path: Path, body: 
 def test_parse_form_refuses_garbage_with_a_typed_error() -> None:
     for body in (b"a=%C3%28", b"\xff\xfe", b"a=" + b"b" * (MAX_FORM_BYTES + 1)):
         with pytest.raises(FormRefused):
-            parse_form(body)
-    assert parse_form(b"a=1&a=2&b=%E1%80%80") == {"a": "1", "b": "\u1000"}
+            parse_form(body, MAX_FORM_BYTES, 4)
+    assert parse_form(b"a=1&a=2&b=%E1%80%80", MAX_FORM_BYTES, 4) == {"a": "1", "b": "\u1000"}
+
+
+def test_a_form_with_too_many_fields_is_refused_for_that_reason_not_as_bad_text() -> None:
+    with pytest.raises(FormRefused) as refused:
+        parse_form(b"&".join(b"f%d=1" % i for i in range(5)), MAX_FORM_BYTES, 4)
+    assert refused.value.problem == "problem_fields"
+    assert "5 fields" in str(refused.value) and "UTF-8" not in str(refused.value)
 
 
 def test_multipart_forms_are_refused(tmp_path: Path) -> None:

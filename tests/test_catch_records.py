@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.fuzz_targets import check_catch
 from wire.catch import (
     TABLE_ROWS,
     CatchLine,
@@ -115,6 +116,9 @@ hostile = st.recursive(
 def test_hostile_bodies_give_a_typed_error(body: object) -> None:
     with contextlib.suppress(RemoteWireError):
         decode_catch(body, TRIPS)
+    assert TRIPS == {7: START}
+    # The promise in full (typed error and nothing changed, or an event that round-trips).
+    assert check_catch(body)
 
 
 # Released rows never change: a table only grows, and an index means the same code forever.

@@ -461,7 +461,7 @@ def test_a_form_with_a_non_numeric_content_length_is_a_400_at_every_form_reader(
         asyncio.run(form_of(_request(length)))
     assert refused.value.status_code == 400
     with pytest.raises(FormRefused) as bad:
-        asyncio.run(read_form(_request(length), max_bytes=MAX_FORM_BYTES))
+        asyncio.run(read_form(_request(length), 4, max_bytes=MAX_FORM_BYTES))
     assert bad.value.problem == BAD_ENCODING
     assert asyncio.run(form_of(_request(b"3"))) == {"a": "1"}
 

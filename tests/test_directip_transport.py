@@ -482,6 +482,7 @@ def test_ring_callbacks_fire_on_queued_mt_and_ring_alert_requests() -> None:
         network.on_mt_queued(lambda imei, now: rings.append((imei, now)))
         network.add_ring_callback(async_ring)
         host, port = network.mt_address
+        network.session(IMEI, None, 0, clock.now())  # registered: ring alerts can reach it
         try:
             await send_mt(host, port, mt(b"ding"), timeout_s=2)
             clock.advance(5)
@@ -493,6 +494,29 @@ def test_ring_callbacks_fire_on_queued_mt_and_ring_alert_requests() -> None:
         assert rings == [(IMEI, 1000.0), (IMEI, 1005.0)]
         assert async_rings == [IMEI, IMEI]
         assert network.mt_queue_length(IMEI) == 1
+
+    run(scenario())
+
+
+def test_ring_alert_requests_answer_minus_9_before_registration_and_minus_8_when_disabled() -> None:
+    async def scenario() -> None:
+        network = await started_network(ManualClock(start=1000.0))
+        rings: list[str] = []
+        network.add_ring_callback(lambda imei, now: rings.append(imei))
+        host, port = network.mt_address
+        try:
+            ring = mt(None, flags=MtFlags.SEND_RING_ALERT)
+            not_attached = await send_mt(host, port, ring, timeout_s=2)
+            network.session(IMEI, None, 0, 1000.0)
+            attached = await send_mt(host, port, ring, timeout_s=2)
+            network.ring_alerts_disabled.add(IMEI)
+            disabled = await send_mt(host, port, ring, timeout_s=2)
+            with_payload = await send_mt(host, port, mt(b"still queued"), timeout_s=2)
+        finally:
+            await network.stop()
+        assert (not_attached.status, attached.status, disabled.status) == (-9, 0, -8)
+        assert with_payload.status == 1  # -8/-9 only answer ring-alert requests
+        assert rings == [IMEI, IMEI]
 
     run(scenario())
 

@@ -150,7 +150,7 @@ def test_messages_cross_both_ways_exactly_once_and_in_order(broker_url: str, tmp
                 assert inbox == replies
                 page = (await web.get("/")).text
                 assert all(text in page for text in replies)
-                assert page.count('class="state">delivered<') == len(crew_texts)
+                assert page.count('data-state="delivered"') == len(crew_texts)
                 assert sorted(r["msg_id"] for r in watcher.receipts) == [f"r-{i}" for i in range(5)]
                 # Nothing on the air was larger than the 9603 allows.
                 sizes = demo.shore.archive.query("SELECT length(raw) FROM frames_in")
@@ -192,7 +192,7 @@ def test_message_sent_into_a_link_outage_arrives_once_when_the_link_returns(
                 assert demo.gateway.stats.failures >= 1
                 assert "stay safe" not in _inbox(demo, web)
                 page = (await web.get("/")).text
-                assert page.count('class="state">queued<') == 2  # the crew member sees them waiting
+                assert page.count('data-state="queued"') == 2  # the crew member sees them waiting
                 assert "expected to go by" in page
 
                 demo.link_model.forced_signal = None

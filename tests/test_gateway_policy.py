@@ -11,8 +11,8 @@ from gateway_world import IMEI, make_daemon
 
 from common.clock import ManualClock
 from gateway.budget import periods
-from wire.items import loads_one
 from wire.records import Alert, CrewMessage, Kind, PriorityClass, to_wire_time
+from wire.versions import decode_stored
 
 DAY = 86400.0
 
@@ -386,7 +386,7 @@ def test_priority_classes_fill_a_frame_highest_first(tmp_path: Path) -> None:
     classes = [q.cls for q in queued]
     assert classes == sorted(classes) and classes[0] == PriorityClass.DISTRESS
     assert set(crew) <= {q.unit.rid for q in queued}
-    kinds = [loads_one(q.unit.item)[2] for q in queued]
+    kinds = [decode_stored(q.unit.item).kind for q in queued]  # type: ignore[union-attr]
     assert kinds[0] == Kind.SOS
 
 

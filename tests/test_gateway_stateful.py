@@ -38,6 +38,10 @@ make_keys(KEYS)
 
 
 class LossyLink(RuleBasedStateMachine):
+    # Bytes by which a left-out unit may look as if it fitted: v2 counts a length prefix for every
+    # item while filling, but the last item of a frame carries none.
+    FILL_SLACK = 0
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="seabridge-stateful-"))
@@ -98,7 +102,7 @@ class LossyLink(RuleBasedStateMachine):
         chosen = {q.unit for q in plan.queued}
         for q in units:
             if q.unit not in chosen:
-                assert q.size > room, f"unit {q.unit.rid}/{q.unit.index} fits but was left out"
+                assert q.size > room - self.FILL_SLACK, f"unit {q.unit.rid}/{q.unit.index} fits but was left out"
         self._check_fair_frame(served_before, units, plan.queued)
         frame = self.link.seal(plan)
         assert len(frame.data) == plan.size <= self.link.mo_limit

@@ -38,7 +38,13 @@ def test_bad_or_fixless_sentences_are_counted_not_raised() -> None:
 
 @given(st.one_of(st.text(max_size=200), st.binary(max_size=200)))
 def test_any_line_from_the_serial_port_never_crashes_the_parser(line: str | bytes) -> None:
-    NmeaGps().feed_line(line, 0.0)
+    gps = NmeaGps()
+    fix = gps.feed_line(line, 0.0)
+    if fix is None:
+        assert gps.latest() is None and gps.rejected <= 1
+    else:
+        assert gps.latest() == fix and gps.rejected == 0
+        assert -90 <= fix.latitude <= 90 and -180 <= fix.longitude <= 180
 
 
 def test_position_prefers_gps_then_idp_then_iridium_and_skips_stale_fixes() -> None:

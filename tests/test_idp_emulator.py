@@ -164,7 +164,7 @@ def test_full_queue_refuses_a_forward_message_with_a_protocol_error() -> None:
     m.emu.link.forced_signal = 5
     m.emu.tx_lifetime_s = 0.0  # let the queued returns sit: they fail rather than leave
     m.network.queue_forward(m.emu.mobile_id, b"\x80zz", m.now)
-    m.wait(5)
+    m.wait(10)  # back from the outage it searches and acquires the beam again (5 s) before it receives
     assert m.network.forward_states == {1: "refused"}
     assert m.network.returns[-1].raw[:2] == b"\x00\x02"  # protocolError (SIN 0, MIN 2)
     assert m.tx(b"AT%MGFN\r").endswith(b"%MGFN:\r\n\r\nOK\r\n")
@@ -228,3 +228,47 @@ def test_any_bytes_from_the_dte_never_crash_the_emulator(chunks: list[bytes]) ->
         m.now += 0.1
         m.emu.tick(m.now)
     m.emu.read_output()
+    m.now += 600.0  # past any data or session deadline the garbage may have started
+    m.emu.tick(m.now)
+    m.emu.read_output()
+    answer = m.tx(b"\rAT\r")
+    assert b"OK" in answer or b"0\r" in answer, answer
+
+
+def test_acquisition_walks_through_the_control_states_after_outages_and_a_cold_start() -> None:
+    """Issue 16 point 7: more than two acquisition states; only an active terminal transmits."""
+    from simulators.idp_acquisition import (
+        ACTIVE,
+        BEAM_ACQUIRED,
+        BEAM_SEARCH,
+        BLOCKED,
+        BULLETIN_BOARD,
+        REGISTRATION,
+        WAITING_FOR_GNSS,
+        Acquisition,
+    )
+
+    acq = Acquisition()
+    t = 1000.0
+    assert acq.state(t, 5) == ACTIVE
+    assert acq.state(t + 1, 0) == BLOCKED
+    short = [acq.state(t + 30 + dt, 4) for dt in (0, 4, 6)]
+    assert short == [BEAM_SEARCH, BEAM_ACQUIRED, ACTIVE]
+    acq.state(t + 100, 0)
+    long_ = [acq.state(t + 100 + 900 + dt, 4) for dt in (0, 13, 16, 21)]
+    assert long_ == [BEAM_SEARCH, BEAM_ACQUIRED, REGISTRATION, ACTIVE]
+    acq.cold_start(t + 2000)
+    seen = {acq.state(t + 2000 + dt, 4) for dt in range(0, 60)}
+    assert {WAITING_FOR_GNSS, BEAM_SEARCH, BULLETIN_BOARD, REGISTRATION, ACTIVE} <= seen
+
+    m = Modem()
+    m.emu.link.forced_signal = 0
+    m.tx(b'AT%MGRT="late",4,128,3,AA==\r')
+    m.wait(1)
+    assert m.tx(b"ATS90=3 S91=1 S92=1 S122?\r").count(b"0000000011") == 1  # blocked
+    m.emu.link.forced_signal = 5
+    m.wait(1)
+    assert b"0000000003" in m.tx(b"ATS122?\r")  # beam search
+    assert m.network.returns == []  # not yet active: nothing sent
+    m.wait(70)  # the radio looks again at the sky's next change (the perfect link's 60 s step)
+    assert b"0000000010" in m.tx(b"ATS122?\r") and len(m.network.returns) == 1

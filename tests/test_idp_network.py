@@ -155,3 +155,76 @@ def test_submitted_forward_message_reaches_the_modem_and_its_status_closes() -> 
         assert r.json() == utc_text(clock.now())
 
     run(scenario)
+
+
+async def _submit(http: httpx.AsyncClient, raw: list[int]) -> dict:  # type: ignore[type-arg]
+    r = await http.post(
+        "submit_messages.json/",
+        json={
+            "accessID": "70000001",
+            "password": "secret",
+            "messages": [{"DestinationID": MOBILE, "RawPayload": raw}],
+        },
+    )
+    [sub] = r.json()["SubmitForwardMessages_JResult"]["Submissions"]
+    return sub  # type: ignore[no-any-return]
+
+
+async def _state(http: httpx.AsyncClient, fid: int) -> tuple[int, bool]:
+    r = await http.get("get_forward_statuses.json/", params={**AUTH, "fwIDs": str(fid)})
+    status = r.json()["Statuses"][0]
+    return status["State"], status["IsClosed"]
+
+
+def test_forward_messages_can_be_cancelled_before_delivery_and_time_out_after_their_lifetime() -> None:
+    async def scenario(
+        net: IdpNetwork, modem: IdpModemEmulator, http: httpx.AsyncClient, clock: ManualClock
+    ) -> None:
+        modem.link.forced_signal = 0  # out of reach: nothing is delivered
+        first, second = await _submit(http, [128, 1]), await _submit(http, [128, 2])
+        r = await http.get(
+            "submit_cancelations.json/", params={**AUTH, "fwIDs": str(first["ForwardMessageID"])}
+        )
+        [cancelled] = r.json()["Submissions"]
+        assert cancelled["ErrorID"] == 0
+        assert await _state(http, first["ForwardMessageID"]) == (5, True)
+        clock.advance(net.forward_lifetime_s + 1)
+        assert await _state(http, second["ForwardMessageID"]) == (4, True)
+        r = await http.get(
+            "submit_cancelations.json/", params={**AUTH, "fwIDs": str(second["ForwardMessageID"])}
+        )
+        assert r.json()["Submissions"][0]["ErrorID"] == 17685  # closed: cannot cancel
+        modem.link.forced_signal = None
+        modem.tick(clock.now())
+        clock.advance(5)
+        modem.tick(clock.now())
+        assert modem.forwards == []
+
+    run(scenario)
+
+
+def test_a_low_power_terminal_gets_forward_messages_at_its_wakeup_slot_and_at_most_5000_bytes() -> None:
+    async def scenario(
+        net: IdpNetwork, modem: IdpModemEmulator, http: httpx.AsyncClient, clock: ManualClock
+    ) -> None:
+        modem.sregs[51] = 4  # wake every 10 minutes
+        clock.advance(1)  # just after a slot: the next is almost 10 minutes away
+        too_long = await _submit(http, [128] + [0] * 5000)
+        assert too_long["ErrorID"] == 21797 and too_long["ForwardMessageID"] == 0
+        sub = await _submit(http, [128, 7])
+        slot = modem.next_wakeup_slot(clock.now())
+        assert sub["ErrorID"] == 0 and sub["TerminalWakeupPeriod"] == 4
+        assert sub["ScheduledSendUTC"] == utc_text(slot) and 590 < slot - clock.now() <= 600
+        while clock.now() + 30 < slot:
+            clock.advance(30)
+            modem.tick(clock.now())
+            assert modem.forwards == [], "a sleeping terminal does not receive"
+        clock.advance(slot - clock.now())
+        modem.tick(clock.now())
+        clock.advance(5)
+        modem.tick(clock.now())
+        assert [f.raw for f in modem.forwards] == [bytes([128, 7])]
+        modem.sregs[51] = 0  # always on: the full 10 000 bytes are accepted
+        assert (await _submit(http, [128] + [0] * 5000))["ErrorID"] == 0
+
+    run(scenario)

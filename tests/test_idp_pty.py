@@ -30,6 +30,16 @@ class Rig:
         self.network.attach(self.emulator)
 
 
+async def returned(rig: Rig, count: int, timeout: float = 10.0) -> list[bytes]:
+    """The raw return messages once ``count`` have reached the network (bounded wait)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(rig.network.returns) < count:
+        assert loop.time() < deadline, f"only {len(rig.network.returns)} of {count} return messages arrived"
+        await asyncio.sleep(0.02)
+    return [r.raw for r in rig.network.returns]
+
+
 def run(scenario: Callable[[Rig, PtyModem, IdpModem], Awaitable[None]]) -> None:
     async def main() -> None:
         rig = Rig()
@@ -61,8 +71,8 @@ def test_messages_are_sent_in_order_and_replies_come_back_without_their_sin() ->
     async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
         for i in range(3):
             report = await modem.session(b"frame %d" % i)
-            assert report.mo_sent and report.mo_status == 6 and report.error is None
-        assert [r.raw for r in rig.network.returns] == [bytes([SIN]) + b"frame %d" % i for i in range(3)]
+            assert report.mo_sent and report.mo_status == 4 and report.error is None  # queued: Tx Ready
+        assert await returned(rig, 3) == [bytes([SIN]) + b"frame %d" % i for i in range(3)]
         pty.call(rig.network.queue_forward, rig.emulator.mobile_id, bytes([SIN]) + b"reply", rig.clock.now())
         pty.call(rig.network.queue_forward, rig.emulator.mobile_id, bytes([0, 72]), rig.clock.now())
         await asyncio.wait_for(modem.ring_event.wait(), 10)
@@ -75,12 +85,19 @@ def test_messages_are_sent_in_order_and_replies_come_back_without_their_sin() ->
     run(scenario)
 
 
-def test_a_message_that_fails_in_the_modem_is_reported_not_sent() -> None:
+def test_a_message_that_fails_in_the_modem_is_counted_failed_at_the_next_call() -> None:
     async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
         rig.emulator.link.forced_signal = 0
         rig.emulator.tx_lifetime_s = 1.0
         report = await modem.session(b"doomed")
-        assert not report.mo_sent and report.mo_status == 7
+        assert report.mo_sent and list(modem.in_flight) and modem.returns_failed == 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while modem.in_flight:
+            assert loop.time() < deadline
+            await asyncio.sleep(0.1)
+            await modem.session(None)
+        assert modem.returns_failed == 1 and modem.returns_complete == 0
         assert rig.network.returns == []
 
     run(scenario)
@@ -95,7 +112,7 @@ def test_recovers_after_the_modem_power_cycles_mid_call() -> None:
         rig.emulator.settings.echo = False  # came back with other settings
         report = await modem.session(b"after the reset")
         assert report.mo_sent, report.error
-        assert rig.network.returns[-1].raw == bytes([SIN]) + b"after the reset"
+        assert (await returned(rig, 1))[-1] == bytes([SIN]) + b"after the reset"
 
     run(scenario)
 
@@ -129,6 +146,36 @@ def test_a_lost_submit_answer_is_resolved_by_asking_the_modem_and_sends_once() -
         emulator.read_output = lossy  # type: ignore[method-assign]
         report = await modem.session(b"only once")
         assert report.mo_sent, report.error
-        assert [r.raw for r in rig.network.returns] == [bytes([SIN]) + b"only once"]
+        assert await returned(rig, 1) == [bytes([SIN]) + b"only once"]
+        await asyncio.sleep(0.5)
+        assert len(rig.network.returns) == 1
+
+    run(scenario)
+
+
+def test_a_long_blockage_does_not_hold_the_gateway_and_sos_goes_first_when_it_clears() -> None:
+    """Issue 16 point 1: with the mast blocking the satellite, each call returns at once; up to the
+    terminal's limit of messages wait in the modem; an SOS queued behind them goes out first."""
+
+    async def scenario(rig: Rig, pty: PtyModem, modem: IdpModem) -> None:
+        pty.call(rig.emulator.faults.block, rig.clock.now(), 2 * 3600.0)  # two hours of mast shadow
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for i in range(modem.return_queue_max - 1):
+            report = await modem.session(b"catch %d" % i)
+            assert report.mo_sent, report.error
+        report = await modem.session(b"SOS", priority=1)
+        assert report.mo_sent and len(modem.in_flight) == modem.return_queue_max == 8
+        full = await modem.session(b"one too many")
+        assert not full.mo_sent and full.error is not None and "full" in full.error
+        assert loop.time() - started < 10  # not the 3-hour message lifetime per call
+        assert rig.network.returns == []
+        pty.call(setattr, rig.emulator.faults, "blocked_until", rig.clock.now())  # the vessel turns
+        pty.call(rig.emulator.forward_waiting, rig.clock.now())  # wake the radio
+        raws = await returned(rig, 8)
+        assert raws[0] == bytes([SIN]) + b"SOS"
+        assert sorted(raws[1:]) == sorted(bytes([SIN]) + b"catch %d" % i for i in range(7))
+        await modem.session(None)
+        assert modem.in_flight == {} and modem.returns_complete == 8
 
     run(scenario)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -139,12 +140,32 @@ def test_network_time_against_the_emulator() -> None:
     assert abs(event.unix_seconds - bench.now) < 0.2
 
 
-def test_network_time_after_the_2026_counter_wrap() -> None:
-    wrap = (1 << 32) * 0.09
-    assert network_time_from_ticks(0x12345678) == pytest.approx(IRIDIUM_EPOCH + 0x12345678 * 0.09 + wrap)
-    late = IRIDIUM_EPOCH + 0xF0000000 * 0.09
-    assert late > NETWORK_TIME_FLOOR
-    assert network_time_from_ticks(0xF0000000) == pytest.approx(late)
+def test_network_time_is_read_in_the_era_closest_to_the_host_clock() -> None:
+    """-MSSTM counts from the epoch of the era in force; the era-2 epoch on an era-3 count was 541.8 days off."""
+    era3 = datetime(2025, 2, 14, 18, 14, 17, tzinfo=UTC).timestamp()
+    era2 = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
+    true_now = datetime(2026, 12, 7, 3, 0, tzinfo=UTC).timestamp()
+    ticks = int((true_now - era3) / 0.09)
+    assert era3 == IRIDIUM_EPOCH
+    assert network_time_from_ticks(ticks, true_now + 3 * 86400) == pytest.approx(true_now, abs=0.1)
+    assert network_time_from_ticks(ticks) == pytest.approx(true_now, abs=0.1)  # no hint: current era
+    assert network_time_from_ticks(ticks, NETWORK_TIME_FLOOR - 1) == pytest.approx(true_now, abs=0.1)
+    before = datetime(2025, 6, 1, tzinfo=UTC).timestamp()  # a modem logged before the re-epoch
+    assert network_time_from_ticks(int((before - era2) / 0.09), before + 3600) == pytest.approx(
+        before, abs=0.1
+    )
+
+
+@pytest.mark.parametrize("answer", [b"617b437", b"0617b437", b"617B437", b"1"])
+def test_msstm_answer_without_leading_zeros_is_accepted(answer: bytes) -> None:
+    d = IridiumSbd(load_profile("iridium-9603"))
+    now = datetime(2026, 12, 7, tzinfo=UTC).timestamp()
+    d.request_network_time(now)
+    d.data_to_send()
+    d.receive_data(b"AT-MSSTM\r\r\n-MSSTM: " + answer + b"\r\n\r\nOK\r\n", now)
+    event = d.next_event()
+    assert isinstance(event, NetworkTime)
+    assert event.unix_seconds == pytest.approx(network_time_from_ticks(int(answer, 16), now))
 
 
 # -- transcripts --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from simulators.iridium_modem import (
     LoopbackNetwork,
     Mode,
 )
+from simulators.iridium_queries import ERA3_BROADCAST_FROM, IRIDIUM_EPOCH_ERA3
 from simulators.link_model import LinkModel
 
 T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
@@ -128,10 +129,18 @@ def test_cgmr_answers_seven_framed_lines() -> None:
     assert lines[-1].startswith(b"BOOT Version: ")
 
 
-def test_msstm_counts_90ms_ticks_from_the_era2_epoch() -> None:
+def test_msstm_counts_90ms_ticks_from_the_era2_epoch_before_the_re_epoch() -> None:
     modem, _ = make()
     now = IRIDIUM_EPOCH_ERA2 + 0x12345678 * 0.09 + 0.01
+    assert now < ERA3_BROADCAST_FROM
     assert say(modem, b"AT-MSSTM\r", now) == b"AT-MSSTM\r\r\n-MSSTM: 12345678\r\n\r\nOK\r\n"
+
+
+def test_msstm_counts_from_the_era3_epoch_after_the_re_epoch() -> None:
+    modem, _ = make()
+    now = IRIDIUM_EPOCH_ERA3 + 0x1617B437 * 0.09 + 0.01
+    assert now >= ERA3_BROADCAST_FROM
+    assert say(modem, b"AT-MSSTM\r", now) == b"AT-MSSTM\r\r\n-MSSTM: 1617b437\r\n\r\nOK\r\n"
 
 
 def test_msstm_without_signal_reports_no_network_service() -> None:
@@ -303,12 +312,12 @@ def test_momsn_wraps_at_65535() -> None:
     assert modem.momsn == 0
 
 
-def test_momsn_survives_a_power_cycle() -> None:
+def test_momsn_and_registration_survive_a_power_cycle() -> None:
     modem, _ = make()
     session(modem)
     say(modem, b"AT+SBDWT=abc\r")
     modem.power_cycle()
-    assert modem.momsn == 1 and modem.mo_buffer == b"" and not modem.registered
+    assert modem.momsn == 1 and modem.mo_buffer == b"" and modem.registered  # registration is in NVM
 
 
 def test_mt_delivery_and_queued_count_come_from_the_network() -> None:

@@ -133,13 +133,27 @@ def test_hostile_directip_input_is_counted_and_the_relay_keeps_serving(shore, ca
         data = _raw_mo(b"300234099999999", v.frame([v.catch_item(1)]))
     else:
         data = _raw_mo(v.imei.encode(), arg)
+    counted_before = _rejections_total(running)
+    published_before = _records_published(collector)
     # The server may close on garbage without a confirmation: that is a refusal too.
     with contextlib.suppress(EOFError, OSError, TimeoutError, ValueError):
         _send(running, data)
-    # Still serving: a good delivery goes through.
+    assert _rejections_total(running) >= counted_before + 1, f"{kind} input was not counted"
+    # Still serving: a good delivery goes through, and it is the only thing published.
     before = len(collector.matching("/up/catch/trip-start"))
     assert _send(running, _mo(v, v.next_momsn(), v.frame([v.catch_item(9)])))
     collector.wait_for("/up/catch/trip-start", before + 1)
+    assert _records_published(collector) == published_before + 1
+
+
+def _records_published(collector: Collector) -> int:
+    with collector.lock:
+        return sum(1 for topic, _ in collector.messages if "/up/" in topic)
+
+
+def _rejections_total(running: RunningShore) -> float:
+    lines = _metrics(running).splitlines()
+    return sum(float(x.split()[-1]) for x in lines if x.startswith("seabridge_rejections_total{"))
 
 
 def test_hostile_directip_input_shows_up_in_metrics_by_reason(shore) -> None:

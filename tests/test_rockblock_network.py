@@ -35,11 +35,16 @@ class Shore:
     def __init__(self, statuses: list[int]) -> None:
         self.statuses = list(statuses)
         self.forms: list[dict[str, str]] = []
+        self.json_bodies = 0
         self.got = asyncio.Event()
         self.app = Starlette(routes=[Route("/mo", self.hook, methods=["POST"])])
 
     async def hook(self, request: Request) -> PlainTextResponse:
-        self.forms.append({k: str(v) for k, v in (await request.form()).items()})
+        if request.headers.get("content-type", "").startswith("application/json"):
+            self.forms.append({k: str(v) for k, v in (await request.json()).items()})
+            self.json_bodies += 1
+        else:
+            self.forms.append({k: str(v) for k, v in (await request.form()).items()})
         status = self.statuses.pop(0) if self.statuses else 200
         if status == 200:
             self.got.set()
@@ -49,6 +54,7 @@ class Shore:
 def run(
     statuses: list[int],
     scenario: Callable[[RockBlockNetwork, IridiumModemEmulator, Shore, httpx.AsyncClient], Awaitable[None]],
+    delivery_format: str = "HTTP_POST",
 ) -> None:
     async def main() -> None:
         shore = Shore(statuses)
@@ -66,6 +72,7 @@ def run(
             retry_scale=0.01,
             username="u",
             password="p",
+            delivery_format=delivery_format,
         )
         modem = IridiumModemEmulator(
             PROFILE, LinkModel(random.Random(1), "perfect"), network, imei=IMEI, registered=True
@@ -104,13 +111,29 @@ def test_mo_is_posted_with_every_field_and_a_jwt_the_public_key_verifies() -> No
             "2.0",
         )
         assert form["device_type"] == "ROCKBLOCK" and form["serial"]
-        claims = jwt.decode(form["JWT"], net.public_key_pem, algorithms=["RS256"])
+        claims = jwt.decode(form["JWT"], net.public_key_pem, algorithms=["RS256"], issuer="Rock 7")
         assert {k: claims[k] for k in form if k != "JWT"} == {k: v for k, v in form.items() if k != "JWT"}
+        assert claims["iss"] == "Rock 7"
         other = RockBlockNetwork(clock=SystemClock())
         with pytest.raises(jwt.InvalidSignatureError):
             jwt.decode(form["JWT"], other.public_key_pem, algorithms=["RS256"])
 
     run([], scenario)
+
+
+def test_the_json_delivery_format_posts_the_same_signed_fields_as_one_object() -> None:
+    async def scenario(
+        net: RockBlockNetwork, modem: IridiumModemEmulator, shore: Shore, http: httpx.AsyncClient
+    ) -> None:
+        net.session(IMEI, b"json please", 3, SystemClock().now())
+        await asyncio.wait_for(shore.got.wait(), 5)
+        [fields] = shore.forms
+        assert shore.json_bodies == 1
+        assert fields["momsn"] == "3" and fields["data"] == b"json please".hex()
+        claims = jwt.decode(fields["JWT"], net.public_key_pem, algorithms=["RS256"], issuer="Rock 7")
+        assert claims["data"] == fields["data"]
+
+    run([], scenario, delivery_format="HTTP_JSON")
 
 
 def test_a_non_200_answer_is_retried_until_the_shore_takes_it() -> None:

@@ -122,12 +122,20 @@ def test_idp_profile_serves_the_pty_and_the_messaging_api() -> None:
             try:
                 assert modem.mobile_id == "01234567SKY89AB"
                 report = await modem.session(b"catch: 12 kg squid")
-                assert report.mo_sent and report.error is None
-                r = await http.get(
-                    ep["api"] + "get_return_messages.json/",
-                    params={"access_id": access_id, "password": password, "start_utc": "2000-01-01 00:00:00"},
-                )
-                page = r.json()
+                assert report.mo_sent and report.error is None  # queued in the terminal, which sends it
+                for _ in range(100):  # bounded: the perfect link sends it within a second
+                    r = await http.get(
+                        ep["api"] + "get_return_messages.json/",
+                        params={
+                            "access_id": access_id,
+                            "password": password,
+                            "start_utc": "2000-01-01 00:00:00",
+                        },
+                    )
+                    page = r.json()
+                    if page["Messages"]:
+                        break
+                    await asyncio.sleep(0.1)
                 assert page["ErrorID"] == 0
                 [message] = page["Messages"]
                 assert message["MobileID"] == "01234567SKY89AB"

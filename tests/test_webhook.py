@@ -4,6 +4,7 @@ idempotent on IMEI + MOMSN."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -27,7 +28,15 @@ PUBLIC_PEM = _PRIVATE.public_key().public_bytes(
 _OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def form(imei: str, momsn: int, data: bytes, signer=_PRIVATE) -> dict[str, str]:
+def form(
+    imei: str,
+    momsn: int,
+    data: bytes,
+    signer=_PRIVATE,
+    *,
+    now: float | None = None,
+    lifetime: int | None = 600,
+) -> dict[str, str]:
     fields = {
         "imei": imei,
         "serial": "12345",
@@ -39,7 +48,10 @@ def form(imei: str, momsn: int, data: bytes, signer=_PRIVATE) -> dict[str, str]:
         "device_type": "ROCKBLOCK",
         "data": data.hex(),
     }
-    claims = {**fields, "iss": "Rock 7", "iat": int(time.time())}
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, object] = {**fields, "iss": "Rock 7", "iat": issued}
+    if lifetime is not None:
+        claims["exp"] = issued + lifetime
     fields["JWT"] = jwt.encode(claims, signer, algorithm="RS256")
     return fields
 
@@ -73,42 +85,59 @@ def test_a_malformed_field_is_refused_with_a_reason(field: str, value: str) -> N
     assert err.value.reason == "malformed-field"
 
 
-@settings(max_examples=200, deadline=None)
+_FIELD_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet="0123456789²⓽١٢𝟗 .-+eE:\n", max_size=20),
+    st.integers(-5, 70000).map(str),
+)
+
+
+@settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from(["imei", "momsn", "data", "transmit_time", "iridium_cep", "x"]), st.text(max_size=40)
-    )
+        st.sampled_from(["imei", "momsn", "data", "transmit_time", "iridium_cep", "iridium_latitude", "x"]),
+        _FIELD_TEXT,
+    ),
+    st.sampled_from(["300234010000001", "30023401000000²", ""]),
 )
-def test_any_fields_parse_or_raise_a_webhook_error(fields: dict[str, str]) -> None:
+def test_any_fields_parse_to_what_they_say_or_raise_a_webhook_error(fields: dict[str, str], imei: str) -> None:
+    fields = {"imei": imei, **fields}
     try:
-        parse_mo(fields)
+        mo = parse_mo(fields)
     except WebhookError as exc:
-        assert exc.reason
+        assert (exc.reason, exc.status) in {("malformed-field", 400), ("oversize-frame", 413)}
+        return
+    assert mo.imei == fields["imei"] and mo.imei.isascii() and mo.imei.isdigit() and len(mo.imei) == 15
+    assert fields["momsn"].isascii() and 0 <= mo.momsn <= 65535 and mo.momsn == int(fields["momsn"])
+    assert mo.data == bytes.fromhex(fields.get("data", ""))
+    for name, value in (("iridium_cep", mo.cep_km), ("iridium_latitude", mo.latitude)):
+        assert (value is None) == (fields.get(name, "") == "")
+        assert value is None or (fields[name].isascii() and value == float(fields[name]))
 
 
 def test_the_jwt_must_be_signed_by_the_configured_key_and_match_the_form() -> None:
     auth = Authenticator(PUBLIC_PEM)
-    auth.check(form("300234010000001", 1, b"\x01"), None)
+    auth.check(form("300234010000001", 1, b"\x01"), None, time.time())
     with pytest.raises(WebhookError, match="JWT invalid"):
-        auth.check(form("300234010000001", 1, b"\x01", signer=_OTHER), None)
+        auth.check(form("300234010000001", 1, b"\x01", signer=_OTHER), None, time.time())
     swapped = form("300234010000001", 1, b"\x01")
     swapped["data"] = "ff"
     with pytest.raises(WebhookError, match="does not match"):
-        auth.check(swapped, None)
+        auth.check(swapped, None, time.time())
     missing = form("300234010000001", 1, b"\x01")
     del missing["JWT"]
     with pytest.raises(WebhookError, match="JWT missing"):
-        auth.check(missing, None)
+        auth.check(missing, None, time.time())
 
 
 def test_shared_secret_and_unconfigured_auth() -> None:
     fields = {"imei": "300234010000001"}
-    Authenticator(shared_secret="s3cret").check(fields, "s3cret")
+    Authenticator(shared_secret="s3cret").check(fields, "s3cret", time.time())
     with pytest.raises(WebhookError) as err:
-        Authenticator(shared_secret="s3cret").check(fields, "guess")
+        Authenticator(shared_secret="s3cret").check(fields, "guess", time.time())
     assert err.value.reason == "bad-secret"
     with pytest.raises(WebhookError) as err:
-        Authenticator().check(fields, None)
+        Authenticator().check(fields, None, time.time())
     assert err.value.reason == "auth-not-configured"
 
 
@@ -163,7 +192,12 @@ def test_forged_oversized_and_flooding_requests_are_refused_and_counted(shore) -
     assert httpx.post(
         url, content=b"{not json", headers={"content-type": "application/json"}, timeout=5
     ).status_code in (400, 401)
-    codes = [httpx.post(url, data=forged, timeout=5).status_code for _ in range(40)]
+    async def flood() -> list[int]:  # at once, so that no refill between requests can hide the limit
+        async with httpx.AsyncClient(timeout=20) as client:
+            answers = await asyncio.gather(*(client.post(url, data=forged) for _ in range(60)))
+        return [a.status_code for a in answers]
+
+    codes = asyncio.run(flood())
     assert 429 in codes
     text = httpx.get(running.endpoints["metrics"], timeout=5).text
     assert metric(text, "seabridge_rejections_total", reason="bad-signature") >= 2
@@ -172,4 +206,84 @@ def test_forged_oversized_and_flooding_requests_are_refused_and_counted(shore) -
     assert collector.matching("/up/catch/trip-start") == []
     time.sleep(1.2)  # the bucket refills: a genuine delivery is served again
     assert httpx.post(url, data=form(v.imei, 51, v.frame([v.catch_item(2)])), timeout=5).status_code == 200
+    collector.wait_for("/up/catch/trip-start", 1)
+
+
+UNICODE_DIGITS = ["²", "⓽", "١٢", "7²", "௭", "𝟗"]
+NUMERIC_FIELDS = ["momsn", "iridium_latitude", "iridium_longitude", "iridium_cep", "transmit_time"]
+
+
+@pytest.mark.parametrize("field", NUMERIC_FIELDS)
+@pytest.mark.parametrize("digits", UNICODE_DIGITS)
+def test_unicode_digits_in_a_numeric_field_are_a_malformed_field(field: str, digits: str) -> None:
+    fields = form("300234010000001", 1, b"\x00")
+    fields[field] = digits if field != "transmit_time" else f"2{digits}-11-25 10:41:50"
+    with pytest.raises(WebhookError) as err:
+        parse_mo(fields)
+    assert (err.value.reason, err.value.status) == ("malformed-field", 400)
+
+
+@pytest.mark.parametrize("value", ["12\n", " 12", "+12", "1_2", "0x1f"])
+def test_momsn_is_plain_ascii_digits_only(value: str) -> None:
+    fields = form("300234010000001", 1, b"\x00")
+    fields["momsn"] = value
+    with pytest.raises(WebhookError, match="momsn"):
+        parse_mo(fields)
+
+
+def test_a_jwt_that_would_never_expire_is_refused_and_iat_alone_bounds_its_life() -> None:
+    auth = Authenticator(PUBLIC_PEM, max_lifetime_s=3600, leeway_s=60)
+    issued = 1_800_000_000
+    fields = form("300234010000001", 1, b"\x01", now=issued, lifetime=None)
+    claims = {k: v for k, v in fields.items() if k != "JWT"}
+    fields["JWT"] = jwt.encode(claims, _PRIVATE, algorithm="RS256")  # neither exp nor iat
+    with pytest.raises(WebhookError, match="neither exp nor iat") as err:
+        auth.check(fields, None, issued)
+    assert err.value.status == 401
+    # RockBLOCK's own tokens carry iat (and iss "Rock 7") without exp: accepted within the lifetime only
+    rockblock = form("300234010000001", 1, b"\x01", now=issued, lifetime=None)
+    auth.check(rockblock, None, issued + 3000)
+    with pytest.raises(WebhookError) as err:
+        auth.check(rockblock, None, issued + 3700)  # replayed after the lifetime
+    assert err.value.reason == "expired-token"
+
+
+def test_a_jwt_is_accepted_only_within_its_bounded_lifetime() -> None:
+    auth = Authenticator(PUBLIC_PEM, max_lifetime_s=3600, leeway_s=60)
+    issued = 1_800_000_000
+    fields = form("300234010000001", 1, b"\x01", now=issued, lifetime=600)
+    auth.check(fields, None, issued + 300)
+    auth.check(fields, None, issued + 650)  # within the leeway after exp
+    with pytest.raises(WebhookError) as err:
+        auth.check(fields, None, issued + 661)  # replayed after expiry
+    assert err.value.reason == "expired-token"
+    forever = form("300234010000001", 1, b"\x01", now=issued, lifetime=10 * 365 * 86400)
+    with pytest.raises(WebhookError, match="lifetime"):
+        auth.check(forever, None, issued + 10)
+    early = form("300234010000001", 1, b"\x01", now=issued + 7200, lifetime=600)
+    with pytest.raises(WebhookError, match="lifetime"):
+        auth.check(early, None, issued)  # issued in the future
+
+
+def test_unicode_digits_and_unsigned_lifetimes_get_a_clear_answer_over_http(shore) -> None:
+    running, v, collector = shore
+    url = running.endpoints["webhook"]
+    frame = v.frame([v.catch_item(9)])
+    fields = {**form(v.imei, 60, frame), "momsn": "²"}
+    fields["JWT"] = jwt.encode(
+        {**{k: x for k, x in fields.items() if k != "JWT"}, "exp": int(time.time()) + 600},
+        _PRIVATE,
+        algorithm="RS256",
+    )
+    r = httpx.post(url, data=fields, timeout=5)
+    assert (r.status_code, r.text) == (400, "FAILED,malformed-field")
+    r = httpx.post(url, json=fields, timeout=5)
+    assert r.status_code == 400
+    forever = {k: x for k, x in form(v.imei, 61, frame).items() if k != "JWT"}
+    forever["JWT"] = jwt.encode(forever, _PRIVATE, algorithm="RS256")  # neither exp nor iat
+    r = httpx.post(url, data=forever, timeout=5)
+    assert (r.status_code, r.text) == (401, "FAILED,bad-signature")
+    text = httpx.get(running.endpoints["metrics"], timeout=5).text
+    assert metric(text, "seabridge_rejections_total", reason="malformed-field") == 2
+    assert httpx.post(url, data=form(v.imei, 62, frame), timeout=5).status_code == 200
     collector.wait_for("/up/catch/trip-start", 1)

@@ -13,6 +13,9 @@ Codec numbers (never reused, never redefined):
   SHA-256 of the model file. Decoding with a different model fails the check (``ModelCheckError``).
 - 3 preset phrases v1 (``wire.presets``): the content is exactly one phrase of preset table v1, sent
   as one varint (row and language); two bytes with the codec byte.
+- 4 text model set v2 (``cm2``): the same coder and stream as codec 2, with models trained on the same
+  text for new wording (order 3, far more escape probability): sentences the models never saw code
+  shorter; the encoder keeps whichever of codecs 2 and 4 is shorter.
 
 The encoder tries every codec the receiver has (``allowed``) and keeps the shortest, so encoded content
 is never more than one byte longer than its raw form. Raw is always allowed. Decoding enforces a hard
@@ -43,6 +46,7 @@ CODEC_RAW = 0
 CODEC_DEFLATE = 1
 CODEC_TEXT_V1 = 2
 CODEC_PRESET_V1 = 3
+CODEC_TEXT_V2 = 4
 
 MAX_DECODED_BYTES = 64 * 1024
 MAX_TEXT_CHARS_FOR_MODELS = 16 * 1024  # longer text is left to deflate (time bound)
@@ -75,6 +79,17 @@ TEXT_MODEL_SETS: dict[int, TextModelSet] = {
             "km": "95e8003aa61444967110696fa10cbf0a51b9802af22e461abbb00fb2a7f7f4eb",
             "th": "80e6939d50c3ce8a13e026d51b3a23b4a96f8562b97b7663cccdee373f3e2aaa",
             "en": "7dcba8363cc4f120bfc1c711ac2f6c4dcf765c47e4573db1b8816cf6983b7395",
+        },
+    ),
+    CODEC_TEXT_V2: TextModelSet(
+        codec=CODEC_TEXT_V2,
+        version=2,
+        languages=("my", "km", "th", "en"),
+        sha256={
+            "my": "6df1b637a959b23aa85c7a78c3f6cc81e58c16d3f37d28aa827ef7de865b494e",
+            "km": "f245bc249aa1d664dc51a3ccc593e419a35230b65f6221a7d008e190da8ed495",
+            "th": "ddcb9864bc0eb4bde1fe7207c828bba58dc9a5bfcff9f49d3e0a3d60c0d31451",
+            "en": "d2d48d7506fc7b75afc58ffd1ed7d755538229dc2a57dc1fac84ac524a37a96c",
         },
     ),
 }
@@ -265,6 +280,7 @@ __all__ = [
     "CODEC_PRESET_V1",
     "CODEC_RAW",
     "CODEC_TEXT_V1",
+    "CODEC_TEXT_V2",
     "KNOWN_CODECS",
     "MAX_DECODED_BYTES",
     "PRESET_TABLES",

@@ -89,11 +89,16 @@ class CrewEpoch:
         return aead_seal(self.key, _crew_nonce(rid), plaintext, struct.pack(">I", self.number))
 
 
+def crew_epoch_key(crew_secret: PrivateKey, epoch_public: bytes) -> bytes:
+    """Shore side: the key of a crew epoch whose public key was announced (``CrewEpoch.key``)."""
+    if len(epoch_public) != PUBLIC_KEY_BYTES:
+        raise AuthenticationError("epoch public key must be 32 bytes")
+    return _kdf(Box(crew_secret, PublicKey(epoch_public)).shared_key(), _CREW_LABEL)
+
+
 def open_crew(
     crew_secret: PrivateKey, epoch_number: int, epoch_public: bytes, rid: int, sealed: bytes
 ) -> bytes:
     """Shore side: open crew content sealed by an epoch whose public key was announced."""
-    if len(epoch_public) != PUBLIC_KEY_BYTES:
-        raise AuthenticationError("epoch public key must be 32 bytes")
-    key = _kdf(Box(crew_secret, PublicKey(epoch_public)).shared_key(), _CREW_LABEL)
+    key = crew_epoch_key(crew_secret, epoch_public)
     return aead_open(key, _crew_nonce(rid), sealed, struct.pack(">I", epoch_number))

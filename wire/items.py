@@ -100,7 +100,10 @@ def _decode_item(value: Any) -> Item:
             raise MalformedError("fragment index/count out of range")
         return FragmentItem(rid, index, count, chunk)
     if tag == ITEM_ACK and len(value) == 2:
-        return AckItem(frozenset(decode_ranges(value[1])))
+        counters = decode_ranges(value[1])
+        if not counters:  # the encoder never writes one: an empty ack is not a message
+            raise MalformedError("ack item without counters")
+        return AckItem(frozenset(counters))
     if tag in POLICY_ITEMS:
         return decode_policy_item(value)
     raise MalformedError(f"unknown item type or arity: {tag!r}/{len(value)}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+import cbor2
+
 from .codec import decode_text, encode_text
 from .crypto import PUBLIC_KEY_BYTES
 from .errors import MalformedError
@@ -40,6 +42,7 @@ class Kind(IntEnum):
     NOTICE = 6  # shore to vessel control/notice text
     ALERT = 7  # vessel to shore operational alert (budget 80 % / 100 %): control class
     CAPABILITIES = 8  # vessel to shore: the codecs (model versions) this gateway can decode
+    MEMBER = 9  # vessel to shore: a member's handle, once per member and crew epoch (format 2)
 
 
 KIND_CLASS: dict[Kind, PriorityClass] = {
@@ -48,6 +51,7 @@ KIND_CLASS: dict[Kind, PriorityClass] = {
     Kind.NOTICE: PriorityClass.CONTROL,
     Kind.ALERT: PriorityClass.CONTROL,
     Kind.CAPABILITIES: PriorityClass.CONTROL,
+    Kind.MEMBER: PriorityClass.CONTROL,
     Kind.CREW_MESSAGE: PriorityClass.CREW,
     Kind.CREW_REPLY: PriorityClass.CREW,
     Kind.CATCH: PriorityClass.CATCH,
@@ -266,8 +270,9 @@ class Telemetry:
             _field(b, 0, int, "created"),
             lat,
             lon,
-            _field(b, 3, int, "fix_source") if 3 in b else None,
-            _field(b, 4, int, "fix_age_s") if 4 in b else None,
+            # A fix's source and age mean nothing without the fix (and are not written without one).
+            _field(b, 3, int, "fix_source") if 3 in b and lat is not None else None,
+            _field(b, 4, int, "fix_age_s") if 4 in b and lat is not None else None,
             tuple(tuple(q) for q in queue),  # type: ignore[misc]
             _field(b, 6, int, "budget_day_permille") if 6 in b else 0,
             _field(b, 7, int, "budget_month_permille") if 7 in b else 0,
@@ -319,11 +324,14 @@ class Capabilities:
 
     codecs_mask: int  # bit n set = codec n (``codec.codec_mask``)
     software: str = ""
+    wire_versions: int = 0  # bit n set = wire format version n (``versions.versions_mask``); 0: v1 only
 
     def body(self) -> dict[int, Any]:
         out: dict[int, Any] = {0: self.codecs_mask}
         if self.software:
             out[1] = self.software[:32]
+        if self.wire_versions:
+            out[2] = self.wire_versions
         return out
 
     @classmethod
@@ -332,4 +340,28 @@ class Capabilities:
         software = b.get(1, "")
         if not isinstance(software, str) or len(software) > 32:
             raise MalformedError("software must be short text")
-        return cls(_field(b, 0, int, "codecs_mask"), software)
+        versions = _field(b, 2, int, "wire_versions") if 2 in b else 0
+        return cls(_field(b, 0, int, "codecs_mask"), software, versions)
+
+
+CONTENT_SIZE_CLASS = 32  # sealed v1 crew content is a multiple of this many bytes (plus the seal's tag)
+_PAD_KEY = 3  # CBOR map key of the padding in the crew content (the shore ignores unknown keys)
+
+
+def pad_content(plain: bytes) -> bytes:
+    """Encoded crew content (a CBOR map) padded with zero bytes under key 3 to the next multiple of
+    ``CONTENT_SIZE_CLASS`` bytes (one more class when the padding's own length prefix overshoots), so
+    that its size tells only a size class, on the vessel's disk and on the air."""
+    fields = cbor2.loads(plain)
+    target = -(-(len(plain) + 2) // CONTENT_SIZE_CLASS) * CONTENT_SIZE_CLASS
+    for size in (target, target + CONTENT_SIZE_CLASS):
+        for header in (1, 2, 3):  # bytes the padding's own length prefix takes
+            out = dumps({**fields, _PAD_KEY: bytes(max(0, size - len(plain) - 1 - header))})
+            if len(out) == size:
+                return out
+    raise AssertionError(f"no padding reaches a size class from {len(plain)} bytes")
+
+
+def padded_content(content: CrewContent) -> bytes:
+    """``content`` encoded and padded to its size class (``pad_content``)."""
+    return pad_content(content.encode())

@@ -14,9 +14,17 @@ from common.estimate import estimate as estimate_cost
 from common.web import client_address, decimal
 
 from ..crew import MAX_CONTACT_CHARS, MAX_TEXT_CHARS, CrewInputError
-from ..i18n import catalogue
 from .home import home_view
-from .pages import MAX_PRESET_BUTTONS, error_text, guarded, language, redirect_home, render, session_of
+from .pages import (
+    MAX_PRESET_BUTTONS,
+    error_text,
+    guarded,
+    language,
+    redirect_home,
+    render,
+    session_of,
+    size_label,
+)
 from .state import accounts_of, desk_of, limiters_of, now_of, on_accept_of, presets_of, profile_of
 
 log = logging.getLogger("gateway.captive")
@@ -49,20 +57,28 @@ async def send(request: Request, form: dict[str, str], lang: str) -> Response:
 
 
 async def estimate(request: Request) -> Response:
+    """The live figure of the compose form: the message as the signed-in member would send it (their
+    member number and nickname when the page's session is known), in the one wording."""
     if not limiters_of(request).api.allow(client_address(request), now_of(request)):
         return JSONResponse({"error": "too many requests"}, status_code=429)
     text = request.query_params.get("text", "")[: MAX_TEXT_CHARS * 2]
     to = request.query_params.get("to", "")[:MAX_CONTACT_CHARS]
     lang = language(request)
     profile = profile_of(request)
-    cost = estimate_cost(text, None, profile, to=to.strip() or "hotline")
+    writer: dict[str, object] = {}
+    session = await session_of(request)
+    if session is not None:
+        member = await run_in_threadpool(accounts_of(request).profile, session)
+        writer = {"member": session.member, "handle": member.handle}
+    version = desk_of(request).wire_version
+    cost = estimate_cost(text, None, profile, to=to.strip() or "hotline", version=version, **writer)  # type: ignore[arg-type]
     body = {
         "bytes": cost["frame_bytes"],
         "record_bytes": cost["record_bytes"],
         "frames": cost["frames"],
         "units": cost["credits"],
         "unit_name": profile.billing.unit_name,
-        "label": catalogue(lang)("estimate_value", bytes=cost["frame_bytes"], units=cost["credits"]),
+        "label": size_label(lang, cost["frame_bytes"], cost["credits"], profile.billing.unit_name),
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

@@ -12,13 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from common.estimate import estimate_stored
 from common.web import decimal
 
 from ..accounts import Session
 from ..i18n import LANGUAGES
-from .pages import language, render, session_of
+from .pages import language, render, session_of, size_label
 from .sos import sos_items
-from .state import accounts_of, allowance_of, desk_of
+from .state import accounts_of, allowance_of, desk_of, profile_of
 
 
 def _hhmm(at: float | None) -> str | None:
@@ -28,10 +29,22 @@ def _hhmm(at: float | None) -> str | None:
     return datetime.fromtimestamp(at, UTC).strftime("%H:%M")
 
 
-def _gather(request: Request, session: Session) -> dict[str, Any]:
-    """The member's messages, queue positions, expected send times, inbox and allowance."""
+def _when(at: float) -> str:
+    """``7 Dec 14:05`` (UTC) of a reply."""
+    return datetime.fromtimestamp(at, UTC).strftime("%d %b %H:%M").lstrip("0")
+
+
+def _gather(request: Request, session: Session, lang: str) -> dict[str, Any]:
+    """The member's messages (with the size of each from the one estimator), queue positions,
+    expected send times, the inbox with the time of each reply, and the allowance."""
     desk = desk_of(request)
+    profile = profile_of(request)
+    unit = profile.billing.unit_name
     messages = desk.messages(session.member)
+    sizes = {}
+    for m in messages:
+        cost = estimate_stored(m.size, profile, version=desk.wire_version, member=session.member)
+        sizes[m.rid] = size_label(lang, cost["frame_bytes"], cost["credits"], unit)
     positions = {m.rid: desk.queue_position(m.rid) for m in messages if m.state == "queued"}
     expected_send = getattr(desk, "expected_send", None)
     expected = {
@@ -41,9 +54,10 @@ def _gather(request: Request, session: Session) -> dict[str, Any]:
     }
     return {
         "messages": messages,
+        "sizes": sizes,
         "positions": positions,
         "expected": expected,
-        "inbox": accounts_of(request).inbox(session),
+        "inbox": [(entry, _when(entry.created)) for entry in accounts_of(request).inbox(session)],
         "allowance": allowance_of(request)(session.member),
         "sos_alerts": sos_items(request, session),
     }
@@ -54,7 +68,7 @@ async def home_view(request: Request, session: Session, lang: str, status: int =
     profile = await run_in_threadpool(accounts_of(request).profile, session)
     if not profile.consented:
         return render(request, lang, status, view="consent", session=session, **ctx)
-    data = await run_in_threadpool(_gather, request, session)
+    data = await run_in_threadpool(_gather, request, session, lang)
     return render(request, lang, status, view="home", session=session, handle=profile.handle, **data, **ctx)
 
 

@@ -25,14 +25,17 @@ from common.web import FormRefused, client_address, inline_page_policy, read_for
 
 from ..accounts import Session
 from ..crew import MAX_CONTACT_CHARS, MAX_TEXT_CHARS, CrewInputError
-from ..i18n import LANGUAGES, catalogue, pick_language
+from ..i18n import LANG_COOKIE, LANGUAGES, catalogue, pick_language
 from .state import accounts_of, limiters_of, now_of, presets_of, secure_cookies_of, vessel_name_of
 
 log = logging.getLogger("gateway.captive")
 
 COOKIE = "sb_session"
-LANG_COOKIE = "sb_lang"
 MAX_PRESET_BUTTONS = 16
+# The fields of the largest form the page renders (compose, with the preset button pressed); the form
+# reader refuses more. tests/test_web_forms.py renders every form and checks they agree.
+COMPOSE_FIELDS = ("s", "l", "to", "contact", "text", "preset")
+FORM_FIELDS = len(COMPOSE_FIELDS)
 
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -72,6 +75,7 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> HTMLRe
         presets=list(enumerate(presets_of(request).phrases(lang)))[:MAX_PRESET_BUTTONS],
         max_text=MAX_TEXT_CHARS,
         max_contact=MAX_CONTACT_CHARS,
+        catch_log=hasattr(request.app.state, "catchlog"),
         **ctx,
     )
     response = HTMLResponse(html, status_code=status)
@@ -85,6 +89,13 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
     """The crew session cookie (Secure when the page is served over TLS)."""
     secure = secure_cookies_of(request)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=7 * 86400, secure=secure)
+
+
+def size_label(lang: str, frame_bytes: int, credits: int, unit_name: str) -> str:
+    """The one wording of a size figure ("83 bytes on the air, 2 credits"), as ``common.estimate.wording``
+    says it in English: the live estimate and the list of messages both use it."""
+    t = catalogue(lang)
+    return t("estimate_value", bytes=frame_bytes, units=credits, unit=t.n(f"unit_{unit_name}", credits))
 
 
 def error_text(lang: str, exc: CrewInputError | FormRefused) -> str:
@@ -124,7 +135,7 @@ def guarded(handler: FormHandler) -> Callable[[Request], Awaitable[Response]]:
             exc = CrewInputError("request", "too many requests", "problem_rate")
             return render(request, lang, 429, view="login", error=error_text(lang, exc))
         try:
-            form = await read_form(request)
+            form = await read_form(request, FORM_FIELDS)
         except FormRefused as refused:
             log.warning("refused form on %s: %s", request.url.path, refused)
             status = 413 if refused.problem == "problem_too_large" else 400

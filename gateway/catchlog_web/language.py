@@ -6,20 +6,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from common.web import decimal
 
 from ..catchlog import CatchInputError
-from ..i18n import catalogue, pick_language
+from ..i18n import LANG_COOKIE, catalogue, pick_language
 
 
 def lang_of(request: Request, form: dict[str, str] | None = None) -> str:
     return pick_language(
         (form or {}).get("l"),
         request.query_params.get("lang") or request.query_params.get("l"),
-        request.cookies.get("sb_lang"),
+        request.cookies.get(LANG_COOKIE),
         accept_language=request.headers.get("accept-language", ""),
     )
+
+
+def remember_language(response: Response, lang: str) -> None:
+    """Keep the captain's language for answers that cannot read the form (a refused one)."""
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
 
 
 def field_label(lang: str, field: str) -> str:
@@ -43,3 +49,11 @@ def error_message(lang: str, exc: CatchInputError) -> str:
 
 def iso(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def when(value: object) -> str:
+    """A stored event time (Unix seconds, or the ISO text as typed) as ``2026-12-07 14:05 UTC``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = str(value or "").replace("T", " ")
+    return f"{text[:16]} UTC" if text else ""

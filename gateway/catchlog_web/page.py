@@ -5,6 +5,7 @@ forms (no JavaScript needed) that call the same ``CatchLog`` methods as the JSON
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from functools import cache
 from importlib import resources
@@ -16,17 +17,30 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from common.web import FormRefused, client_address, decimal, inline_page_policy, read_form, secured
+from common.web import TOO_LARGE, FormRefused, client_address, decimal, inline_page_policy, read_form, secured
 
 from ..catchlog import CODELISTS, FATES, Captain, CaptainLocked, CatchInputError, CatchLog, pick_list
-from ..i18n import LANGUAGES, catalogue, pick_language
-from .language import error_message, iso, lang_of
+from ..i18n import LANGUAGES, catalogue
+from .language import error_message, iso, lang_of, remember_language, when
 from .state import catchlog_of, limiter_of
 
 PAGE_LINES = 4  # species line rows on the haul form
 PAGE_CREW_ROWS = 12
+# The fields each event form posts (``catchlog.html`` renders them; ``form_event`` reads them). The form
+# reader's limit is the largest form's count, so a bigger form cannot be refused by a stale constant;
+# tests/test_web_forms.py renders every form and checks the two agree.
+EVENT_FIELDS = ("t", "l", "type", "trip", "seq")
+HAUL_FIELDS = (*EVENT_FIELDS, "start", "duration_min", "latitude", "longitude", "gear", "area")
+LINE_FIELDS = ("species", "kg", "fate", "local_name")  # per species line: line<i>_<name>
+REST_FIELDS = (*EVENT_FIELDS, "day")
+CREW_FIELDS = ("crew", "hours")  # per crew row: crew<i>, hours<i>
+FORM_FIELDS = max(
+    len(HAUL_FIELDS) + PAGE_LINES * len(LINE_FIELDS), len(REST_FIELDS) + PAGE_CREW_ROWS * len(CREW_FIELDS)
+)
 CATCH_COOKIE = "sb_catch"
 POLICY = inline_page_policy()
+
+log = logging.getLogger(__name__)
 
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -41,21 +55,26 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> Respon
     t = catalogue(lang)
     token = ctx.get("token", "")
     query = request.query_params.get("q", "")[:40]
+    lists = {name: pick_list(name, lang, limit=500) for name in CODELISTS if name != "species"}
     html = _template().render(
         t=t,
         lang=lang,
         languages=[(code, catalogue(code).name) for code in LANGUAGES],
-        lists={name: pick_list(name, lang, limit=500) for name in CODELISTS if name != "species"},
+        lists=lists,
+        labels={name: {item.code: item.label for item in items} for name, items in lists.items()},
         species=pick_list("species", lang, query, limit=500),
         q=query,
         fates=list(FATES),
         page_lines=range(PAGE_LINES),
         crew_rows=range(PAGE_CREW_ROWS),
         iso=iso,
+        when=when,
+        now_iso=iso(catchlog_of(request).clock.now()),
         token_q=urllib.parse.quote(token),
         **ctx,
     )
     response = HTMLResponse(html, status_code=status)
+    remember_language(response, lang)
     if token:
         response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
     return secured(response, POLICY)
@@ -117,21 +136,13 @@ def form_event(form: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("t", "l")}
     lines = []
     for i in range(PAGE_LINES):
-        species = form.get(f"line{i}_species", "").strip()
-        kg = form.get(f"line{i}_kg", "").strip()
-        if species or kg:
-            lines.append(
-                {
-                    "species": species,
-                    "kg": kg,
-                    "fate": form.get(f"line{i}_fate", "kept"),
-                    "local_name": form.get(f"line{i}_local_name", ""),
-                }
-            )
+        line = {name: form.get(f"line{i}_{name}", "").strip() for name in LINE_FIELDS}
+        if line["species"] or line["kg"]:
+            lines.append({**line, "fate": line["fate"] or "kept"})
     data["lines"] = lines
     crew = []
     for i in range(PAGE_CREW_ROWS):
-        number, hours = form.get(f"crew{i}", "").strip(), form.get(f"hours{i}", "").strip()
+        number, hours = (form.get(f"{name}{i}", "").strip() for name in CREW_FIELDS)
         if number or hours:
             crew.append({"crew": number, "rest_hours": hours})
     data["crew"] = crew
@@ -145,9 +156,10 @@ async def _page_login(request: Request, form: dict[str, str], lang: str) -> Resp
         )
     except CaptainLocked as exc:
         msg = catalogue(lang)("problem_locked", seconds=exc.seconds)
-        return render(request, lang, 429, view="login", error=msg)
+        return render(request, lang, 429, view="login", error=msg, handle=form.get("handle", "")[:32])
     if captain is None:
-        return render(request, lang, 403, view="login", error=catalogue(lang)("problem_wrong"))
+        error = catalogue(lang)("problem_wrong")
+        return render(request, lang, 403, view="login", error=error, handle=form.get("handle", "")[:32])
     return _redirect(captain.token, lang)
 
 
@@ -169,15 +181,28 @@ def _change(catchlog: CatchLog, captain: Captain, action: str, form: dict[str, s
     raise CatchInputError("type", "problem_not_found", "unknown action")
 
 
+async def _refused(request: Request, lang: str, exc: FormRefused) -> Response:
+    """A form the reader refused: the captain stays on their page (when the cookie names them) and
+    reads the real cause in their language; nothing changed."""
+    status = 413 if exc.problem == TOO_LARGE else 400
+    t = catalogue(lang)
+    message = t("err_field", field=t("field_request"), problem=t(exc.problem, **exc.values))
+    captain = await page_captain(request)
+    if captain is None:
+        return render(request, lang, status, view="login", error=message)
+    return await log_view(request, captain, lang, status, error=message)
+
+
 async def page_post(request: Request) -> Response:
-    lang = pick_language(request.query_params.get("l"), request.cookies.get("sb_lang"))
+    lang = lang_of(request)
     catchlog = catchlog_of(request)
     if not limiter_of(request).allow(client_address(request), catchlog.clock.now()):
         return render(request, lang, 429, view="login", error=catalogue(lang)("problem_rate"))
     try:
-        form = await read_form(request)
+        form = await read_form(request, FORM_FIELDS)
     except FormRefused as exc:
-        return render(request, lang, 400, view="login", error=str(exc))
+        log.warning("refused form on %s: %s", request.url.path, exc)
+        return await _refused(request, lang, exc)
     lang = lang_of(request, form)
     action = request.url.path.rsplit("/", 1)[-1]
     if action == "login":
@@ -195,6 +220,7 @@ async def page_post(request: Request) -> Response:
 def _redirect(token: str, lang: str, **extra: str) -> Response:
     query = urllib.parse.urlencode({"t": token, "l": lang, **extra})
     response = RedirectResponse(f"/catch?{query}", status_code=303)
+    remember_language(response, lang)
     response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
     return secured(response, POLICY)
 

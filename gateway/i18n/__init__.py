@@ -23,6 +23,9 @@ DEFAULT_LANGUAGE = "en"
 ZAWGYI_THRESHOLD = 0.95  # detector probability above which text is treated as Zawgyi
 
 
+LANG_COOKIE = "sb_lang"  # the member's or captain's language, one choice for the vessel's whole site
+
+
 class Catalogue:
     """One language's messages; ``t(key, **values)`` formats one, falling back to English."""
 
@@ -44,6 +47,13 @@ class Catalogue:
                 log.warning("catalogue %s: bad placeholders in %s", self.lang, key)
                 return self.fallback.get(key, key).format(**values)
         return text
+
+    def n(self, key: str, count: int, **values: object) -> str:
+        """``key`` for ``count`` things: ``key_one`` when ``count`` is 1 and this language has that
+        form (Burmese, Khmer and Thai have no grammatical number and use ``key`` for every count)."""
+        one = f"{key}_one"
+        chosen = one if count == 1 and one in self.messages else key
+        return self.t(chosen, count=count, **values)
 
     def __call__(self, key: str, **values: object) -> str:
         return self.t(key, **values)

@@ -96,6 +96,14 @@ class NetworkTime(Event):
     unix_seconds: float | None
 
 
+@dataclass(frozen=True)
+class NetworkPosition(Event):
+    """Where the modem's network or GNSS places the vessel (degrees); None when it does not know."""
+
+    latitude: float | None
+    longitude: float | None
+
+
 # -- the machine's vocabulary ------------------------------------------------------------------
 
 

@@ -5,18 +5,25 @@ with the same shape as ``IridiumModem``: ``open``, ``close``, ``session(mo_paylo
 returning a ``SessionReport``, ``ring_event``, ``signal`` and ``network_time``.
 
 An IDP modem has no session to start: a return message is queued in the modem (``%MGRT``), which
-sends it when it can. ``session`` submits the payload under a fresh name, polls ``%MGRS`` every
-``poll_interval_s`` (profile ``timings.poll_interval_s``) until the message is Tx Complete (sent),
-Tx Failed or Tx Cancelled, reading forward messages on the way. Forward messages with the profile's
-SIN (``limits.sin``) are read with ``%MGFG`` and returned in ``mt_messages`` without the SIN byte;
-others are marked retrieved with ``%MGFM`` and logged. Between calls a background task polls
-``%MGFN`` on the same interval and sets ``ring_event`` when a forward message waits, which is how an
-IDP modem "rings".
+sends it when it can and keeps it for its lifetime. ``session`` submits the payload under a fresh
+name and returns as soon as the modem has taken it (``mo_sent`` then means "queued in the modem"):
+a geostationary link blocked by the vessel's own mast stays blocked for hours, and the daemon must
+keep queueing (an SOS above all) and receiving meanwhile. Several return messages are in flight at
+once, up to the terminal's limit (profile ``at.return_queue_max``, 8 on ST2100/ST6100); a call that
+finds the queue full reports ``mo_sent`` False and the daemon retries later. Every call first asks
+the modem for the states of the messages in flight (``%MGRS``): Tx Complete ends one, Tx Failed
+(its lifetime ran out) and Tx Cancelled are logged and counted in ``returns_failed``; the link layer
+resends frames the shore never acknowledged. Forward messages with the profile's SIN (``limits.sin``)
+are read with ``%MGFG`` and returned in ``mt_messages`` without the SIN byte; others are marked
+retrieved with ``%MGFM`` and logged. Between calls a background task polls ``%MGFN`` every
+``poll_interval_s`` and sets ``ring_event`` when a forward message waits, which is how an IDP modem
+"rings".
 
 Recovery: after a timeout, a damaged answer or a port fault the next call re-initialises. A forward
 message whose ``%MGFG`` answer was damaged is read again by name (it stays in the modem as
-retrieved). A return message whose final state was lost with a damaged ``%MGRS`` answer is reported
-as not sent; the daemon sends its frame again and the shore discards the duplicate by frame counter.
+retrieved). A return message whose final state was lost with a damaged ``%MGRS`` answer is counted as failed;
+the link layer sends its frame again if the shore never acknowledged it, and the shore discards a
+duplicate by frame counter.
 
 It must not decide when to transmit or retry (the daemon does), must not parse modem bytes (the
 driver does), and must not know what a payload means.
@@ -27,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 from common.clock import Clock
 from firmware_profiles import ModemProfile
@@ -42,6 +50,7 @@ from .inmarsat_idp import (
     InmarsatIdp,
     LocalProtocolError,
     MessageSubmitted,
+    NetworkPosition,
     NetworkTime,
     Ready,
     RemoteProtocolError,
@@ -51,7 +60,23 @@ from .inmarsat_idp import (
 from .port import DriverPort, ModemError
 from .serial_link import SessionReport
 
+#: ``mo_status`` of a report whose return message the modem took: Tx Ready (4).
+TX_READY_QUEUED = 4
 _NAME_SPACE = 10**8  # 8-digit message names
+#: Return messages an ST2100/ST6100 keeps in Tx Sending at once (T203 p18), unless the profile says.
+DEFAULT_RETURN_QUEUE_MAX = 8
+#: ``%MGRT`` priorities: 1 high .. 4 low.
+PRIORITY_HIGH, PRIORITY_LOW = 1, 4
+
+
+@dataclass
+class InFlight:
+    """A return message the modem holds: when it was queued and at which priority."""
+
+    name: str
+    size: int
+    queued_at: float
+    priority: int
 
 
 class IdpModem(DriverPort[InmarsatIdp]):
@@ -87,6 +112,10 @@ class IdpModem(DriverPort[InmarsatIdp]):
         self._held_mt: list[bytes] = []
         self._background = background_poll
         self._poller: asyncio.Task[None] | None = None
+        self.return_queue_max = int(profile.at.get("return_queue_max", DEFAULT_RETURN_QUEUE_MAX))
+        self.in_flight: dict[str, InFlight] = {}
+        self.returns_complete = 0
+        self.returns_failed = 0
 
     # -- public API -------------------------------------------------------------------------
 
@@ -124,16 +153,30 @@ class IdpModem(DriverPort[InmarsatIdp]):
             assert isinstance(event, NetworkTime)
             return event.unix_seconds
 
-    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SessionReport:
-        """Send ``mo_payload`` (if any) and wait for its final state; read every forward message."""
+    async def position(self) -> tuple[float, float] | None:
+        """The terminal's own GNSS fix (``%GPS``), or None without one."""
+        async with self._lock:
+            await self._ensure_ready()
+            event = await self._expect(self._driver.request_position, NetworkPosition)
+            assert isinstance(event, NetworkPosition)
+            if event.latitude is None or event.longitude is None:
+                return None
+            return event.latitude, event.longitude
+
+    async def session(
+        self, mo_payload: bytes | None, answer_ring: bool = False, *, priority: int = PRIORITY_LOW
+    ) -> SessionReport:
+        """Queue ``mo_payload`` (if any) in the modem and read every forward message; never waits for
+        the message to go out. ``priority`` is the ``%MGRT`` priority (1 high, e.g. an SOS .. 4 low)."""
         async with self._lock:
             report = SessionReport()
             try:
                 await self._ensure_ready()
                 report.mt_messages.extend(self._held_mt)
                 self._held_mt.clear()
+                await self._update_in_flight()
                 if mo_payload is not None:
-                    await self._send(mo_payload, report)
+                    await self._send(mo_payload, report, priority)
                 else:
                     report.mo_sent = True
                     report.mo_status = 0
@@ -153,13 +196,42 @@ class IdpModem(DriverPort[InmarsatIdp]):
         self._seq = (self._seq + 1) % _NAME_SPACE
         return f"{self._seq:08d}"
 
-    async def _send(self, payload: bytes, report: SessionReport) -> None:
+    async def _update_in_flight(self) -> None:
+        """Ask the modem for the states of every return message (``%MGRS``); settle the final ones."""
+        if not self.in_flight:
+            return
+        event = await self._expect(self._driver.return_states, ReturnStates)
+        assert isinstance(event, ReturnStates)
+        states = {s.name: s.state for s in event.states}
+        lifetime = self.profile.timings.session_timeout_s
+        now = self._clock.now()
+        for name, item in list(self.in_flight.items()):
+            state = states.get(name)
+            if state == TX_COMPLETE:
+                self.returns_complete += 1
+                self._log.info("return message %s sent (%d B)", name, item.size)
+            elif state in (TX_FAILED, TX_CANCELLED) or (state is None and now - item.queued_at > lifetime):
+                self.returns_failed += 1
+                self._log.warning("return message %s ended in state %s", name, state)
+            elif state is None:
+                self.returns_failed += 1  # its final state was reported but the answer was lost
+                self._log.warning("return message %s vanished from the modem's queue", name)
+            else:
+                continue
+            del self.in_flight[name]
+
+    async def _send(self, payload: bytes, report: SessionReport, priority: int) -> None:
+        if len(self.in_flight) >= self.return_queue_max:
+            report.error = f"return queue full: {len(self.in_flight)} messages in flight"
+            self._log.info("not queueing: %s", report.error)
+            return
         name = self._next_name()
         driver = self._driver
-        first: ReturnStates | None = None
         try:
             event = await self._expect(
-                lambda now: driver.submit(name, self.sin, payload, now), MessageSubmitted, CommandError
+                lambda now: driver.submit(name, self.sin, payload, now, priority=priority),
+                MessageSubmitted,
+                CommandError,
             )
         except LocalProtocolError as exc:
             report.error = str(exc)
@@ -174,38 +246,21 @@ class IdpModem(DriverPort[InmarsatIdp]):
             if not any(s.name == name for s in asked.states):
                 report.error = f"return message {name} was not queued: {exc}"
                 return
-            first = asked
             event = MessageSubmitted(name, repeated=True)
         if isinstance(event, CommandError):
             report.error = f"%MGRT refused, reason {event.reason}"
             self._log.warning("modem refused the return message: %s", report.error)
             return
-        self._log.info("return message %s queued (%d B)", name, len(payload) + 1)
-        deadline = self._clock.now() + self.profile.timings.session_timeout_s + self.poll_interval_s
-        seen = False
-        while self._clock.now() < deadline:
-            if first is None:
-                await self._clock.sleep(self.poll_interval_s)
-                states = await self._expect(lambda now: driver.return_states(now, name), ReturnStates)
-                assert isinstance(states, ReturnStates)
-            else:
-                states, first = first, None
-            mine = [s for s in states.states if s.name == name]
-            await self._read_forwards(report)
-            if not mine:
-                report.error = f"state of return message {name} lost" if seen else "message vanished"
-                self._log.warning("return message %s: %s", name, report.error)
-                return
-            seen = True
-            state = mine[0].state
-            if state in (TX_COMPLETE, TX_FAILED, TX_CANCELLED):
-                report.mo_status = state
-                report.mo_sent = state == TX_COMPLETE
-                if not report.mo_sent:
-                    report.error = f"return message {name} ended in state {state}"
-                self._log.info("return message %s final state %d", name, state)
-                return
-        report.error = f"return message {name} not final after {self.profile.timings.session_timeout_s} s"
+        self.in_flight[name] = InFlight(name, len(payload) + 1, self._clock.now(), priority)
+        report.mo_sent = True
+        report.mo_status = TX_READY_QUEUED
+        self._log.info(
+            "return message %s queued (%d B, priority %d, %d in flight)",
+            name,
+            len(payload) + 1,
+            priority,
+            len(self.in_flight),
+        )
 
     # -- receiving --------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from .at_engine import (
     Current,
     Event,
     LocalProtocolError,
+    NetworkPosition,
     NetworkTime,
     Operation,
     RemoteProtocolError,
@@ -186,7 +187,7 @@ class _Current(Current):
 _STATE_LINE = re.compile(r'^(?:%MG[RF][SN]:\s*)?"([^"]*)",([\d.]+),(\d+),(\d+),(\d+),(\d+),(\d+)$')
 _MGFG_LINE = re.compile(r'^%MGFG:\s*"([^"]*)",([\d.]+),(\d+),(\d+),(\d+),(\d+),(\d+),(.*)$')
 _GSN_LINE = re.compile(r"^\+GSN:\s*(\S+)$")
-_UTC_LINE = re.compile(r"^%UTC:\s*(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})$")
+_UTC_LINE = re.compile(r"^%UTC:\s*([0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})$")
 _CRC_TOKEN = re.compile(r"^\*([0-9A-Fa-f]{4})$")
 _NAME = re.compile(r"^[0-9A-Za-z._-]+$")
 
@@ -357,7 +358,10 @@ class InmarsatIdp(AtEngine):
             for line in lines:
                 m = _UTC_LINE.match(line)
                 if m is not None:
-                    stamp = datetime.fromisoformat(m.group(1).replace(" ", "T")).replace(tzinfo=UTC)
+                    try:  # the shape is checked above; the calendar is not (month 21, 30 February)
+                        stamp = datetime.fromisoformat(m.group(1).replace(" ", "T")).replace(tzinfo=UTC)
+                    except ValueError:
+                        raise RemoteProtocolError(f"impossible date in {line!r}") from None
                     result.append(stamp.timestamp())
                     return
             result.append(None)
@@ -368,6 +372,28 @@ class InmarsatIdp(AtEngine):
 
         step = self._cmd("AT%UTC", on_ok=parse, on_error=on_error, resend=2)
         self._run_steps("time", [step], lambda: NetworkTime(result[0]), now)
+
+    def request_position(self, now: float) -> None:
+        """``%GPS`` for an RMC sentence (a fix at most 15 s old, waiting up to 5 s); ends in
+        ``NetworkPosition`` (None, None when the terminal has no fix: reason 108)."""
+        result: list[NetworkPosition] = []
+
+        def parse(lines: list[str]) -> None:
+            for line in lines:
+                fix = _rmc_position(line)
+                if fix is not None:
+                    result.append(NetworkPosition(*fix))
+                    return
+            result.append(NetworkPosition(None, None))
+
+        def on_error(reason: int | None) -> bool:
+            result.append(NetworkPosition(None, None))
+            return True
+
+        step = _Step(
+            'AT%GPS=15,5,"RMC"', self.profile.timings.command_timeout_s + 5, on_ok=parse, on_error=on_error
+        )
+        self._run_steps("position", [step], lambda: result[0], now)
 
     def _check_name(self, name: str) -> None:
         if not 1 <= len(name) <= self._name_max or not _NAME.match(name):
@@ -537,3 +563,19 @@ __all__ = [
     "crc16",
     "with_crc",
 ]
+
+
+def _rmc_position(line: str) -> tuple[float, float] | None:
+    """Latitude and longitude of a valid ``$xxRMC`` sentence (after an optional ``%GPS:`` prefix)."""
+    text = line.split(":", 1)[1].strip() if line.startswith("%GPS:") else line.strip()
+    fields = text.split("*", 1)[0].split(",")
+    if len(fields) < 7 or not fields[0].endswith("RMC") or fields[2] != "A":
+        return None
+    try:
+        lat = int(fields[3][:2]) + float(fields[3][2:]) / 60
+        lon = int(fields[5][:3]) + float(fields[5][3:]) / 60
+    except ValueError:
+        return None
+    lat = -lat if fields[4] == "S" else lat
+    lon = -lon if fields[6] == "W" else lon
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from .at_engine import (
     Current,
     Event,
     LocalProtocolError,
+    NetworkPosition,
     NetworkTime,
     Operation,
     RemoteProtocolError,
@@ -67,13 +69,21 @@ from .at_engine import (
     Tok,
 )
 
-#: Iridium system time: 90 ms ticks since the era-2 epoch, 2014-05-11 14:23:55 UTC.
-IRIDIUM_EPOCH = datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp()
+#: Iridium system time: 90 ms ticks since the epoch of the era in force. Iridium re-epochs the counter
+#: every decade or so; the modem does not say which era it counts in. Era 1: 2007-03-08 03:50:21
+#: (ISU AT Command Reference v2.45 §7.17), era 2: 2014-05-11 14:23:55 (broadcast from 2015-03-03),
+#: era 3: 2025-02-14 18:14:17 (Iridium re-epoch bulletin, rolled out from 2026).
+IRIDIUM_ERAS = (
+    datetime(2025, 2, 14, 18, 14, 17, tzinfo=UTC).timestamp(),
+    datetime(2014, 5, 11, 14, 23, 55, tzinfo=UTC).timestamp(),
+    datetime(2007, 3, 8, 3, 50, 21, tzinfo=UTC).timestamp(),
+)
+#: The epoch of the current era (era 3).
+IRIDIUM_EPOCH = IRIDIUM_ERAS[0]
 IRIDIUM_TICK_S = 0.090
-#: The tick counter is 32 bits wide and wrapped in August 2026. A decoded time before this floor
-#: (2024-01-01 UTC, older than any Seabridge installation) is read in the following wrap period.
+#: A host clock before this (2024-01-01 UTC, older than any Seabridge installation) has been reset and
+#: cannot tell the eras apart; the current era is assumed.
 NETWORK_TIME_FLOOR = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
-_WRAP_S = (1 << 32) * IRIDIUM_TICK_S
 
 #: A token longer than this without a line end is noise; it is dropped (the longest real line,
 #: ``+SBDWT=<text>`` or a ``-MSGEO`` answer, is far shorter).
@@ -111,6 +121,18 @@ class StatusReport(Event):
     mtmsn: int
     ring_flag: int
     mt_waiting: int
+
+
+@dataclass(frozen=True)
+class SettingsState(Event):
+    """Answer to ``AT+SBDST?``: the modem-side session timeout now in force (0 after a reset)."""
+
+    session_timeout_s: int
+
+
+@dataclass(frozen=True)
+class SettingsApplied(Event):
+    commands: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -173,7 +195,9 @@ class _Step(Step):
 _CSQ_RE = re.compile(r"^\+CSQF?:\s*(\d)$")
 _SBDIX_RE = re.compile(r"^\+SBDIXA?:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
 _SBDSX_RE = re.compile(r"^\+SBDSX:\s*" + r"\s*,\s*".join([r"(-?\d+)"] * 6) + r"\s*$")
-_MSSTM_RE = re.compile(r"^-MSSTM:\s*([0-9A-Fa-f]{8})$")
+_MSSTM_RE = re.compile(r"^-MSSTM:\s*([0-9A-Fa-f]{1,8})$")  # hex without leading zeros
+_MSGEO_RE = re.compile(r"^-MSGEO:\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*([0-9A-Fa-f]+)$")
+_SBDST_RE = re.compile(r"^\+SBDST:\s*(\d+)$")
 _IMEI_RE = re.compile(r"^\d{15}$")
 _LOCATION_RE = re.compile(r"^[+-]?\d{4}\.\d{1,3},[+-]?\d{5}\.\d{1,3}$")
 
@@ -183,18 +207,44 @@ def checksum(payload: bytes) -> bytes:
     return (sum(payload) & 0xFFFF).to_bytes(2, "big")
 
 
-def network_time_from_ticks(ticks: int) -> float:
-    """Unix seconds for an ``-MSSTM`` tick count (era-2 epoch, 32-bit counter; see NETWORK_TIME_FLOOR)."""
-    seconds = IRIDIUM_EPOCH + ticks * IRIDIUM_TICK_S
-    while seconds < NETWORK_TIME_FLOOR:
-        seconds += _WRAP_S
-    return seconds
+def network_time_from_ticks(ticks: int, hint: float | None = None) -> float:
+    """Unix seconds for an ``-MSSTM`` tick count.
+
+    The count is read in the era whose time lies closest to ``hint`` (the host's own idea of the
+    time, which may drift by hours but not by years); without a usable hint, in the current era.
+    """
+    candidates = [epoch + ticks * IRIDIUM_TICK_S for epoch in IRIDIUM_ERAS]
+    if hint is None or hint < NETWORK_TIME_FLOOR:
+        return candidates[0]
+    return min(candidates, key=lambda t: abs(t - hint))
+
+
+def modem_session_timeout_s(profile: ModemProfile) -> int:
+    """``AT+SBDST``: the modem gives up a session (MO status 17) just before the host's deadline, so the
+    host never re-initialises a modem that is still in a session which may yet deliver the MO."""
+    t = profile.timings
+    return max(1, int(t.session_timeout_s - t.command_timeout_s))
 
 
 def settings_commands(profile: ModemProfile) -> list[str]:
-    """The settings ``initialize`` writes, in order: echo, verbose results, flow control, ring alerts."""
-    flow = "AT&K3" if profile.serial.flow_control == "rtscts" else "AT&K0"
-    return ["ATE1", "ATV1", flow, "AT+SBDMTA=1"]
+    """The settings ``initialize`` writes, in order.
+
+    Echo and verbose results; ``AT&D0`` (ignore DTR) with ``AT&K0`` on a 3-wire link (no DTR, no
+    RTS/CTS) or ``AT&K3`` with RTS/CTS; ring alerts on; all stored as profile 0 (``AT&W0``) and
+    made the power-up profile (``AT&Y0``) so a brown-out does not switch ring alerts off. The
+    modem-side session timeout (``AT+SBDST``) is not stored by the modem: it comes last, and finding
+    it gone (``session_settings_lost``) is how the driver notices the modem was reset.
+    """
+    flow = ["AT&K3"] if profile.serial.flow_control == "rtscts" else ["AT&D0", "AT&K0"]
+    return [
+        "ATE1",
+        "ATV1",
+        *flow,
+        "AT+SBDMTA=1",
+        "AT&W0",
+        "AT&Y0",
+        f"AT+SBDST={modem_session_timeout_s(profile)}",
+    ]
 
 
 def _find_info(lines: list[str], pattern: re.Pattern[str], what: str) -> re.Match[str]:
@@ -217,6 +267,11 @@ class IridiumSbd(AtEngine):
         self._written_code = 0
         self._read_payload: bytes | None = None
         self._maybe_in_data_mode = False
+
+    def assume_unknown_state(self) -> None:
+        """The modem may be in any state (a new process, after a power cut of the host only): the next
+        ``initialize`` first ends a ``+SBDWB`` transfer that may still be waiting for payload bytes."""
+        self._maybe_in_data_mode = True
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -280,7 +335,7 @@ class IridiumSbd(AtEngine):
             for line in lines:
                 m = _MSSTM_RE.match(line)
                 if m is not None:
-                    result.append(network_time_from_ticks(int(m.group(1), 16)))
+                    result.append(network_time_from_ticks(int(m.group(1), 16), now))
                     return
                 if line.startswith("-MSSTM:") and "no network service" in line:
                     result.append(None)
@@ -289,6 +344,38 @@ class IridiumSbd(AtEngine):
 
         step = _Step("AT-MSSTM", self.profile.timings.command_timeout_s, on_ok=parse)
         self._run_steps("network time", [step], lambda: NetworkTime(result[0]), now)
+
+    def request_position(self, now: float) -> None:
+        """``AT-MSGEO`` (ECEF km); ends in ``NetworkPosition`` (None, None while the network has none)."""
+        result: list[NetworkPosition] = []
+
+        def parse(lines: list[str]) -> None:
+            x, y, z = (int(v) for v in _find_info(lines, _MSGEO_RE, "-MSGEO").groups()[:3])
+            if x == y == z == 0:
+                result.append(NetworkPosition(None, None))
+                return
+            lat = math.degrees(math.atan2(z, math.hypot(x, y)))
+            result.append(NetworkPosition(lat, math.degrees(math.atan2(y, x))))
+
+        step = _Step("AT-MSGEO", self.profile.timings.command_timeout_s, on_ok=parse)
+        self._run_steps("position", [step], lambda: result[0], now)
+
+    def check_settings(self, now: float) -> None:
+        """``AT+SBDST?``; ends in ``SettingsState``. The modem does not store this setting, so a value
+        other than ``modem_session_timeout_s`` means it was reset (a brown-out) since ``initialize``."""
+        result: list[int] = []
+
+        def parse(lines: list[str]) -> None:
+            result.append(int(_find_info(lines, _SBDST_RE, "+SBDST").group(1)))
+
+        step = _Step("AT+SBDST?", self.profile.timings.command_timeout_s, on_ok=parse)
+        self._run_steps("check settings", [step], lambda: SettingsState(result[0]), now)
+
+    def apply_settings(self, commands: list[str], now: float) -> None:
+        """Send plain setting commands (e.g. ``AT*R1`` after MO status 34); ends in ``SettingsApplied``."""
+        t = self.profile.timings.command_timeout_s
+        steps = [_Step(c, t) for c in commands]
+        self._run_steps("apply settings", steps, lambda: SettingsApplied(tuple(commands)), now)
 
     def request_status(self, now: float) -> None:
         """``AT+SBDSX``; ends in ``StatusReport``."""
@@ -477,16 +564,20 @@ __all__ = [
     "LocalProtocolError",
     "MessageReceived",
     "MessageWritten",
+    "NetworkPosition",
     "NetworkTime",
     "Ready",
     "RemoteProtocolError",
     "RingAlert",
     "SessionResult",
+    "SettingsApplied",
+    "SettingsState",
     "SignalQuality",
     "StatusReport",
     "Timeout",
     "WriteFailed",
     "checksum",
+    "modem_session_timeout_s",
     "network_time_from_ticks",
     "settings_commands",
 ]

@@ -24,15 +24,22 @@ from .iridium_sbd import (
     IridiumSbd,
     MessageReceived,
     MessageWritten,
+    NetworkPosition,
     NetworkTime,
     Ready,
     RemoteProtocolError,
     RingAlert,
     SessionResult,
+    SettingsApplied,
+    SettingsState,
     SignalQuality,
     WriteFailed,
+    modem_session_timeout_s,
 )
 from .port import DriverPort, ModemError
+
+#: MO status 34: the radio was switched off with ``AT*R0``.
+MO_RADIO_DISABLED = 34
 
 #: How often to look at a port that cannot be watched with ``add_reader`` (``loop://`` and friends).
 
@@ -71,7 +78,11 @@ class IridiumModem(DriverPort[IridiumSbd]):
         *,
         max_sessions_per_call: int | None = None,
     ) -> None:
-        super().__init__(port, profile, clock, log or logging.getLogger(__name__), IridiumSbd(profile))
+        driver = IridiumSbd(profile)
+        # This process knows nothing of what the last one left the modem doing (it may have been
+        # killed in the middle of writing a frame, the modem still waiting for the payload).
+        driver.assume_unknown_state()
+        super().__init__(port, profile, clock, log or logging.getLogger(__name__), driver)
         self.imei: str | None = None
         self.ring_event = asyncio.Event()
         # An MT queue at the gateway never holds more than mt_queue_max messages, so draining it
@@ -79,6 +90,7 @@ class IridiumModem(DriverPort[IridiumSbd]):
         self._max_sessions = max_sessions_per_call or profile.limits.mt_queue_max + 1
         self._held_mt: list[bytes] = []
         self._last_read_mtmsn: int | None = None
+        self.resets_detected = 0
 
     def _unsolicited(self, event: object) -> bool:
         if isinstance(event, RingAlert):
@@ -115,6 +127,16 @@ class IridiumModem(DriverPort[IridiumSbd]):
             assert isinstance(event, NetworkTime)
             return event.unix_seconds
 
+    async def position(self) -> tuple[float, float] | None:
+        """Where the Iridium network places the vessel (``AT-MSGEO``, about 10 km), or None."""
+        async with self._lock:
+            await self._ensure_ready()
+            event = await self._expect(self._driver.request_position, NetworkPosition)
+            assert isinstance(event, NetworkPosition)
+            if event.latitude is None or event.longitude is None:
+                return None
+            return event.latitude, event.longitude
+
     async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SessionReport:
         """One attempt: write the MO (or clear it for a mailbox check), run SBDIX, read every MT.
 
@@ -126,6 +148,7 @@ class IridiumModem(DriverPort[IridiumSbd]):
             report = SessionReport()
             try:
                 await self._ensure_ready()
+                await self._ensure_not_reset()
                 report.mt_messages.extend(self._held_mt)
                 self._held_mt.clear()
                 await self._load_mo(mo_payload, report)
@@ -180,6 +203,8 @@ class IridiumModem(DriverPort[IridiumSbd]):
             if not event.mo_success:
                 if n == 0:
                     report.error = f"session failed with MO status {event.mo_status}"
+                if event.mo_status == MO_RADIO_DISABLED:  # someone sent AT*R0; the next attempt needs it on
+                    await self._expect(lambda now: driver.apply_settings(["AT*R1"], now), SettingsApplied)
                 return
             if n == 0 and has_mo:  # a successful send does not clear the MO buffer; never send it twice
                 await self._expect(lambda now: driver.clear_buffers(0, now), BuffersCleared)
@@ -201,6 +226,20 @@ class IridiumModem(DriverPort[IridiumSbd]):
         raise ModemError("MT buffer could not be read intact")
 
     # -- initialisation ---------------------------------------------------------------------
+
+    async def _ensure_not_reset(self) -> None:
+        """Before each session: a modem that lost its volatile ``AT+SBDST`` was reset (a brown-out the
+        port never saw) and may have lost more; initialise it again before trusting it."""
+        event = await self._expect(self._driver.check_settings, SettingsState)
+        assert isinstance(event, SettingsState)
+        if event.session_timeout_s != modem_session_timeout_s(self.profile):
+            self._log.warning(
+                "modem was reset since it was initialised (AT+SBDST=%d): initialising again",
+                event.session_timeout_s,
+            )
+            self.resets_detected += 1
+            self._ready = False
+            await self._ensure_ready()
 
     async def _ensure_ready(self) -> None:
         if self._fault is not None or self._serial is None:

@@ -27,9 +27,11 @@ from .records import (
     DAY,
     MAX_CONVERSATION_SCAN,
     MAX_EVENTS_PER_POLL,
+    RECEIPT_STATES,
     Conversation,
     Event,
     Message,
+    Receipt,
     VesselRow,
     as_int,
     event_origin_time,
@@ -37,6 +39,7 @@ from .records import (
     parse_event,
     percentile,
     position_of,
+    receipt_of,
     telemetry_status,
 )
 
@@ -66,6 +69,9 @@ SCHEMA = [
         name TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, frame_bytes INTEGER NOT NULL,
         credits INTEGER NOT NULL)""",
 ]
+
+# When a queued MT record's frame was last handed to the satellite network (``r`` is its mt_records row).
+SENT_SQL = "(SELECT MAX(u.last_sent) FROM mt_units u WHERE u.imei = r.imei AND u.rid = r.rid)"
 
 
 class DashboardData(DashboardAccounts, DashboardAlerts):
@@ -208,14 +214,16 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
         return out
 
     def mt_latencies(self, vessels: list[VesselRow], since: float) -> list[float]:
+        """Shore-to-vessel latency: from queuing ashore until the frame was sent via satellite (the
+        vessel takes it at its next session). Not until the acknowledgement came ashore: that rides on
+        a later vessel frame, often minutes after the crew member read the reply."""
         out: list[float] = []
         for v in vessels:
             rows = self.archive.query(
-                "SELECT created, delivered FROM mt_records WHERE imei = ? AND delivered IS NOT NULL "
-                "AND created >= ?",
+                f"SELECT r.created, {SENT_SQL} FROM mt_records r WHERE r.imei = ? AND r.created >= ?",
                 (v.imei, since),
             )
-            out.extend(max(0.0, float(d) - float(c)) for c, d in rows)
+            out.extend(max(0.0, float(sent) - float(c)) for c, sent in rows if sent is not None)
         return out
 
     def bytes_per_day(self, vessels: list[VesselRow], now: float, days: int) -> list[tuple[float, int]]:
@@ -344,7 +352,7 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
         )
         receipts = self.receipts(vessel, [str(r[0]) for r in rows])
         for msg_id, text, name, at, frame_bytes, credits in rows:
-            delivered = receipts.get(str(msg_id))
+            receipt = receipts.get(str(msg_id)) or Receipt(RECEIPT_STATES[0])
             out.append(
                 Message(
                     0,
@@ -353,8 +361,9 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
                     float(at),
                     str(msg_id),
                     sender=str(name),
-                    status="delivered" if delivered is not None else "sent to relay",
-                    delivered_at=delivered,
+                    status=receipt.state,
+                    delivered_at=receipt.acked,
+                    handed_at=receipt.sent,
                     frame_bytes=int(frame_bytes),
                     credits=int(credits),
                 )
@@ -362,16 +371,29 @@ class DashboardData(DashboardAccounts, DashboardAlerts):
         out.sort(key=lambda m: m.at)
         return out
 
-    def receipts(self, vessel: VesselRow, msg_ids: list[str]) -> dict[str, float]:
-        wanted = set(msg_ids)
-        found: dict[str, float] = {}
-        if not wanted:
-            return found
+    def receipts(self, vessel: VesselRow, msg_ids: list[str]) -> dict[str, Receipt]:
+        """Where each desk reply is (``RECEIPT_STATES``): published but not yet taken by the relay,
+        queued ashore, sent via satellite (with the hand-over time), or delivered (acknowledged)."""
+        wanted = [m for m in dict.fromkeys(msg_ids) if m]
+        found: dict[str, Receipt] = {m: Receipt(RECEIPT_STATES[0]) for m in wanted}
+        for chunk in (wanted[i : i + 200] for i in range(0, len(wanted), 200)):
+            marks = ", ".join("?" * len(chunk))
+            rows = self.archive.query(
+                f"SELECT r.client_id, {SENT_SQL}, r.delivered FROM mt_records r "
+                f"WHERE r.imei = ? AND r.client_id IN ({marks})",
+                (vessel.imei, *chunk),
+            )
+            for client_id, sent, acked in rows:
+                found[str(client_id)] = receipt_of(sent, acked)
         for e in self._events(f"{vessel.topic}/evt/delivery", 0.0, MAX_CONVERSATION_SCAN):
+            # A receipt published by another shore system for a reply the relay did not queue itself.
             mid = str(e.data.get("msg_id", ""))
-            if mid in wanted and e.data.get("status", "delivered") == "delivered":
+            if (
+                found.get(mid) == Receipt(RECEIPT_STATES[0])
+                and e.data.get("status", "delivered") == "delivered"
+            ):
                 at = e.data.get("at", e.created)
-                found[mid] = float(at) if isinstance(at, int | float) else e.created
+                found[mid] = receipt_of(None, float(at) if isinstance(at, int | float) else e.created)
         return found
 
     def mark_read(self, user: User, key: str, last_id: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from common.estimate import estimate
+from common.estimate import estimate, wording
 from firmware_profiles import ProfileError, load_profile
 from wire.errors import LocalWireError
 
@@ -34,9 +34,12 @@ def estimate_reply(
         "source": "common.estimate",
     }
     try:
-        got = estimate(text, lang, profile=profile_name, direction="mt")
+        got = estimate(
+            text, lang, profile=profile_name, direction="mt", **({"member": member} if member else {})
+        )
     except (LocalWireError, ProfileError, ValueError) as exc:
         out.update(record_bytes=0, frame_bytes=0, frames=0, credits=0, cost=0.0, ok=False, error=str(exc))
+        out.update(size="", label=label(out))
         return out
     credits = int(got["credits"])
     out.update(
@@ -46,4 +49,15 @@ def estimate_reply(
         credits=credits,
         cost=round(credits * billing.cost_per_unit, 4),
     )
+    out["size"] = wording(out["frame_bytes"], credits, billing.unit_name)
+    out["label"] = label(out)
     return out
+
+
+def label(found: dict[str, Any]) -> str:
+    """What the composer shows: characters, then (for a reply that can be sent) the size in the one
+    wording the crew page uses too, and the cost."""
+    chars = f"{found['chars']} character{'' if found['chars'] == 1 else 's'}"
+    if not found.get("ok") or not found.get("frame_bytes"):
+        return chars
+    return f"{chars} · {found['size']} · {found['cost']:.2f} {found['currency']}"

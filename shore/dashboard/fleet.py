@@ -36,7 +36,7 @@ def fleet_context(data: DashboardData, settings: DashboardSettings, user: User, 
             "Delivery latency, vessel to shore (7 days)",
         ),
         "mt_latency_svg": svg.latency_chart(
-            data.mt_latencies(vessels, now - 7 * DAY), "Delivery latency, shore to vessel (7 days)"
+            data.mt_latencies(vessels, now - 7 * DAY), "Shore to vessel, until sent via satellite (7 days)"
         ),
         "class_svg": svg.class_chart(data.messages_per_class(vessels, now - 7 * DAY)),
         "alerts": data.open_alerts(vessels, crew=user.can(perm.CREW)),

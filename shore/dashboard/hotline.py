@@ -22,7 +22,7 @@ from .auth import Session, User
 from .data import DashboardData
 from .estimate import MAX_REPLY_CHARS, estimate_reply
 from .pages import addr, page, page_context, render, scope
-from .records import VesselRow
+from .records import RECEIPT_STATES, VesselRow
 from .state import clock_of, data_of, publish_of
 
 # Saved replies for the desk. Translations should be reviewed by the desk's native speakers.
@@ -112,8 +112,10 @@ async def hotline_estimate(request: Request, session: Session) -> Response:
     vessel = await run_in_threadpool(data_of(request).vessel_by_slug, request.query_params.get("vessel", ""))
     if vessel is None or not session.user.sees_fleet(vessel.fleet):
         return JSONResponse({"error": "unknown vessel"}, 404)
+    member = request.query_params.get("member", "")
+    number = int(member) if member.isdigit() and len(member) <= 9 else 0
     try:
-        found = await run_in_threadpool(estimate_reply, text, vessel.profile, clock_of(request).now())
+        found = await run_in_threadpool(estimate_reply, text, vessel.profile, clock_of(request).now(), number)
     except ProfileError as exc:
         return JSONResponse({"error": str(exc)}, 500)
     return JSONResponse(found)
@@ -180,13 +182,34 @@ async def hotline_reply(request: Request, session: Session) -> Response:
                 "sender": session.user.name,
                 "frame_bytes": est.get("frame_bytes"),
                 "credits": est.get("credits"),
+                "size": est.get("size"),
+                "state": RECEIPT_STATES[0],
             }
         )
     return RedirectResponse(f"/hotline?c={quote(key)}", 303)
 
 
+@page(perm.CREW, api=True)
+async def hotline_receipts(request: Request, session: Session) -> Response:
+    """The receipts of the desk's replies in one conversation, for the open thread to update itself."""
+    data = data_of(request)
+    vessel = await run_in_threadpool(data.vessel_by_slug, request.query_params.get("vessel", ""))
+    member = request.query_params.get("member", "")
+    if vessel is None or not session.user.sees_fleet(vessel.fleet) or not member.isdigit() or len(member) > 9:
+        return JSONResponse({"error": "unknown conversation"}, 404)
+    thread = await run_in_threadpool(data.thread, vessel, int(member))
+    return JSONResponse(
+        [
+            {"msg_id": m.msg_id, "state": m.status, "sent": m.handed_at, "acked": m.delivered_at}
+            for m in thread
+            if m.direction == "out"
+        ]
+    )
+
+
 routes = [
     Route("/hotline", hotline, methods=["GET"]),
+    Route("/hotline/receipts", hotline_receipts, methods=["GET"]),
     Route("/hotline/list", hotline_list, methods=["GET"]),
     Route("/hotline/estimate", hotline_estimate, methods=["GET"]),
     Route("/hotline/read", hotline_read, methods=["POST"]),

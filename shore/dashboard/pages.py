@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from common.estimate import wording
 from common.web import FormRefused, declared_length
 
 from . import auth as perm
@@ -75,6 +76,8 @@ _env.filters["age"] = _age
 _env.filters["duration"] = _duration
 _env.filters["utc"] = _utc
 _env.filters["segment"] = _segment
+_env.globals["size_wording"] = wording
+_env.filters["plural"] = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:

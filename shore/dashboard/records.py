@@ -108,11 +108,38 @@ class Message:
     to: str = ""
     sent_at: float | None = None  # crew: written on board
     sender: str = ""
-    status: str = ""  # desk replies: "sent to relay" or "delivered"
-    delivered_at: float | None = None
+    status: str = ""  # desk replies: one of RECEIPT_STATES
+    delivered_at: float | None = None  # desk replies: when the acknowledgement came ashore
+    handed_at: float | None = None  # desk replies: when the frame went to the satellite network
     frame_bytes: int = 0
     credits: int = 0
     safety: bool = False
+
+
+# Where a desk reply is, in order: published but not yet taken by the relay; in the relay's queue for
+# the vessel; handed to the satellite network (the vessel takes it at its next session); acknowledged.
+RECEIPT_STATES = ("sent to relay", "queued ashore", "sent via satellite", "delivered")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A desk reply's state, with when its frame was handed to the satellite network (``sent``) and
+    when the vessel's acknowledgement came ashore (``acked``). The vessel takes a frame at its next
+    satellite session, usually seconds after the hand-over; its acknowledgement rides on a later frame,
+    often minutes after, so ``acked`` is not when the crew member got the reply."""
+
+    state: str
+    sent: float | None = None
+    acked: float | None = None
+
+
+def receipt_of(sent: float | None, acked: float | None) -> Receipt:
+    """The receipt of a reply in the relay's queue from its hand-over and acknowledgement times."""
+    if acked is not None:
+        return Receipt(RECEIPT_STATES[3], None if sent is None else float(sent), float(acked))
+    if sent is not None:
+        return Receipt(RECEIPT_STATES[2], float(sent))
+    return Receipt(RECEIPT_STATES[1])
 
 
 @dataclass

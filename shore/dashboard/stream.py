@@ -45,6 +45,7 @@ def _crew_message(e: Event, v: VesselRow) -> dict[str, Any]:
         "msg_id": e.data.get("msg_id", ""),
         "at": e.data.get("received", e.created),
         "raised": event_origin_time(e.data) or e.data.get("received", e.created),
+        "sent_at": event_origin_time(e.data),
         "safety": e.data.get("to") == "hotline" and is_safety_text(text),
     }
 

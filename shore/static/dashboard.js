@@ -190,16 +190,49 @@
     d.appendChild(el("div", "text", m.text));
     var meta = el("div", "meta");
     if (direction === "in") {
-      meta.appendChild(document.createTextNode(m.handle + " → " + m.to + " · received " + utc(m.at)));
+      meta.appendChild(document.createTextNode(m.handle + " → " + m.to +
+        (m.sent_at ? " · written " + utc(m.sent_at) : "") + " · received " + utc(m.at)));
     } else {
-      meta.appendChild(document.createTextNode(m.sender + " · " + utc(m.at) + " · " +
-        m.frame_bytes + " B, " + m.credits + " credits · "));
-      meta.appendChild(el("span", "receipt", "sent to relay"));
+      meta.appendChild(document.createTextNode(m.sender + " · " + utc(m.at) + " · " + m.size + " · "));
+      var receipt = el("span", "receipt", m.state);
+      receipt.dataset.state = m.state;
+      meta.appendChild(receipt);
     }
     d.appendChild(meta);
     thread.appendChild(d);
     thread.scrollTop = thread.scrollHeight;
+    followReceipts();
   }
+
+  // Receipts of the desk's replies: relay queue → satellite → delivered (with the time it reached the
+  // vessel). Asked again every few seconds while a reply in the open thread is not delivered yet.
+  var receiptTimer = null;
+  function updateReceipts() {
+    if (!thread) { return; }
+    var url = "/hotline/receipts?vessel=" + encodeURIComponent(thread.dataset.vessel) +
+      "&member=" + encodeURIComponent(thread.dataset.member);
+    fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (list) {
+      if (!list || !list.forEach) { return; }
+      list.forEach(function (m) {
+        var nodes = thread.querySelectorAll(".msg.out");
+        for (var i = 0; i < nodes.length; i++) {
+          var r = nodes[i].dataset.msgId === m.msg_id ? nodes[i].querySelector(".receipt") : null;
+          if (!r || r.dataset.state === m.state) { continue; }
+          r.dataset.state = m.state;
+          r.textContent = (m.state === "delivered" ? "✓ delivered" : m.state) +
+            (m.sent ? " · sent via satellite " + utc(m.sent) : "") +
+            (m.state === "delivered" ? " · acknowledged " + utc(m.acked) : "");
+          r.className = "receipt" + (m.state === "delivered" ? " ok" : "");
+        }
+      });
+      followReceipts();
+    }).catch(function () {});
+  }
+  function followReceipts() {
+    clearTimeout(receiptTimer);
+    if (thread && thread.querySelector(".receipt:not(.ok)")) { receiptTimer = setTimeout(updateReceipts, 3000); }
+  }
+  followReceipts();
 
   // --- live stream ------------------------------------------------------------------------------
   var live = document.getElementById("live");
@@ -238,13 +271,7 @@
           total.textContent = String((parseInt(total.textContent, 10) || 0) + 1);
         }
       } else if (m.type === "delivery") {
-        var nodes = document.querySelectorAll(".msg.out");
-        for (var i = 0; i < nodes.length; i++) {
-          if (nodes[i].dataset.msgId === m.msg_id) {
-            var r = nodes[i].querySelector(".receipt");
-            if (r) { r.textContent = "✓ delivered " + utc(m.at); r.className = "receipt ok"; }
-          }
-        }
+        updateReceipts();
       }
     };
   }
@@ -260,14 +287,12 @@
       var mine = ++seq;
       var value = text.value;
       var url = "/hotline/estimate?vessel=" + encodeURIComponent(thread.dataset.vessel) +
-        "&text=" + encodeURIComponent(value);
+        "&member=" + encodeURIComponent(thread.dataset.member) + "&text=" + encodeURIComponent(value);
       fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (e) {
         if (mine !== seq || e.error) { return; }
-        est.textContent = e.chars + " characters · " + e.frame_bytes + " B on the air" +
-          (e.frames > 1 ? " in " + e.frames + " frames" : "") + " · " + e.credits + " " + e.unit_name +
-          (e.credits === 1 ? "" : "s") + " (" + Number(e.cost).toFixed(2) + " " + e.currency + ")";
+        est.textContent = e.label;
         est.dataset.frameBytes = e.frame_bytes;
-        est.className = "estimate" + (e.ok ? "" : " over");
+        est.className = "estimate" + (e.ok || !e.chars ? "" : " over");
       }).catch(function () {});
     };
     text.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(estimate, 150); });

@@ -10,16 +10,46 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from .model import train
 from .script import LANGUAGES
 
-ORDER = 5
-MIN_COUNT = 1
-ESCAPE_SCALE = 6.0
-DETERMINISTIC_ESCAPE = 1.0
-CHECK_BITS = 16
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """How one released model version was trained (part of what makes its files reproducible)."""
+
+    order: int
+    min_count: int
+    escape_scale: float
+    deterministic_escape: float
+    check_bits: int = 16
+
+
+# Version 2: lower order and far more escape probability, chosen by ``python corpus/tune.py`` on a
+# validation split of the training templates: new wording escapes to shorter contexts cheaply.
+PARAMS = {1: TrainingParams(5, 1, 6.0, 1.0), 2: TrainingParams(3, 1, 32.0, 8.0)}
+ORDER = PARAMS[1].order
+MIN_COUNT = PARAMS[1].min_count
+ESCAPE_SCALE = PARAMS[1].escape_scale
+DETERMINISTIC_ESCAPE = PARAMS[1].deterministic_escape
+CHECK_BITS = PARAMS[1].check_bits
+
+
+def train_language(lines: list[str], version: int, lang: str) -> bytes:
+    p = PARAMS[version]
+    return train(
+        [line for line in lines if line],
+        name=f"cm{version}-{lang}",
+        lang=lang,
+        order=p.order,
+        min_count=p.min_count,
+        check_bits=p.check_bits,
+        escape_scale=p.escape_scale,
+        deterministic_escape=p.deterministic_escape,
+    )
 
 
 def train_version(corpus: Path, out: Path, version: int) -> dict[str, str]:
@@ -27,16 +57,7 @@ def train_version(corpus: Path, out: Path, version: int) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     for lang in LANGUAGES:
         lines = (corpus / f"{lang}.train.txt").read_text(encoding="utf-8").splitlines()
-        blob = train(
-            [line for line in lines if line],
-            name=f"cm{version}-{lang}",
-            lang=lang,
-            order=ORDER,
-            min_count=MIN_COUNT,
-            check_bits=CHECK_BITS,
-            escape_scale=ESCAPE_SCALE,
-            deterministic_escape=DETERMINISTIC_ESCAPE,
-        )
+        blob = train_language(lines, version, lang)
         path = out / f"cm{version}-{lang}.json.gz"
         path.write_bytes(blob)
         digests[lang] = hashlib.sha256(blob).hexdigest()
