@@ -32,6 +32,11 @@ def make_keys(folder: Path) -> None:
         create_vessel_key(folder, "vessel")
 
 
+def scaled_timing(resend_after_s: float) -> AckTiming:
+    """The vessel's acknowledgement timing scaled to ``resend_after_s`` (a cumulative ack before a resend)."""
+    return AckTiming(resend_after_s / 1.5, resend_after_s / 4, min(60.0, resend_after_s / 10))
+
+
 def open_gateway(
     folder: Path, resend_after_s: float, profile: str = PROFILE, timing: AckTiming | None = None
 ) -> tuple[GatewayStore, VesselLink]:
@@ -40,7 +45,7 @@ def open_gateway(
     prof = load_profile(profile)
     store = GatewayStore(folder / "gateway.sqlite3", frame_capacity(prof.mo_max_bytes, 2**35 - 1))
     key = link_key(read_secret(folder / "vessel.key"), read_public(folder / "shore.pub"))
-    timing = timing or AckTiming(resend_after_s / 1.5, resend_after_s / 4, min(60.0, resend_after_s / 10))
+    timing = timing or scaled_timing(resend_after_s)
     return store, VesselLink(store, key, prof.mo_max_bytes, resend_after_s, timing=timing)
 
 
