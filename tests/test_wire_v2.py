@@ -9,6 +9,7 @@ from nacl.public import PrivateKey
 
 from firmware_profiles import load_profile, profile_names
 from wire import codec
+from wire.ackpolicy import CumAckItem, ResendItem, VoidItem
 from wire.crypto import CrewEpoch, crew_epoch_key, link_key
 from wire.errors import AuthenticationError, MalformedError, RemoteWireError
 from wire.fill import fill_frame
@@ -125,6 +126,41 @@ def test_records_and_crew_messages_round_trip_never_over_the_limit(
             assert NOW - 360 <= created <= NOW - 240 + 60  # minute resolution, age taken at sealing
         else:
             assert received[rid].body == want
+
+
+counter_sets = st.frozensets(st.integers(0, 2**40), min_size=1, max_size=40)
+
+
+@st.composite
+def cumulative_acks(draw) -> CumAckItem:
+    upto = draw(st.integers(0, 2**40))
+    start = draw(st.one_of(st.just(0), st.integers(0, upto)))
+    missing = draw(st.frozensets(st.integers(start, min(upto, start + 5000)), max_size=30))
+    return CumAckItem(upto, missing, start)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    version=st.sampled_from(sorted(FORMATS)),
+    resend=counter_sets,
+    cumulative=cumulative_acks(),
+    voids=counter_sets,
+    acked=counter_sets,
+    counter=st.integers(0, 2**35 - 1),
+)
+def test_acknowledgement_items_round_trip_in_either_version(
+    version, resend, cumulative, voids, acked, counter
+) -> None:
+    fmt = wire_format(version)
+    sent = [ResendItem(resend), cumulative, VoidItem(voids)]
+    items = [fmt.encode_ack(acked)] + [fmt.encode_policy(i) for i in sent]
+    frame = fmt.seal(KEY, Direction.MT, counter, items, 100_000)
+    head, opened = open_any(KEY, frame, Direction.MT, counter - 1)
+    assert head.counter == counter
+    assert opened[1:] == sent
+    assert opened[0].counters == acked
+    if version == 2:  # the compact form is never larger than v1's CBOR
+        assert all(len(fmt.encode_policy(i)) <= len(wire_format(1).encode_policy(i)) for i in sent)
 
 
 def test_member_handle_travels_once_and_verifies() -> None:
