@@ -240,7 +240,7 @@ def test_the_page_shows_sent_via_satellite_then_delivered_without_an_ack_frame_p
                 label = '<span class="label">sent via satellite</span>'
                 for _ in range(300):
                     page = (await web.get("/")).text
-                    if label in page or 'class="state">queued<' not in page:
+                    if label in page or 'data-state="queued"' not in page:
                         break
                     await asyncio.sleep(0.1)
                 assert label in page, "never shown as sent via satellite"
@@ -250,7 +250,7 @@ def test_the_page_shows_sent_via_satellite_then_delivered_without_an_ack_frame_p
                     "delivered",
                 )
                 page = (await web.get("/")).text
-                assert page.count('class="state">delivered<') == len(texts)
+                assert page.count('data-state="delivered"') == len(texts)
                 mo = demo.shore.archive.query("SELECT COUNT(*) FROM frames_in WHERE outcome = 'accepted'")[0][
                     0
                 ]
