@@ -17,13 +17,12 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
 
 import uvicorn
 
 from common import VERSION
 from common.clock import Clock
-from common.config import ConfigError, resolve
+from common.config import resolve
 from common.keyfiles import read_public, read_secret
 from firmware_profiles import ModemProfile, load_profile
 from wire.codec import codec_mask, supported_codecs
@@ -40,18 +39,18 @@ from .fairness import AllowancePolicy, AllowanceState, allowance_state
 from .link import AckTiming, FramePlan, VesselLink
 from .metrics import Snapshot, create_metrics_app
 from .modem.at_engine import DriverError
+from .modem.interface import Modem
 from .modem.network_clock import NetworkCorrectedClock
 from .position import NmeaGps, PositionChain, ReportedPosition
 from .scheduler import (
     Decision,
     Packer,
-    Policy,
     QueueView,
     RetryState,
     Scheduler,
     Selection,
+    policy_from_config,
     ride_along,
-    windows,
 )
 from .store import open_store
 from .telemetry import LinkStats, budget_alert, telemetry_record
@@ -60,23 +59,6 @@ log = logging.getLogger("gateway")
 
 #: Bytes of an item's head around a telemetry body (array, type, record id, kind).
 TELEMETRY_ITEM_HEAD = 6
-
-
-class SessionOutcome(Protocol):
-    mo_sent: bool
-    mo_status: int
-    mt_messages: list[bytes]
-    error: str | None
-
-
-class Modem(Protocol):
-    ring_event: asyncio.Event
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> Any: ...
 
 
 @dataclass
@@ -88,31 +70,6 @@ class Turn:
     plan: FramePlan
     view: QueueView
     decision: Decision
-
-
-def policy_from_config(config: GatewayConfig) -> Policy:
-    lat = config.latency
-    if not 0.0 < config.link.fill_target <= 1.0:
-        raise ConfigError("link.fill_target must be above 0 and at most 1")
-    if any(v < 0 for v in (lat.distress_s, lat.control_s, lat.crew_s, lat.catch_s, lat.telemetry_s)):
-        raise ConfigError("latency bounds must not be negative")
-    return Policy(
-        latency_s={
-            PriorityClass.DISTRESS: lat.distress_s,
-            PriorityClass.CONTROL: lat.control_s,
-            PriorityClass.CREW: lat.crew_s,
-            PriorityClass.CATCH: lat.catch_s,
-            PriorityClass.TELEMETRY: lat.telemetry_s,
-        },
-        fill_target=config.link.fill_target,
-        mailbox_check_s=config.link.mailbox_check_s,
-        answer_ring_alerts=config.link.answer_ring_alerts,
-        ring_hold_s=config.link.ring_hold_s,
-        quiet_windows=windows(config.windows.quiet),
-        cheap_windows=windows(config.windows.cheap),
-        sos_retry_max_s=config.link.sos_retry_max_s,
-        idle_poll_s=config.link.idle_poll_s,
-    )
 
 
 def split_listen(listen: str) -> tuple[str, int]:

@@ -30,11 +30,12 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
+from common.config import ConfigError
 from firmware_profiles import RetryPolicy
 from wire.records import PriorityClass
 
 from .budget import BudgetState
-from .config import LinkSection, WindowSpec
+from .config import GatewayConfig, LinkSection, WindowSpec
 from .fairness import AllowanceState, FairShare
 from .modem.retry import retry_delay
 from .store import QueuedUnit
@@ -416,3 +417,28 @@ def ride_along(
 def windows(specs: list[WindowSpec]) -> tuple[Window, ...]:
     """The configured windows (``[windows]`` quiet or cheap) as the scheduler's."""
     return tuple(Window(w.cron, w.duration_s) for w in specs)
+
+
+def policy_from_config(config: GatewayConfig) -> Policy:
+    lat = config.latency
+    if not 0.0 < config.link.fill_target <= 1.0:
+        raise ConfigError("link.fill_target must be above 0 and at most 1")
+    if any(v < 0 for v in (lat.distress_s, lat.control_s, lat.crew_s, lat.catch_s, lat.telemetry_s)):
+        raise ConfigError("latency bounds must not be negative")
+    return Policy(
+        latency_s={
+            PriorityClass.DISTRESS: lat.distress_s,
+            PriorityClass.CONTROL: lat.control_s,
+            PriorityClass.CREW: lat.crew_s,
+            PriorityClass.CATCH: lat.catch_s,
+            PriorityClass.TELEMETRY: lat.telemetry_s,
+        },
+        fill_target=config.link.fill_target,
+        mailbox_check_s=config.link.mailbox_check_s,
+        answer_ring_alerts=config.link.answer_ring_alerts,
+        ring_hold_s=config.link.ring_hold_s,
+        quiet_windows=windows(config.windows.quiet),
+        cheap_windows=windows(config.windows.cheap),
+        sos_retry_max_s=config.link.sos_retry_max_s,
+        idle_poll_s=config.link.idle_poll_s,
+    )
