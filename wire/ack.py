@@ -11,7 +11,9 @@ from collections.abc import Iterable
 
 from .errors import MalformedError, OversizeError
 
-MAX_ACKED_PER_ITEM = 1 << 20
+# A vessel sends a few dozen frames a day: 65,536 counters in one acknowledgement is years of traffic,
+# and bounds what a ten-byte item can make the receiver hold (a set of that many ints, a few MiB).
+MAX_ACKED_PER_ITEM = 1 << 16
 
 
 def encode_ranges(counters: Iterable[int]) -> list[int]:

@@ -404,19 +404,7 @@ def decode_catch(body: Any, trips: dict[int, TripStart] | None = None) -> CatchE
     if catch_purpose(body) == Purpose.DELETE:
         return Deletion(trip_id, _int(body, 2, "sequence", 0, 2**20), etype)
     if etype == EventType.TRIP_START:
-        v = _int(body, 2, "code-list version", 1, 2**16)
-        if v not in TABLE_ROWS:
-            raise MalformedError(f"unknown code-list version {v}")
-        return TripStart(
-            trip=trip_id,
-            departed=from_wire_time(_int(body, 3, "departed")),
-            port=table("ports").code(body.get(4), v),
-            gear=_gear_abbrev(body.get(5), v),
-            area=table("fao_areas").code(body.get(6), v),
-            latitude=_int(body, 7, "latitude", -900_000, 900_000) / 1e4,
-            longitude=_int(body, 8, "longitude", -1_800_000, 1_800_000) / 1e4,
-            codelist_version=v,
-        )
+        return _decode_trip_start(body, trip_id)
     trip = (trips or {}).get(trip_id)
     if trip is None:
         raise TripUnknownError(f"trip {trip_id} has not started (its start record is missing)")
@@ -463,22 +451,42 @@ def decode_catch(body: Any, trips: dict[int, TripStart] | None = None) -> CatchE
             reason=table("discard_reasons").code(body.get(15), v),
         )
     if etype == EventType.REST:
-        rows = body.get(16)
-        if not isinstance(rows, list) or len(rows) > MAX_CREW:
-            raise MalformedError(f"rest hours must be a list of at most {MAX_CREW} rows")
-        rest: list[tuple[int, float]] = []
-        for row in rows:
-            if (
-                not isinstance(row, list)
-                or len(row) != 2
-                or type(row[0]) is not int
-                or type(row[1]) is not int
-                or not 0 <= row[0] < 10_000
-                or not 0 <= row[1] <= 48
-            ):
-                raise MalformedError("a rest row is [crew number, half hours 0..48]")
-            rest.append((row[0], row[1] / 2))
         if minutes % 1440:
             raise MalformedError("a rest day starts at a whole day")
-        return RestDay(trip=trip_id, seq=seq, day=minutes // 1440, rest_hours=tuple(rest))
+        return RestDay(trip=trip_id, seq=seq, day=minutes // 1440, rest_hours=_decode_rest_rows(body.get(16)))
     return TripEnd(trip=trip_id, seq=seq, arrived=at, port=table("ports").code(body.get(4), v))
+
+
+def _decode_trip_start(body: dict[int, Any], trip_id: int) -> TripStart:
+    v = _int(body, 2, "code-list version", 1, 2**16)
+    if v not in TABLE_ROWS:
+        raise MalformedError(f"unknown code-list version {v}")
+    return TripStart(
+        trip=trip_id,
+        departed=from_wire_time(_int(body, 3, "departed")),
+        port=table("ports").code(body.get(4), v),
+        gear=_gear_abbrev(body.get(5), v),
+        area=table("fao_areas").code(body.get(6), v),
+        latitude=_int(body, 7, "latitude", -900_000, 900_000) / 1e4,
+        longitude=_int(body, 8, "longitude", -1_800_000, 1_800_000) / 1e4,
+        codelist_version=v,
+    )
+
+
+def _decode_rest_rows(rows: Any) -> tuple[tuple[int, float], ...]:
+    """Rest hours of a rest day: ``[crew number, half hours 0..48]`` rows."""
+    if not isinstance(rows, list) or len(rows) > MAX_CREW:
+        raise MalformedError(f"rest hours must be a list of at most {MAX_CREW} rows")
+    rest: list[tuple[int, float]] = []
+    for row in rows:
+        if (
+            not isinstance(row, list)
+            or len(row) != 2
+            or type(row[0]) is not int
+            or type(row[1]) is not int
+            or not 0 <= row[0] < 10_000
+            or not 0 <= row[1] <= 48
+        ):
+            raise MalformedError("a rest row is [crew number, half hours 0..48]")
+        rest.append((row[0], row[1] / 2))
+    return tuple(rest)

@@ -50,8 +50,6 @@ from .inmarsat_idp import (
     InmarsatIdp,
     LocalProtocolError,
     MessageSubmitted,
-    NetworkPosition,
-    NetworkTime,
     Ready,
     RemoteProtocolError,
     ReturnStates,
@@ -81,6 +79,8 @@ class InFlight:
 
 class IdpModem(DriverPort[InmarsatIdp]):
     """An IDP modem on a serial port, for the gateway daemon. One call runs at a time."""
+
+    _signal_event = SignalQuality
 
     read_size = 65536
 
@@ -138,30 +138,6 @@ class IdpModem(DriverPort[InmarsatIdp]):
                 await poller
         async with self._lock:
             self._close_port()
-
-    async def signal(self) -> int:
-        async with self._lock:
-            await self._ensure_ready()
-            event = await self._expect(self._driver.request_signal, SignalQuality)
-            assert isinstance(event, SignalQuality)
-            return event.level
-
-    async def network_time(self) -> float | None:
-        async with self._lock:
-            await self._ensure_ready()
-            event = await self._expect(self._driver.request_network_time, NetworkTime)
-            assert isinstance(event, NetworkTime)
-            return event.unix_seconds
-
-    async def position(self) -> tuple[float, float] | None:
-        """The terminal's own GNSS fix (``%GPS``), or None without one."""
-        async with self._lock:
-            await self._ensure_ready()
-            event = await self._expect(self._driver.request_position, NetworkPosition)
-            assert isinstance(event, NetworkPosition)
-            if event.latitude is None or event.longitude is None:
-                return None
-            return event.latitude, event.longitude
 
     async def session(
         self, mo_payload: bytes | None, answer_ring: bool = False, *, priority: int = PRIORITY_LOW

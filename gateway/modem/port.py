@@ -21,15 +21,26 @@ import serial
 from common.clock import Clock
 from firmware_profiles import ModemProfile
 
-from .at_engine import AtEngine, CommandError, ModemError, RemoteProtocolError, Timeout
+from .at_engine import (
+    AtEngine,
+    CommandError,
+    ModemError,
+    NetworkPosition,
+    NetworkTime,
+    RemoteProtocolError,
+    Timeout,
+)
 
 POLL_INTERVAL_S = 0.01
 
 D = TypeVar("D", bound=AtEngine)
+E = TypeVar("E")
 
 
 class DriverPort(Generic[D]):
     """Base of ``IridiumModem`` and ``IdpModem``: one driver, one serial port, one call at a time."""
+
+    _signal_event: type[Any]  # the dialect's SignalQuality event (each has a ``level`` in bars)
 
     read_size = 4096
 
@@ -165,6 +176,33 @@ class DriverPort(Generic[D]):
         if isinstance(event, CommandError):
             raise ModemError(self._error_text(event))
         raise ModemError(f"unexpected answer {event}")
+
+    async def _ensure_ready(self) -> None:
+        """Open the port and initialise the modem if needed (each dialect's adapter says how)."""
+        raise NotImplementedError
+
+    async def _query(self, start: Callable[[float], None], kind: type[E]) -> E:
+        """One query operation under the port's lock, on a ready modem; its answer of type ``kind``."""
+        async with self._lock:
+            await self._ensure_ready()
+            event = await self._expect(start, kind)
+            assert isinstance(event, kind)
+            return event
+
+    async def signal(self) -> int:
+        """Signal bars (``AT+CSQ`` on Iridium, the C/N0 level on IDP). Raises ``ModemError``."""
+        return (await self._query(self._driver.request_signal, self._signal_event)).level
+
+    async def network_time(self) -> float | None:
+        """The satellite network's time (Unix seconds), or None without service. Raises ``ModemError``."""
+        return (await self._query(self._driver.request_network_time, NetworkTime)).unix_seconds
+
+    async def position(self) -> tuple[float, float] | None:
+        """Where the modem places itself (Iridium ``-MSGEO``, about 10 km; IDP's own GNSS fix), or None."""
+        event = await self._query(self._driver.request_position, NetworkPosition)
+        if event.latitude is None or event.longitude is None:
+            return None
+        return event.latitude, event.longitude
 
     async def _run(self, start: Callable[[float], None]) -> Any:
         self._events.clear()

@@ -24,8 +24,6 @@ from .iridium_sbd import (
     IridiumSbd,
     MessageReceived,
     MessageWritten,
-    NetworkPosition,
-    NetworkTime,
     Ready,
     RemoteProtocolError,
     RingAlert,
@@ -69,6 +67,8 @@ class SessionReport:
 class IridiumModem(DriverPort[IridiumSbd]):
     """An Iridium SBD modem on a serial port, for the gateway daemon. One call runs at a time."""
 
+    _signal_event = SignalQuality
+
     def __init__(
         self,
         port: str,
@@ -110,32 +110,6 @@ class IridiumModem(DriverPort[IridiumSbd]):
         """Wait for the running call, then close the port."""
         async with self._lock:
             self._close_port()
-
-    async def signal(self) -> int:
-        """Signal bars 0..5 (``AT+CSQ``). Raises ``ModemError``."""
-        async with self._lock:
-            await self._ensure_ready()
-            event = await self._expect(self._driver.request_signal, SignalQuality)
-            assert isinstance(event, SignalQuality)
-            return event.level
-
-    async def network_time(self) -> float | None:
-        """Iridium network time (Unix seconds) or None without service. Raises ``ModemError``."""
-        async with self._lock:
-            await self._ensure_ready()
-            event = await self._expect(self._driver.request_network_time, NetworkTime)
-            assert isinstance(event, NetworkTime)
-            return event.unix_seconds
-
-    async def position(self) -> tuple[float, float] | None:
-        """Where the Iridium network places the vessel (``AT-MSGEO``, about 10 km), or None."""
-        async with self._lock:
-            await self._ensure_ready()
-            event = await self._expect(self._driver.request_position, NetworkPosition)
-            assert isinstance(event, NetworkPosition)
-            if event.latitude is None or event.longitude is None:
-                return None
-            return event.latitude, event.longitude
 
     async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SessionReport:
         """One attempt: write the MO (or clear it for a mailbox check), run SBDIX, read every MT.

@@ -9,6 +9,7 @@ Every label is escaped; it reads no clock and touches no database.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
@@ -152,27 +153,7 @@ def fleet_map(
         f'aria-label="Vessel positions" xmlns="http://www.w3.org/2000/svg">',
         f'<rect width="{width}" height="{height}" fill="#e6f0f7"/>',
     ]
-    step = 5 if lon1 - lon0 <= 40 else 10
-    for lon in range(int(lon0 // step * step), int(lon1) + 1, step):
-        x, _ = xy(lat0, lon)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="#b8cfe0" stroke-width="0.6"/>'
-            + (
-                f'<text x="{x + 2:.1f}" y="{height - 3}" class="a">{abs(lon)}°{"E" if lon >= 0 else "W"}</text>'
-                if x > 30
-                else ""
-            )
-        )
-    for lat in range(int(lat0 // step * step), int(lat1) + 1, step):
-        _, y = xy(lat, lon0)
-        parts.append(
-            f'<line x1="0" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#b8cfe0" stroke-width="0.6"/>'
-            + (
-                f'<text x="2" y="{y - 2:.1f}" class="a">{abs(lat)}°{"N" if lat >= 0 else "S"}</text>'
-                if y < height - 14
-                else ""
-            )
-        )
+    parts += _graticule(xy, lon0, lat0, lon1, lat1, width, height)
     for line in coastlines():
         pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(lat, lon) for lon, lat in line))
         parts.append(f'<polyline points="{pts}" fill="none" stroke="#5a6b52" stroke-width="1.3"/>')
@@ -213,3 +194,38 @@ def fleet_map(
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _graticule(
+    xy: Callable[[float, float], tuple[float, float]],
+    lon0: float,
+    lat0: float,
+    lon1: float,
+    lat1: float,
+    width: int,
+    height: int,
+) -> list[str]:
+    """Meridians and parallels every 5° (10° on a wide map), labelled where there is room."""
+    parts: list[str] = []
+    step = 5 if lon1 - lon0 <= 40 else 10
+    for lon in range(int(lon0 // step * step), int(lon1) + 1, step):
+        x, _ = xy(lat0, lon)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="#b8cfe0" stroke-width="0.6"/>'
+            + (
+                f'<text x="{x + 2:.1f}" y="{height - 3}" class="a">{abs(lon)}°{"E" if lon >= 0 else "W"}</text>'
+                if x > 30
+                else ""
+            )
+        )
+    for lat in range(int(lat0 // step * step), int(lat1) + 1, step):
+        _, y = xy(lat, lon0)
+        parts.append(
+            f'<line x1="0" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#b8cfe0" stroke-width="0.6"/>'
+            + (
+                f'<text x="2" y="{y - 2:.1f}" class="a">{abs(lat)}°{"N" if lat >= 0 else "S"}</text>'
+                if y < height - 14
+                else ""
+            )
+        )
+    return parts
