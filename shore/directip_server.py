@@ -404,3 +404,16 @@ def _peer(writer: asyncio.StreamWriter) -> str:
     if isinstance(info, tuple) and len(info) >= 2:
         return f"{info[0]}:{info[1]}"
     return str(info)
+
+
+def directip_rejections(server: DirectIpMoServer) -> dict[str, int]:
+    """The server's refusals under the relay's rejection reasons (metrics and health)."""
+    c = server.counters
+    return {
+        "directip-undecodable": c["rejected"],
+        "directip-timeout": c["timeouts"],
+        "directip-refused": c["refused"],
+        "directip-evicted": c["evicted"],
+        "directip-not-allowed": c["not_allowed"],
+    }
+

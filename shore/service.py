@@ -46,7 +46,7 @@ from .broker import EmbeddedBroker
 from .config import ShoreConfig
 from .dashboard import create_app
 from .directip import MoMessage
-from .directip_server import DirectIpMoServer
+from .directip_server import DirectIpMoServer, directip_rejections
 from .frame_batcher import BatchLimits, FrameBatcher
 from .idp_poller import IdpClient, IdpPoller
 from .leadership import Leadership, LostLead
@@ -55,7 +55,7 @@ from .mqtt import MqttClient, Protocol
 from .mt_delivery import MtDelivery, idp_sin
 from .network_position import NetworkPosition
 from .relay import NOT_STORED, Delivery, Relay
-from .serving import serve_http, show_host, split_listen
+from .serving import serve_http, show_host, split_listen, wait_any
 from .topics import FRAMES_TOPIC, TOPIC_ROOT, slug
 from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
 
@@ -233,7 +233,7 @@ class ShoreService:
                 log=log,
             )
             await mo_server.start()
-            self.metrics.rejections.append(lambda: _directip_rejections(mo_server))
+            self.metrics.rejections.append(lambda: directip_rejections(mo_server))
             self.endpoints["directip-mo"] = f"{show_host(mo_host)}:{mo_server.port}"
         if self.role in ("all", "ingest") and cfg.webhook.listen:
             server, host, port = await serve_http(tg, self._webhook_app(), cfg.webhook.listen)
@@ -299,11 +299,11 @@ class ShoreService:
                         self._done.clear()
                         self._marked.clear()
             if not self._stopping.is_set():
-                await _wait_any(self.clock, min(2.0, cfg.scale.claim_after_s), self._stopping)
+                await wait_any(self.clock, min(2.0, cfg.scale.claim_after_s), self._stopping)
 
     async def _keep_leading(self) -> None:
         while not self._stopping.is_set():
-            await _wait_any(self.clock, 2.0, self._stopping)
+            await wait_any(self.clock, 2.0, self._stopping)
             if not await asyncio.to_thread(self.leader.refresh):
                 log.warning("%s lost the lead", self.worker_id)
                 raise LostLead
@@ -349,7 +349,7 @@ class ShoreService:
             pause = min(5.0, cfg.alerts.check_s, cfg.scale.claim_after_s)
             if self._idp_client is not None:
                 pause = min(pause, cfg.idp.poll_s)
-            await _wait_any(self.clock, pause, self._stopping)
+            await wait_any(self.clock, pause, self._stopping)
 
     # --- MO in ------------------------------------------------------------------------------------
 
@@ -460,7 +460,7 @@ class ShoreService:
                     self._done -= settled
                     self._marked -= settled
                 self._events_wake.clear()
-                await _wait_any(self.clock, 1.0 if not sent_any else 0.2, self._events_wake, self._stopping)
+                await wait_any(self.clock, 1.0 if not sent_any else 0.2, self._events_wake, self._stopping)
         finally:
             await asyncio.to_thread(self._flush_marks)
 
@@ -586,24 +586,5 @@ class ShoreService:
                     self.ingest_rejections["mt-not-accepted"] += 1
                     retry_at[imei] = self.clock.now() + 30.0
                     log.warning("MT frame for %s not accepted by %s: %s", vessel.name, vessel.network, detail)
-            await _wait_any(self.clock, cfg.link.mt_poll_s, self._mt_wake, self._stopping)
+            await wait_any(self.clock, cfg.link.mt_poll_s, self._mt_wake, self._stopping)
 
-
-def _directip_rejections(server: DirectIpMoServer) -> dict[str, int]:
-    c = server.counters
-    return {
-        "directip-undecodable": c["rejected"],
-        "directip-timeout": c["timeouts"],
-        "directip-refused": c["refused"],
-        "directip-evicted": c["evicted"],
-        "directip-not-allowed": c["not_allowed"],
-    }
-
-
-async def _wait_any(clock: Clock, seconds: float, *events: asyncio.Event) -> None:
-    waits = [asyncio.ensure_future(clock.sleep(seconds))] + [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()

@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from common.clock import Clock
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
@@ -34,3 +36,13 @@ async def serve_http(tg: asyncio.TaskGroup, app: Any, listen: str) -> tuple[uvic
         await asyncio.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()
     return server, show_host(host), int(bound[1])
+
+
+async def wait_any(clock: Clock, seconds: float, *events: asyncio.Event) -> None:
+    """Until ``seconds`` of ``clock`` have passed or any of ``events`` is set."""
+    waits = [asyncio.ensure_future(clock.sleep(seconds))] + [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
