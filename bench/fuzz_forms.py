@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from bench.fuzz_kit import Target, mutate_bytes
 from common.web import MAX_FORM_BYTES, FormRefused, parse_form, read_form
+from gateway.captive.pages import FORM_FIELDS
 from shore.dashboard.pages import form_of
 
 _FIELDS = {"handle": "crew-07", "pin": "482913", "text": "ขอความช่วยเหลือ", "rid": "12", "csrf": "x" * 43}
@@ -73,12 +74,13 @@ def _request(body: bytes, ctype: str, length: str | None) -> Request:
 
 def _check_captive(case: tuple[bytes, str, str | None]) -> str:
     try:
-        form = asyncio.run(read_form(_request(*case)))
+        form = asyncio.run(read_form(_request(*case), FORM_FIELDS))
     except FormRefused as exc:
         return f"refused-{exc.problem}"
     assert all(isinstance(k, str) and isinstance(v, str) and "\x00" not in v for k, v in form.items())
-    assert len(case[0]) <= MAX_FORM_BYTES
-    assert parse_form(urlencode(form).encode()) == form, "the form does not re-parse to itself"
+    assert len(case[0]) <= MAX_FORM_BYTES and len(form) <= FORM_FIELDS
+    again = parse_form(urlencode(form).encode(), MAX_FORM_BYTES * 3, FORM_FIELDS)
+    assert again == form, "the form does not re-parse to itself"
     return "form"
 
 

@@ -22,3 +22,11 @@ def test_a_ten_byte_item_cannot_make_the_receiver_hold_millions_of_counters() ->
     with pytest.raises(OversizeError):
         decode_ranges(runs)
     assert len(decode_ranges([1, MAX_ACKED_PER_ITEM])) == MAX_ACKED_PER_ITEM == 1 << 16
+
+
+def test_an_item_whose_type_is_not_a_number_is_a_typed_error() -> None:
+    from wire.errors import MalformedError
+    from wire.items import decode_items
+
+    with pytest.raises(MalformedError):
+        decode_items(dumps([{0: 0}, 2]))  # a map where the item type belongs (found by the fuzzer)

@@ -104,7 +104,7 @@ def _decode_item(value: Any) -> Item:
         if not counters:  # the encoder never writes one: an empty ack is not a message
             raise MalformedError("ack item without counters")
         return AckItem(frozenset(counters))
-    if tag in POLICY_ITEMS:
+    if type(tag) is int and tag in POLICY_ITEMS:
         return decode_policy_item(value)
     raise MalformedError(f"unknown item type or arity: {tag!r}/{len(value)}")
 
