@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware_profiles import load_profile
+from simulators.fault_plan import FaultPlan, SessionFault
 from simulators.idp_modem import (
     ERR_NAME_IN_USE,
     ERR_QUEUE_FULL,
@@ -19,7 +20,7 @@ from simulators.idp_modem import (
     IdpModemEmulator,
     crc16,
 )
-from simulators.link_model import LinkModel
+from simulators.link_model import MO_CONNECTION_LOST, LinkModel
 
 PROFILE = load_profile("inmarsat-idp")
 T0 = 1_735_689_600.0
@@ -154,6 +155,19 @@ def test_forward_message_listed_fetched_and_marked() -> None:
     # still readable by name after retrieval
     assert b',128,3,13,1,"\\01Hello World"' in m.tx(b'AT%MGFG="FM00.01",1\r')
     assert m.network.forward_states == {1: "delivered"}
+
+
+def test_a_forward_message_arrives_while_a_return_message_keeps_failing() -> None:
+    """The forward and the return channel are separate carriers: a return message retried again and
+    again (a storm) does not hold up the reception of a forward message."""
+    m = Modem(faults=FaultPlan([SessionFault(mo_status=MO_CONNECTION_LOST)] * 100))
+    m.tx(b'AT%MGRT="stuck",4,128,3,AA==\r')
+    m.network.queue_forward(m.emu.mobile_id, b"\x80\x01Hello World", m.now)
+    m.wait(5)
+    assert m.network.forward_states == {1: "delivered"}
+    assert b'%MGFN: "FM' in m.tx(b"AT%MGFN\r")
+    assert m.network.returns == []  # the return message is still being retried
+    assert b'"stuck"' in m.tx(b'AT%MGRS="stuck"\r')
 
 
 def test_full_queue_refuses_a_forward_message_with_a_protocol_error() -> None:
