@@ -209,8 +209,7 @@ class Demo:
         cfg.webhook.shared_secret = secrets.token_urlsafe(16)  # printed in the webhook's address
         cfg.metrics.listen = "127.0.0.1:0"
         cfg.link.mt_poll_s = 2.0
-        # IDP forward messages drain one per reception: resending sooner than they drain only queues copies.
-        cfg.link.resend_after_s = (60.0 if self.idp else 20.0) if self.fast else 300.0
+        cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         # Acks wait a little to share a frame; a person watching the demo still sees "delivered" soon.
         cfg.link.ack_delay_s = 0.0 if self.fast else 20.0
         return cfg
