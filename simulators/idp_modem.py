@@ -224,6 +224,8 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         self._forward_check = True
         if self._reception is None:
             self._rx_retry_at = now
+        if self._attempt is None:  # an idle modem looks at its whole state again, the return queue too
+            self._retry_at = now
         self._notify_output()
 
     def power_off(self) -> None:
