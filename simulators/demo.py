@@ -209,8 +209,7 @@ class Demo:
         cfg.webhook.shared_secret = secrets.token_urlsafe(16)  # printed in the webhook's address
         cfg.metrics.listen = "127.0.0.1:0"
         cfg.link.mt_poll_s = 2.0
-        # IDP forward messages drain one per reception: resending sooner than they drain only queues copies.
-        cfg.link.resend_after_s = (60.0 if self.idp else 20.0) if self.fast else 300.0
+        cfg.link.resend_after_s = 20.0 if self.fast else 300.0
         # A person watching the demo sees "delivered" within a minute, not the next day.
         cfg.link.cumulative_ack_s = 5.0 if self.fast else 60.0
         return cfg

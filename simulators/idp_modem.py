@@ -7,7 +7,10 @@ on requests and on every response), ``ATS80?`` error reasons, S-registers includ
 status trace registers, and the event bitmap ``S89``; the return and forward message queues and
 their commands are mixed in from ``idp_messages``, the command-line collection and framing come from
 ``at_emulator.AtEmulator``. Radio conditions come from a ``LinkModel``: each transmission
-or reception attempt takes the model's session duration and succeeds or fails as it says.
+or reception attempt takes the model's session duration and succeeds or fails as it says. The return
+and the forward channel are separate carriers, as on the real system: a return message being sent (or
+waiting to be retried) never holds up the reception of a forward message, and the other way round;
+both need the same sky (no blockage, signal, an acquired beam).
 
 It must not do I/O: bytes come in through ``feed(data, now)``, bytes for the DTE go out through
 ``read_output()``, time moves only through ``now`` arguments and ``tick(now)``. ``PtyModem`` puts it on
@@ -168,8 +171,10 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         self.sregs: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 39: 0, 41: 180, 50: 0, 51: 0, 52: 0}
         self.sregs.update({55: 0, 56: 0, 57: 0, 60: 1, 61: 0, 62: 1, 63: 0, 64: 42, 80: 0, 81: 0})
         self.sregs.update({85: 220, 88: 0, 89: EVENT_RESET_COMPLETE, 90: 0, 91: 0, 92: 0})
-        self._attempt: _Attempt | None = None
-        self._retry_at: float | None = None
+        self._attempt: _Attempt | None = None  # the return channel: a transmission under way
+        self._retry_at: float | None = None  # when the return channel next looks for work
+        self._reception: _Attempt | None = None  # the forward channel: a reception under way
+        self._rx_retry_at: float | None = None  # when the forward channel next looks for work
         self._forward_check = True
         for entry in self.returns:
             if entry.state == TX_SENDING:
@@ -193,24 +198,33 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         self._now = max(self._now, now)
         for _ in range(64):  # bounded: each pass ends or starts at most one attempt
             if self._attempt is not None and now >= self._attempt.end:
-                self._finish_attempt(now)
+                self._finish_transmission(now)
                 continue
-            idle = self._attempt is None and (self._retry_at is None or now >= self._retry_at)
-            if idle and self._start_attempt(now):
+            if self._reception is not None and now >= self._reception.end:
+                self._finish_reception(now)
+                continue
+            if _due(self._attempt, self._retry_at, now) and self._start_transmission(now):
+                continue
+            if _due(self._reception, self._rx_retry_at, now) and self._start_reception(now):
                 continue
             break
 
     def next_wakeup(self) -> float | None:
         if not self.powered:
             return None
-        if self._attempt is not None:
-            return self._attempt.end
-        return self._retry_at
+        times = [
+            attempt.end if attempt is not None else retry_at
+            for attempt, retry_at in ((self._attempt, self._retry_at), (self._reception, self._rx_retry_at))
+        ]
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
 
     def forward_waiting(self, now: float) -> None:
         """The network has a new forward message for this modem (wakes an idle modem)."""
         self._forward_check = True
-        if self._attempt is None:
+        if self._reception is None:
+            self._rx_retry_at = now
+        if self._attempt is None:  # an idle modem looks at its whole state again, the return queue too
             self._retry_at = now
         self._notify_output()
 
@@ -218,6 +232,7 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
         """Remove power: nothing is answered; queues are kept (they are non-volatile)."""
         self.powered = False
         self._attempt = None
+        self._reception = None
 
     def power_on(self) -> None:
         """Restore power: stored settings, S-registers to defaults, queues as they were."""
@@ -242,87 +257,100 @@ class IdpModemEmulator(AtEmulator[Settings], IdpMessageQueues):
     def signal_bars(self, now: float) -> int:
         return self.link.signal(now)
 
-    def _start_attempt(self, now: float) -> bool:
-        """Start sending the oldest highest-priority ready message, or receiving a forward one."""
+    def _sky_closed(self, now: float) -> float | None:
+        """When to look again if nothing can go over the air at ``now`` (blockage, no signal, beam not
+        yet acquired); None when the terminal is active."""
+        if self.faults.blocked(now):  # the mast, a crane: nothing goes until the blockage ends
+            return self.faults.blocked_until
+        if self.link.signal(now) == 0:
+            self.acquisition.state(now, 0)
+            return self.link.next_change(now)
+        if self.acquisition.state(now, self.link.signal(now)) != ACTIVE:  # still acquiring the beam
+            return self.acquisition.active_at(now)
+        return None
+
+    def _start_transmission(self, now: float) -> bool:
+        """Start sending the oldest highest-priority ready return message."""
         ready = [e for e in self.returns if e.state == TX_READY]
         for entry in ready:
             if now - entry.created > self.tx_lifetime_s:
                 entry.state = TX_FAILED
                 self.sregs[89] |= EVENT_MO_COMPLETE
         ready = [e for e in ready if e.state == TX_READY]
-        if not ready and self._forward_check and now < self.next_wakeup_slot(now):
-            self._retry_at = self.next_wakeup_slot(now)  # asleep until the next wakeup slot
-            return False
-        offer = self.network.next_forward(self.mobile_id, now) if self._forward_check else None
-        if offer is None:
-            self._forward_check = False
-        if not ready and offer is None:
+        if not ready:
             self._retry_at = None
             return False
-        if self.faults.blocked(now):  # the mast, a crane: nothing goes until the blockage ends
-            self._retry_at = self.faults.blocked_until
-            return False
-        if self.link.signal(now) == 0:
-            self.acquisition.state(now, 0)
-            self._retry_at = self.link.next_change(now)
-            return False
-        if self.acquisition.state(now, self.link.signal(now)) != ACTIVE:  # still acquiring the beam
-            self._retry_at = self.acquisition.active_at(now)
+        closed = self._sky_closed(now)
+        if closed is not None:
+            self._retry_at = closed
             return False
         fault = self.faults.take(now)
         if fault is not None and fault.blockage_s > 0:
             self._retry_at = self.faults.blocked_until
             return False
-        size = (
-            len(min(ready, key=lambda e: (e.priority, e.created)).raw)
-            if ready
-            else len(offer[1])
-            if offer
-            else 0
-        )
-        status, duration = self.link.session_outcome(now, size)
+        entry = min(ready, key=lambda e: (e.priority, e.created))
+        status, duration = self.link.session_outcome(now, len(entry.raw))
         if fault is not None and fault.mo_status is not None:
             status = fault.mo_status
         if fault is not None and fault.lost_after_s is not None and fault.lost_after_s < duration:
             status, duration = MO_CONNECTION_LOST, fault.lost_after_s
-        if ready:
-            entry = min(ready, key=lambda e: (e.priority, e.created))
-            entry.state = TX_SENDING
-            if entry.msg_num == "0.0":
-                self._msg_seq += 1
-                entry.msg_num = msg_num(self._msg_seq)
-            self._attempt = _Attempt(now + duration, status, "tx", entry=entry)
-        else:
-            assert offer is not None
-            self._attempt = _Attempt(now + duration, status, "rx", reference=offer[0], raw=offer[1])
+        entry.state = TX_SENDING
+        if entry.msg_num == "0.0":
+            self._msg_seq += 1
+            entry.msg_num = msg_num(self._msg_seq)
+        self._attempt = _Attempt(now + duration, status, "tx", entry=entry)
         self._retry_at = None
         return True
 
-    def _finish_attempt(self, now: float) -> None:
+    def _start_reception(self, now: float) -> bool:
+        """Start receiving the forward message the network offers, at the terminal's next wakeup slot."""
+        if not self._forward_check:
+            self._rx_retry_at = None
+            return False
+        if now < self.next_wakeup_slot(now):
+            self._rx_retry_at = self.next_wakeup_slot(now)  # asleep until the next wakeup slot
+            return False
+        offer = self.network.next_forward(self.mobile_id, now)
+        if offer is None:
+            self._forward_check = False
+            self._rx_retry_at = None
+            return False
+        closed = self._sky_closed(now)
+        if closed is not None:
+            self._rx_retry_at = closed
+            return False
+        status, duration = self.link.session_outcome(now, len(offer[1]))
+        self._reception = _Attempt(now + duration, status, "rx", reference=offer[0], raw=offer[1])
+        self._rx_retry_at = None
+        return True
+
+    def _finish_transmission(self, now: float) -> None:
         attempt = self._attempt
-        assert attempt is not None
+        assert attempt is not None and attempt.entry is not None
         self._attempt = None
-        if attempt.kind == "tx":
-            entry = attempt.entry
-            assert entry is not None
-            if entry.state != TX_SENDING:
-                return
-            delivered = False
-            if attempt.status == MO_SUCCESS:
-                try:
-                    self.network.return_message(self.mobile_id, entry.raw, now)
-                    delivered = True
-                except LookupError:
-                    delivered = False
-            if delivered:
-                entry.state = TX_COMPLETE
-                entry.acked = len(entry.raw)
-                self.sregs[89] |= EVENT_MO_COMPLETE
-            else:
-                entry.state = TX_READY
-                if attempt.status == MO_NO_NETWORK_SERVICE:
-                    self._retry_at = self.link.next_change(now)
+        entry = attempt.entry
+        if entry.state != TX_SENDING:
             return
+        delivered = False
+        if attempt.status == MO_SUCCESS:
+            try:
+                self.network.return_message(self.mobile_id, entry.raw, now)
+                delivered = True
+            except LookupError:
+                delivered = False
+        if delivered:
+            entry.state = TX_COMPLETE
+            entry.acked = len(entry.raw)
+            self.sregs[89] |= EVENT_MO_COMPLETE
+        else:
+            entry.state = TX_READY
+            if attempt.status == MO_NO_NETWORK_SERVICE:
+                self._retry_at = self.link.next_change(now)
+
+    def _finish_reception(self, now: float) -> None:
+        attempt = self._reception
+        assert attempt is not None
+        self._reception = None
         self._forward_check = True
         if attempt.status != MO_SUCCESS:
             return  # the network keeps the message and offers it again
@@ -536,6 +564,11 @@ _EXTENDED: dict[str, Callable[[IdpModemEmulator, str, bytearray, float], None]] 
     "%GPS": IdpModemEmulator._cmd_gps,
     "%OFF": IdpModemEmulator._cmd_off,
 }
+
+
+def _due(attempt: _Attempt | None, retry_at: float | None, now: float) -> bool:
+    """A channel with nothing under way whose retry time (if any) has come."""
+    return attempt is None and (retry_at is None or now >= retry_at)
 
 
 def _split_commands(body: str) -> list[str]:

@@ -6,10 +6,11 @@ import base64
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from firmware_profiles import load_profile
+from simulators.fault_plan import FaultPlan, SessionFault
 from simulators.idp_modem import (
     ERR_NAME_IN_USE,
     ERR_QUEUE_FULL,
@@ -19,7 +20,7 @@ from simulators.idp_modem import (
     IdpModemEmulator,
     crc16,
 )
-from simulators.link_model import LinkModel
+from simulators.link_model import MO_CONNECTION_LOST, LinkModel
 
 PROFILE = load_profile("inmarsat-idp")
 T0 = 1_735_689_600.0
@@ -156,6 +157,19 @@ def test_forward_message_listed_fetched_and_marked() -> None:
     assert m.network.forward_states == {1: "delivered"}
 
 
+def test_a_forward_message_arrives_while_a_return_message_keeps_failing() -> None:
+    """The forward and the return channel are separate carriers: a return message retried again and
+    again (a storm) does not hold up the reception of a forward message."""
+    m = Modem(faults=FaultPlan([SessionFault(mo_status=MO_CONNECTION_LOST)] * 100))
+    m.tx(b'AT%MGRT="stuck",4,128,3,AA==\r')
+    m.network.queue_forward(m.emu.mobile_id, b"\x80\x01Hello World", m.now)
+    m.wait(5)
+    assert m.network.forward_states == {1: "delivered"}
+    assert b'%MGFN: "FM' in m.tx(b"AT%MGFN\r")
+    assert m.network.returns == []  # the return message is still being retried
+    assert b'"stuck"' in m.tx(b'AT%MGRS="stuck"\r')
+
+
 def test_full_queue_refuses_a_forward_message_with_a_protocol_error() -> None:
     m = Modem()
     m.emu.link.forced_signal = 0
@@ -221,6 +235,7 @@ ALPHABET = [
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.binary(max_size=8), st.sampled_from(ALPHABET)), max_size=40))
+@example([b"AT", b"%CRC=1", b"\r"])  # CRC mode left on
 def test_any_bytes_from_the_dte_never_crash_the_emulator(chunks: list[bytes]) -> None:
     m = Modem()
     for chunk in chunks:
@@ -231,7 +246,8 @@ def test_any_bytes_from_the_dte_never_crash_the_emulator(chunks: list[bytes]) ->
     m.now += 600.0  # past any data or session deadline the garbage may have started
     m.emu.tick(m.now)
     m.emu.read_output()
-    answer = m.tx(b"\rAT\r")
+    # the garbage may have turned CRC mode on (AT%CRC=1): then a request carries its CRC, as a driver's does
+    answer = m.tx(b"\rAT*3983\r" if m.emu.settings.crc else b"\rAT\r")
     assert b"OK" in answer or b"0\r" in answer, answer
 
 

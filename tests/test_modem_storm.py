@@ -114,7 +114,8 @@ def test_idp_driver_through_a_storm_loses_and_duplicates_nothing() -> None:
             to_queue = list(mts)
             failures = 0
             try:
-                while pending or to_queue or len(received) < MT_COUNT:
+                # until every return message has left the modem: forward messages no longer wait for them
+                while pending or to_queue or len(received) < MT_COUNT or modem.in_flight:
                     if to_queue and rng.random() < 0.5:
                         network.queue_forward(emulator.mobile_id, bytes([sin]) + to_queue.pop(0), clock.now())
                     if not pending:  # only replies left: wait for the modem's "ring" (a poll found one)
