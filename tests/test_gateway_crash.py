@@ -25,8 +25,11 @@ def test_nothing_accepted_is_lost_or_duplicated_across_hundreds_of_sigkills_of_t
     assert not report.lost, f"accepted but lost: {report.lost[:10]}"
     assert not report.duplicated, f"reached the shore twice: {list(report.duplicated)[:10]}"
     assert report.promised > 150, "the crash points must cover plenty of accepts"
-    # The kills land in every phase of the work, not only between messages.
-    for phase in ("start-up", "frame-write", "session", "ack-read"):
+    # The kills land in every phase of the work, not only between messages. With acknowledgement by
+    # exception the vessel learns a frame went from the session's own +SBDIX answer (phase "session");
+    # MT frames are read only when replies or cumulative acknowledgements wait, so "ack-read" is not
+    # reached in every run and is not required here.
+    for phase in ("start-up", "frame-write", "session"):
         assert report.kills_by_phase[phase] > 0, dict(report.kills_by_phase)
     assert report.kills_mid_request > 0 and report.uncertain > 0
     # Every record the gateway ever stored is delivered and is one the shore holds (no id reused).
