@@ -35,8 +35,7 @@ class AckPolicy:
 
 
 def load_ledger(db: Any, imei: str) -> ReceiptLedger:
-    row = db.execute("SELECT value FROM marks WHERE source = ?", (LEDGER + imei,)).fetchone()
-    return ReceiptLedger.from_json(row[0] if row else None)
+    return ReceiptLedger.from_json(Archive.read_mark(db, LEDGER + imei))
 
 
 def save_ledger(db: Any, imei: str, ledger: ReceiptLedger, policy: AckPolicy, now: float) -> None:
@@ -57,8 +56,8 @@ def vessels_due(archive: Archive, now: float) -> list[str]:
 
 
 def voids_owed(db: Any, imei: str) -> set[int]:
-    row = db.execute("SELECT value FROM marks WHERE source = ?", (VOIDS + imei,)).fetchone()
-    return set(json.loads(row[0])) if row else set()
+    value = Archive.read_mark(db, VOIDS + imei)
+    return set(json.loads(value)) if value else set()
 
 
 def _save_voids(db: Any, imei: str, voids: set[int], now: float) -> None:

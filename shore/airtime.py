@@ -22,22 +22,23 @@ PREFIX = "airtime:"
 DAY = 86400.0
 
 
-def _key(imei: str, now: float) -> str:
+def mark_source(imei: str, now: float) -> str:
+    """The mark holding the vessel's billing units of the UTC day of ``now``."""
     return f"{PREFIX}{imei}:{time.strftime('%Y-%m-%d', time.gmtime(now))}"
 
 
 def record(db: Any, imei: str, profile: str, nbytes: int, direction: str, now: float) -> None:
     """Add one message of ``nbytes`` (0: an empty MO session) in ``direction`` ("mo"/"mt")."""
     units = load_profile(profile).billing.units(nbytes)
-    key = _key(imei, now)
-    row = db.execute("SELECT value FROM marks WHERE source = ?", (key,)).fetchone()
-    counts = json.loads(row[0]) if row else {}
+    key = mark_source(imei, now)
+    value = Archive.read_mark(db, key)
+    counts = json.loads(value) if value else {}
     counts[direction] = counts.get(direction, 0) + units
     Archive.set_mark(db, key, json.dumps(counts, sort_keys=True), now)
 
 
 def units_since(archive: Archive, imei: str, now: float, days: int) -> int:
-    keys = [_key(imei, now - d * DAY) for d in range(days)]
+    keys = [mark_source(imei, now - d * DAY) for d in range(days)]
     marks = [archive.get_mark(k) for k in keys]
     return sum(sum(json.loads(m).values()) for m in marks if m)
 

@@ -43,7 +43,7 @@ from .archive_schema import (
     pg_sql,
     vessel_from_row,
 )
-from .frame_batch import FrameBatch
+from .frame_batch import MARK_UPSERT, FrameBatch
 
 __all__ = [
     "FRAME_CLASS",
@@ -410,11 +410,19 @@ class Archive(MtQueues):
 
     @staticmethod
     def set_mark(db: Any, source: str, value: str, now: float) -> None:
-        db.execute(
-            "INSERT INTO marks (source, value, updated) VALUES (?, ?, ?) "
-            "ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-            (source, value, now),
-        )
+        """Write a mark in ``db``'s transaction (a batch keeps it and saves it once at its end)."""
+        if isinstance(db, FrameBatch):
+            db.set_mark(source, value, now)
+        else:
+            db.execute(MARK_UPSERT, (source, value, now))
+
+    @staticmethod
+    def read_mark(db: Any, source: str) -> str | None:
+        """A mark as ``db``'s transaction sees it (a batch answers from what it loaded or wrote)."""
+        if isinstance(db, FrameBatch):
+            return db.mark(source)
+        row = db.execute("SELECT value FROM marks WHERE source = ?", (source,)).fetchone()
+        return None if row is None else str(row[0])
 
     @staticmethod
     def first_sight(db: Any, source: str, msg_id: str, now: float) -> bool:

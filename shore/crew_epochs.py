@@ -27,8 +27,7 @@ from .archive import Archive
 
 
 def _mark(db: Any, source: str) -> str | None:
-    row = db.execute("SELECT value FROM marks WHERE source = ?", (source,)).fetchone()
-    return None if row is None else str(row[0])
+    return Archive.read_mark(db, source)
 
 
 def _public_key(db: Any, imei: str, number: int) -> bytes | None:

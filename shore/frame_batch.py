@@ -26,6 +26,11 @@ from wire.replay import ReplayWindow
 from .archive_schema import VESSEL_COLUMNS, Vessel, vessel_from_row
 
 FrameKey = tuple[str, int, bytes]  # (imei, momsn, raw): one delivery
+MARK_UPSERT = (
+    "INSERT INTO marks (source, value, updated) VALUES (?, ?, ?) "
+    "ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated = excluded.updated"
+)
+_ABSENT = object()
 
 
 def _in(column: str, values: list[Any], dialect: str) -> tuple[str, list[Any]]:
@@ -59,6 +64,8 @@ class FrameBatch:
         self._savepoints = 0
         self._after_commit: list[Callable[[], None]] = []
         self._staged: dict[Any, Any] = {}
+        self._marks: dict[str, str | None] = {}  # marks read or written in this batch
+        self._marks_written: dict[str, tuple[str, float]] = {}  # written: (value, when), saved at the end
 
     # --- statements -----------------------------------------------------------------------------------
 
@@ -292,9 +299,55 @@ class FrameBatch:
             )
 
     def finish(self) -> None:
-        """Send everything held and the replay windows; the batch is ready to commit."""
+        """Send everything held, the replay windows and the marks; the batch is ready to commit."""
         self.flush()
         self.save_windows()
+        self.save_marks()
+
+    # --- marks -----------------------------------------------------------------------------------------
+
+    def load_marks(self, sources: Iterable[str]) -> None:
+        """Read these marks in one statement (the receipt ledgers, airtime counts... of the batch's
+        vessels); later reads and writes of them in the batch stay in memory."""
+        wanted = sorted(set(sources) - self._marks.keys())
+        if not wanted:
+            return
+        where, args = _in("source", wanted, self.dialect)
+        found = dict(self.db.execute(f"SELECT source, value FROM marks WHERE {where}", args).fetchall())
+        for source in wanted:
+            value = found.get(source)
+            self._marks[source] = None if value is None else str(value)
+
+    def mark(self, source: str) -> str | None:
+        """A mark's value as this batch sees it (its own writes included)."""
+        if source not in self._marks:
+            self.load_marks([source])
+        return self._marks[source]
+
+    def set_mark(self, source: str, value: str, now: float) -> None:
+        """Write a mark; it is saved once, with its last value, when the batch ends."""
+        cached = self._marks.get(source, _ABSENT)
+        written = self._marks_written.get(source)
+        self._marks[source] = value
+        self._marks_written[source] = (value, now)
+
+        def undo() -> None:
+            if cached is _ABSENT:
+                self._marks.pop(source, None)
+            else:
+                self._marks[source] = cached
+            if written is None:
+                self._marks_written.pop(source, None)
+            else:
+                self._marks_written[source] = written
+
+        self._on_undo(undo)
+
+    def save_marks(self) -> None:
+        rows = [(source, value, at) for source, (value, at) in sorted(self._marks_written.items())]
+        self._marks_written.clear()
+        if rows:
+            self.db.executemany(MARK_UPSERT, rows)
 
     # --- records ---------------------------------------------------------------------------------------
 

@@ -163,6 +163,12 @@ class Relay(RelayMt):
 
     def _run_batch(self, batch: FrameBatch, deliveries: Sequence[Delivery]) -> list[str]:
         batch.load_vessels(d.imei for d in deliveries)
+        batch.load_marks(  # what every frame reads and writes: receipt ledger, ack due, airtime units
+            source
+            for d in deliveries
+            if d.imei in batch.vessels
+            for source in (acks.LEDGER + d.imei, acks.DUE + d.imei, airtime.mark_source(d.imei, d.now))
+        )
         opened: list[tuple[Delivery, Vessel | None, Any]] = []
         for d in deliveries:
             vessel = batch.vessels.get(d.imei)

@@ -12,8 +12,11 @@ import psycopg
 import pytest
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
+from firmware_profiles import load_profile
+from shore import acks, airtime
 from shore.archive import MIGRATIONS, Archive, pg_sql
 from shore.relay import Delivery, Relay
+from wire.ackpolicy import ReceiptLedger
 from wire.records import Kind
 
 NET = "iridium-directip"
@@ -201,6 +204,12 @@ def test_a_frame_that_fails_mid_batch_rolls_back_alone_and_the_others_commit(
         assert sum(t.endswith("/up/catch/trip-start") for t in topics) == 2
         outcomes = dict(archive.query("SELECT momsn, outcome FROM frames_in"))
         assert outcomes == {1: "accepted", 2: "fragment-cap", 3: "accepted"}
+        # The marks every frame writes (kept in memory through the batch, saved once at its end)
+        # count the two frames that stayed and nothing of the refused one.
+        units = load_profile(vessel.profile).billing.units
+        assert airtime.units_since(archive, vessel.imei, 102.0, 1) == units(len(first)) + units(len(last))
+        ledger = ReceiptLedger.from_json(archive.get_mark(acks.LEDGER + vessel.imei))
+        assert set(ledger.holes) == {doomed_counter}, "the refused frame is a hole, its neighbours are received"
         # The refused frame's counter was rolled back with it: the vessel's resend is accepted.
         resent = vessel.frame([vessel.catch_item(2)], counter=doomed_counter)
         assert relay.handle_mo(vessel.imei, 4, resent, "test", 104.0) == "accepted"
