@@ -183,31 +183,74 @@ class PgDb:
             pipeline.sync()
 
     def executemany(self, sql: str, args: Any) -> Any:
-        rows = list(args)
+        """Many rows of one statement. An INSERT, an upsert or an UPDATE by key goes as one statement
+        whose parameters are one array per column (``unnest``): its text is the same for any number of
+        rows, so it is parsed and prepared once, and the rows travel in one round trip. Any other
+        statement goes row by row (pipelined)."""
+        rows = [tuple(row) for row in args]
         cur = self.conn.cursor()
-        insert = _INSERT_VALUES.match(sql)
-        if insert is None or len(rows) < 2:
+        many = None if len(rows) < 2 else self._unnest(sql, rows)
+        if many is None:
             cur.executemany(self._sql(sql), rows)
             return cur
-        # An INSERT of many rows goes as one statement whose parameters are one array per column
-        # (INSERT ... SELECT FROM unnest): the text is the same for any number of rows, so it is parsed
-        # and prepared once, and the rows travel in one round trip.
-        ignore, table, names = (
-            insert.group(1),
-            insert.group(2),
-            [c.strip() for c in insert.group(3).split(",")],
+        statement, columns = many
+        cur.execute(self._sql(statement), columns)
+        return cur
+
+    def _unnest(self, sql: str, rows: list[tuple[Any, ...]]) -> tuple[str, list[list[Any]]] | None:
+        """The one-statement form of ``sql`` over ``rows`` and its column arrays; None if ``sql`` has
+        no such form. Rows that name the same key are reduced to the last one, which is what running
+        them in order leaves (each sets plain values, never a value computed from the row)."""
+        insert = _INSERT_VALUES.match(sql)
+        if insert is not None:
+            ignore, table, names, conflict, update = insert.groups()
+            cols = [c.strip() for c in names.split(",")]
+            if conflict is not None:
+                keys = [cols.index(k.strip()) for k in conflict.split(",")]
+                rows = list({tuple(row[i] for i in keys): row for row in rows}.values())
+            arrays = self._arrays(table, cols)
+            statement = f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM unnest({arrays})"
+            if ignore:
+                statement += " ON CONFLICT DO NOTHING"
+            elif conflict is not None:
+                statement += f" ON CONFLICT ({conflict}) DO UPDATE SET {update}"
+            return statement, self._columns(table, cols, rows)
+        update = _UPDATE_BY_KEY.match(sql)
+        if update is None:
+            return None
+        table, assignments, where = update.groups()
+        sets = [_ASSIGN.match(a) for a in assignments.split(",")]
+        keys = [_KEY_EQ.match(k) for k in re.split(r"\s+AND\s+", where.strip(), flags=re.IGNORECASE)]
+        if not all(sets) or not all(keys):
+            return None
+        params = [m.group(1) for m in sets if m and m.group(2) == "?"] + [m.group(1) for m in keys if m]
+        if len(params) != len(rows[0]):
+            return None
+        first_key = len(params) - len(keys)
+        rows = list({row[first_key:]: row for row in rows}.values())
+        aliases = [f"p{i}" for i in range(len(params))]
+        arrays = self._arrays(table, params)
+        values = iter(aliases)
+        set_sql = ", ".join(
+            f"{m.group(1)} = u.{next(values)}" if m.group(2) == "?" else f"{m.group(1)} = {m.group(2)}"
+            for m in sets
+            if m
         )
+        where_sql = " AND ".join(f"{table}.{m.group(1)} = u.{next(values)}" for m in keys if m)
+        statement = f"UPDATE {table} SET {set_sql} FROM unnest({arrays}) AS u({', '.join(aliases)}) WHERE {where_sql}"
+        return statement, self._columns(table, params, rows)
+
+    def _arrays(self, table: str, columns: list[str]) -> str:
         types = self._column_types(table)
-        arrays = ", ".join(f"?::{types[name]}[]" for name in names)
-        many = f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
-        if ignore:
-            many += " ON CONFLICT DO NOTHING"
+        return ", ".join(f"?::{types[name]}[]" for name in columns)
+
+    def _columns(self, table: str, names: list[str], rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+        types = self._column_types(table)
         columns = [list(column) for column in zip(*rows, strict=True)]
         for name, column in zip(names, columns, strict=True):
             if types[name] == "double precision":  # one element type per array: 1 and 2.5 both float
                 column[:] = [None if v is None else float(v) for v in column]
-        cur.execute(self._sql(many), columns)
-        return cur
+        return columns
 
     def _column_types(self, table: str) -> dict[str, str]:
         types = self._types.get(table)
@@ -222,8 +265,13 @@ class PgDb:
 
 
 _INSERT_VALUES = re.compile(
-    r"^\s*INSERT (OR IGNORE )?INTO (\w+) \(([^)]*)\) VALUES \([?, ]+\)\s*$", re.IGNORECASE
+    r"^\s*INSERT (OR IGNORE )?INTO (\w+) \(([^)]*)\) VALUES \([?, ]+\)"
+    r"(?:\s+ON CONFLICT \(([^)]*)\) DO UPDATE SET ((?:\s*\w+ = excluded\.\w+,?)+))?\s*$",
+    re.IGNORECASE,
 )
+_UPDATE_BY_KEY = re.compile(r"^\s*UPDATE (\w+) SET (.+?) WHERE (.+?)\s*$", re.IGNORECASE | re.DOTALL)
+_ASSIGN = re.compile(r"^\s*(\w+) = (\?|-?\d+|NULL)\s*$", re.IGNORECASE)
+_KEY_EQ = re.compile(r"^\s*(\w+) = \?\s*$")
 
 
 def is_postgres_url(location: str | Path) -> bool:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from relay_kit import ShoreKeys, VesselSender, make_relay
 
 from firmware_profiles import load_profile
@@ -254,5 +256,74 @@ def test_many_outbox_events_written_at_once_keep_their_order_on_postgresql(pg_ur
             db.executemany("INSERT INTO events (topic, payload, retain, created) VALUES (?, ?, ?, ?)", rows)
         stored = archive.query("SELECT topic, payload, retain, created FROM events ORDER BY id")
         assert [(t, bytes(p), r, c) for t, p, r, c in stored] == [(t, p, r, float(c)) for t, p, r, c in rows]
+    finally:
+        archive.close()
+
+
+_MARKS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "ledger:1", "ledger:2"]),
+        st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8),
+        st.floats(0, 1e6),
+    ),
+    min_size=2,
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(marks=_MARKS, windows=st.lists(st.tuples(st.integers(-1, 2**40), st.integers(0, 3)), min_size=2, max_size=8))
+def test_many_rows_in_one_statement_leave_what_running_them_one_by_one_leaves(
+    pg_url: str, marks: list[tuple[str, str, float]], windows: list[tuple[int, int]]
+) -> None:
+    """Upserts and updates by key sent as one statement over column arrays (repeated keys included)
+    leave the same rows as the same statements run one after the other."""
+    upsert = (
+        "INSERT INTO marks (source, value, updated) VALUES (?, ?, ?) "
+        "ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated = excluded.updated"
+    )
+    update = "UPDATE vessels SET rx_highest = ?, rx_bitmap = ?, silent_alerted = 0 WHERE imei = ?"
+    imeis = [f"30023406000000{i}" for i in range(4)]
+    results = []
+    for many in (True, False):
+        archive = Archive(pg_url)
+        try:
+            with archive.tx() as db:
+                db.execute("DELETE FROM marks")
+                db.execute("DELETE FROM vessels")
+            for imei in imeis:
+                archive.register_vessel(imei, f"unnest-{imei}", b"k" * 32)
+            rows = [(highest, str(highest % 7), imeis[i]) for highest, i in windows]
+            with archive.tx() as db:
+                if many:
+                    db.executemany(upsert, marks)
+                    db.executemany(update, rows)
+                else:
+                    for row in marks:
+                        db.execute(upsert, row)
+                    for row in rows:
+                        db.execute(update, row)
+            results.append(
+                (
+                    archive.query("SELECT source, value, updated FROM marks ORDER BY source"),
+                    archive.query("SELECT imei, rx_highest, rx_bitmap FROM vessels ORDER BY imei"),
+                )
+            )
+        finally:
+            archive.close()
+    assert results[0] == results[1]
+
+
+def test_statements_without_a_one_statement_form_still_run_row_by_row(pg_url: str) -> None:
+    archive = Archive(pg_url)
+    try:
+        for imei in ("300234060000001", "300234060000002"):
+            archive.register_vessel(imei, f"rows-{imei}", b"k" * 32)
+        with archive.tx() as db:  # a condition that is not a key: no column-array form
+            db.executemany(
+                "UPDATE vessels SET rx_highest = ? WHERE imei = ? AND rx_highest < 5",
+                [(3, "300234060000001"), (9, "300234060000002")],
+            )
+        assert archive.query("SELECT rx_highest FROM vessels ORDER BY imei") == [(3,), (9,)]
     finally:
         archive.close()
