@@ -43,7 +43,7 @@ from .archive_schema import (
     pg_sql,
     vessel_from_row,
 )
-from .frame_batch import MARK_UPSERT, FrameBatch
+from .frame_batch import EVENT_INSERT, MARK_UPSERT, FrameBatch
 
 __all__ = [
     "FRAME_CLASS",
@@ -369,11 +369,12 @@ class Archive(MtQueues):
 
     @staticmethod
     def add_event(db: Any, topic: str, payload: bytes, now: float, retain: bool = False) -> None:
-        _write(
-            db,
-            "INSERT INTO events (topic, payload, retain, created) VALUES (?, ?, ?, ?)",
-            (topic, payload, int(retain), now),
-        )
+        """Queue an event for the broker in ``db``'s transaction. In a batch, a retained event is
+        superseded by a later one on its topic (only the last state is written)."""
+        if retain and isinstance(db, FrameBatch):
+            db.retained_event(topic, payload, now)
+        else:
+            _write(db, EVENT_INSERT, (topic, payload, int(retain), now))
 
     def pending_events(self, limit: int = 100) -> list[PendingEvent]:
         rows = self.query(

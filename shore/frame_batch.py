@@ -30,6 +30,7 @@ MARK_UPSERT = (
     "INSERT INTO marks (source, value, updated) VALUES (?, ?, ?) "
     "ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated = excluded.updated"
 )
+EVENT_INSERT = "INSERT INTO events (topic, payload, retain, created) VALUES (?, ?, ?, ?)"
 _ABSENT = object()
 
 
@@ -66,6 +67,7 @@ class FrameBatch:
         self._staged: dict[Any, Any] = {}
         self._marks: dict[str, str | None] = {}  # marks read or written in this batch
         self._marks_written: dict[str, tuple[str, float]] = {}  # written: (value, when), saved at the end
+        self._retained: dict[str, tuple[bytes, float]] = {}  # retained state events: the last per topic
 
     # --- statements -----------------------------------------------------------------------------------
 
@@ -303,6 +305,30 @@ class FrameBatch:
         self.flush()
         self.save_windows()
         self.save_marks()
+        self.save_retained()
+
+    # --- retained state events --------------------------------------------------------------------------
+
+    def retained_event(self, topic: str, payload: bytes, now: float) -> None:
+        """A retained state event (a vessel's last contact, position, open alert): a later one on the
+        same topic in this batch supersedes it, so only the last is written, after the batch's other
+        events."""
+        previous = self._retained.get(topic)
+        self._retained[topic] = (payload, now)
+
+        def undo() -> None:
+            if previous is None:
+                self._retained.pop(topic, None)
+            else:
+                self._retained[topic] = previous
+
+        self._on_undo(undo)
+
+    def save_retained(self) -> None:
+        rows = [(topic, payload, 1, now) for topic, (payload, now) in self._retained.items()]
+        self._retained.clear()
+        if rows:
+            self.db.executemany(EVENT_INSERT, rows)
 
     # --- marks -----------------------------------------------------------------------------------------
 

@@ -180,6 +180,7 @@ class MqttClient:
         # _state_lock guards _client/_pending; paho is called under it only before loop_start.
         self._state_lock = threading.Lock()
         self._pending: list[_Outgoing] = []
+        self._publish_properties: dict[tuple[int | None, str | None], Properties] = {}
         # _acks_lock guards the PUBACK bookkeeping; paho is never called while it is held.
         self._acks_lock = threading.Lock()
         self._awaiting: dict[int, Callable[[MqttPublishError | None], None] | None] = {}
@@ -316,14 +317,24 @@ class MqttClient:
                 return
         self._send(client, out)
 
-    def _send(self, client: paho.Client, out: _Outgoing) -> None:
-        properties: Properties | None = None
-        if self._mqtt5 and (out.expiry_s is not None or out.content_type is not None):
+    def _properties(self, expiry_s: int | None, content_type: str | None) -> Properties | None:
+        """The MQTT 5 PUBLISH properties for these settings: built once and shared (paho only reads
+        them), since building them costs as much as the rest of a publish."""
+        if not self._mqtt5 or (expiry_s is None and content_type is None):
+            return None
+        key = (expiry_s, content_type)
+        properties = self._publish_properties.get(key)
+        if properties is None:
             properties = Properties(PacketTypes.PUBLISH)
-            if out.expiry_s is not None:
-                properties.MessageExpiryInterval = int(out.expiry_s)
-            if out.content_type is not None:
-                properties.ContentType = out.content_type
+            if expiry_s is not None:
+                properties.MessageExpiryInterval = int(expiry_s)
+            if content_type is not None:
+                properties.ContentType = content_type
+            self._publish_properties[key] = properties
+        return properties
+
+    def _send(self, client: paho.Client, out: _Outgoing) -> None:
+        properties = self._properties(out.expiry_s, out.content_type)
         info = client.publish(out.topic, out.payload, qos=out.qos, retain=out.retain, properties=properties)
         if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
             if out.qos == 0:

@@ -4,6 +4,7 @@ one vessel, retention per record class, and the SQLite archive migrating forward
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -325,5 +326,41 @@ def test_statements_without_a_one_statement_form_still_run_row_by_row(pg_url: st
                 [(3, "300234060000001"), (9, "300234060000002")],
             )
         assert archive.query("SELECT rx_highest FROM vessels ORDER BY imei") == [(3,), (9,)]
+    finally:
+        archive.close()
+
+
+def test_a_batch_publishes_each_vessels_last_link_state_once_after_its_other_events(
+    tmp_path: Path, archive_location: str | Path
+) -> None:
+    keys = ShoreKeys(tmp_path / "keys")
+    archive = Archive(archive_location)
+    relay = Relay(archive, keys.link, keys.crew)
+    one = VesselSender(keys, "300234010000781", "State One")
+    two = VesselSender(keys, "300234010000782", "State Two")
+    one.register(archive)
+    two.register(archive)
+    batch = [
+        Delivery(one.imei, 1, one.frame([one.catch_item(1)]), "test", 10.0),
+        Delivery(two.imei, 1, two.frame([two.catch_item(1)]), "test", 11.0),
+        Delivery(one.imei, 2, one.frame([one.catch_item(2)]), "test", 12.0),
+    ]
+    try:
+        assert relay.handle_batch(batch) == ["accepted"] * 3
+        events = archive.query("SELECT topic, payload, retain FROM events ORDER BY id")
+        links = [(t, json.loads(bytes(p))) for t, p, r in events if t.endswith("/state/link")]
+        # The retained link state is what a subscriber keeps: one per vessel, the latest contact.
+        assert [(t.split("/")[3], e["momsn"], e["last_contact"]) for t, e in links] == [
+            ("state-one", 2, 12.0),
+            ("state-two", 1, 11.0),
+        ]
+        assert all(r == 1 for t, _p, r in events if t.endswith("/state/link"))
+        # Every catch event is kept, and each comes before the state that follows its frame.
+        catch = [i for i, (t, _p, _r) in enumerate(events) if "/up/catch/" in t]
+        assert len(catch) == 3 and max(catch) < min(i for i, (t, _p, _r) in enumerate(events) if "/state/" in t)
+        # A later batch writes the state again: a retained message is not lost to coalescing.
+        assert relay.handle_mo(two.imei, 2, two.frame([two.catch_item(2)]), "test", 13.0) == "accepted"
+        last = archive.query("SELECT payload FROM events WHERE topic LIKE '%state-two/state/link' ORDER BY id")
+        assert [json.loads(bytes(p))["momsn"] for (p,) in last] == [1, 2]
     finally:
         archive.close()
