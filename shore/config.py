@@ -117,7 +117,9 @@ class AlertsSection:
 
 @dataclass
 class ScaleSection:
-    role: str = "all"  # all | ingest | worker (ingest and worker need PostgreSQL and an external broker)
+    # all | ingest | worker | duties (all but "all" need PostgreSQL and an external broker). "duties": only
+    # the singleton duties (outbox, MT frames, alerts, retention), so that workers spend their CPU on frames.
+    role: str = "all"
     worker_id: str = ""  # unique per process; empty = host name + process id
     share_group: str = "seabridge-relay"  # MQTT 5 shared subscription group of the workers
     claim_after_s: float = 30.0  # a worker processes frames queued longer than this that no one took

@@ -62,7 +62,8 @@ from .webhook import Authenticator, RateLimiter, WebhookMo, create_webhook_app
 log = logging.getLogger("shore")
 
 MAX_REPLY_PAYLOAD = 8 * 1024
-ROLES = ("all", "ingest", "worker")
+PUBLISH_WINDOW = 100  # outbox events read per round and in flight to the broker at most
+ROLES = ("all", "ingest", "worker", "duties")
 
 
 class ShoreService:
@@ -159,7 +160,7 @@ class ShoreService:
         try:
             async with asyncio.TaskGroup() as tg:
                 await self._start_endpoints(tg, servers)
-                if self.role in ("all", "worker"):
+                if self.role in ("all", "worker", "duties"):
                     tg.create_task(self._duties())
                 if on_ready is not None:
                     on_ready(dict(self.endpoints))
@@ -211,7 +212,7 @@ class ShoreService:
             group = cfg.scale.share_group
             self.mqtt.subscribe(f"$share/{group}-mt/{TOPIC_ROOT}/+/+/down/crew", self._on_reply)
             self.mqtt.subscribe(f"$share/{group}/{FRAMES_TOPIC}/#", self._on_frame, deferred_ack=True)
-        if self.role != "ingest":
+        if self.role in ("all", "worker"):
             self.batcher.start()
         self.mqtt.start()
 
@@ -440,7 +441,7 @@ class ShoreService:
                 await asyncio.to_thread(self._flush_marks)
                 with self._inflight_lock:
                     settled = set(self._marked)
-                events = await asyncio.to_thread(self.archive.pending_events)
+                events = await asyncio.to_thread(self.archive.pending_events, PUBLISH_WINDOW)
                 sent_any = False
                 for event in events:
                     with self._inflight_lock:
@@ -487,7 +488,11 @@ class ShoreService:
                 self._inflight.discard(event_id)
                 self._done.add(event_id)
                 self._to_mark.append((event_id, now))
-            self._events_wake_threadsafe()
+                left = len(self._inflight)
+            # Wake the publisher when half the window was acknowledged, and when all of it was: not on
+            # every acknowledgement (each wake costs a query), the marks wait for the next round.
+            if left in (0, PUBLISH_WINDOW // 2):
+                self._events_wake_threadsafe()
 
         return done
 

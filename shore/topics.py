@@ -7,6 +7,7 @@ archive or the broker client: a topic name is a contract, not a behaviour.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Protocol
 
@@ -23,6 +24,7 @@ class Named(Protocol):
     def name(self) -> str: ...
 
 
+@functools.lru_cache(maxsize=4096)  # names repeat: every event of a vessel names it
 def slug(name: str) -> str:
     """A fleet or vessel name as one topic level: lower case, ``a-z0-9-`` only."""
     return _SLUG.sub("-", name.lower()).strip("-") or "unnamed"

@@ -31,7 +31,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 FRAMES = 60
 
 
-def _worker_toml(path: Path, keys: ShoreKeys, pg_url: str, broker_url: str, n: int) -> None:
+def _worker_toml(
+    path: Path, keys: ShoreKeys, pg_url: str, broker_url: str, n: int, role: str = "worker"
+) -> None:
     path.write_text(
         f"""
 [keys]
@@ -44,7 +46,7 @@ url = "{broker_url}"
 [metrics]
 listen = "127.0.0.1:0"
 [scale]
-role = "worker"
+role = "{role}"
 worker_id = "w{n}"
 claim_after_s = 2.0
 batch_frames = 50
@@ -56,11 +58,11 @@ mt_poll_s = 0.5
     )
 
 
-def _start_worker(conf: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def _start_worker(conf: Path, log: Path | None = None) -> tuple[subprocess.Popen[str], dict[str, str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "seabridge.cli", "shore", "run", "--config", str(conf)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if log is None else log.open("w"),
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -144,6 +146,71 @@ def test_three_workers_one_killed_mid_stream_publish_every_record(
             if proc.poll() is None:
                 proc.terminate()
         for proc, _endpoints in workers:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        registry.close()
+
+
+def test_a_duties_process_publishes_what_workers_store_and_a_worker_takes_over_when_it_dies(
+    tmp_path: Path, mosquitto, pg_url: str
+) -> None:
+    """Role ``duties`` runs only the singleton duties (the outbox above all), so workers spend their
+    CPU on frames; while it lives no worker leads, and when it dies a worker takes the duties over."""
+    keys = ShoreKeys(tmp_path / "keys")
+    registry = Archive(pg_url)
+    vessel = VesselSender(keys, "300234010000556", "Duty Tester")
+    vessel.register(registry)
+    _worker_toml(tmp_path / "duties.toml", keys, pg_url, mosquitto.url, 9, role="duties")
+    duties = _start_worker(tmp_path / "duties.toml", tmp_path / "duties.log")
+    deadline = time.monotonic() + 20
+    while "leads the singleton duties" not in (tmp_path / "duties.log").read_text():
+        assert time.monotonic() < deadline, "the duties process never took the lead"
+        time.sleep(0.1)
+    _worker_toml(tmp_path / "w0.toml", keys, pg_url, mosquitto.url, 0)
+    worker = _start_worker(tmp_path / "w0.toml", tmp_path / "w0.log")
+    cfg = shore_config(tmp_path / "ingest", keys, broker_url=mosquitto.url, archive_url=pg_url)
+    cfg.scale.role = "ingest"
+    cfg.scale.worker_id = "ingest"
+    ingest = RunningShore(cfg)
+    collector = Collector(mosquitto.url, "seabridge/v1/+/+/up/catch/#")
+    host, port = ingest.address("directip-mo")
+
+    def feed(first: int, count: int) -> None:
+        async def send() -> None:
+            for i in range(first, first + count):
+                mo = MoMessage(MoHeader(i, vessel.imei, 0, i + 1, 0, 0), vessel.frame([vessel.catch_item(i)]))
+                assert await send_mo(host, port, mo, timeout_s=10)
+
+        asyncio.run(send())
+
+    def published(count: int) -> int:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ids = {m["msg_id"] for m in collector.matching("/up/catch/trip-start")}
+            if len(ids) >= count:
+                break
+            time.sleep(0.2)
+        return len({m["msg_id"] for m in collector.matching("/up/catch/trip-start")})
+
+    try:
+        time.sleep(1.0)  # shared subscriptions in place
+        feed(0, 10)
+        assert published(10) == 10
+        assert "leads the singleton duties" not in (tmp_path / "w0.log").read_text()
+        duties[0].send_signal(signal.SIGKILL)
+        feed(10, 10)
+        assert published(20) == 20, "nobody took the duties over"
+        assert "leads the singleton duties" in (tmp_path / "w0.log").read_text()
+        assert registry.query("SELECT COUNT(*) FROM records")[0][0] == 20
+    finally:
+        collector.stop()
+        ingest.stop()
+        for proc, _endpoints in (duties, worker):
+            if proc.poll() is None:
+                proc.terminate()
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:

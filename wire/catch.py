@@ -100,6 +100,9 @@ class EventType(IntEnum):
     REST = 5
 
 
+_MAX_EVENT_TYPE = max(EventType)
+
+
 class Purpose(IntEnum):
     """FLUX report purpose codes (key 17; absent means an original report)."""
 
@@ -399,7 +402,7 @@ def decode_catch(body: Any, trips: dict[int, TripStart] | None = None) -> CatchE
     The report's purpose (original or correction) is read with ``catch_purpose``."""
     if not isinstance(body, dict) or not all(type(k) is int for k in body):
         raise MalformedError("catch body must be a map with integer keys")
-    etype = _int(body, 0, "event type", 0, max(EventType))
+    etype = _int(body, 0, "event type", 0, _MAX_EVENT_TYPE)
     trip_id = _int(body, 1, "trip")
     if catch_purpose(body) == Purpose.DELETE:
         return Deletion(trip_id, _int(body, 2, "sequence", 0, 2**20), etype)
