@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -116,13 +117,13 @@ def record_frames(shore_public: object) -> tuple[list[tuple[str, str, bytes]], l
 
 
 def _worker(
-    conf_dir: Path, keys: Path, pg_url: str, broker: str, n: int, batch: int
+    conf_dir: Path, keys: Path, pg_url: str, broker: str, n: int, batch: int, role: str = "worker"
 ) -> subprocess.Popen[str]:
-    conf = conf_dir / f"worker{n}.toml"
+    conf = conf_dir / f"{role}{n}.toml"
     conf.write_text(
         f'[keys]\nshore_secret = "{keys / "shore.key"}"\ncrew_secret = "{keys / "crew.key"}"\n'
         f'[archive]\nurl = "{pg_url}"\n[broker]\nurl = "{broker}"\n[metrics]\nlisten = ""\n'
-        f'[scale]\nrole = "worker"\nworker_id = "bench{n}"\nbatch_frames = {batch}\n'
+        f'[scale]\nrole = "{role}"\nworker_id = "bench-{role}{n}"\nbatch_frames = {batch}\n'
         f"[alerts]\nsilent_after_s = 0.0\n"
     )
     return subprocess.Popen(
@@ -131,6 +132,16 @@ def _worker(
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+
+def _leading(archive: Archive, timeout: float = 20.0) -> None:
+    """Wait until some process holds the lead of the singleton duties (its advisory lock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if archive.query("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")[0][0]:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("no process took the lead")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -156,10 +167,25 @@ def _feeder(broker: str, name: str) -> paho.Client:
     return client
 
 
+@dataclass(frozen=True)
+class PgRun:
+    frames_per_s: float  # first publish to the last frame accepted in the archive
+    per_worker_cpu_s: float  # frames per CPU second of the worker processes
+    events_per_s: float  # outbox events published to the broker, first publish to the last one
+
+
 def run_once(
-    workers: int, batch: int, vessels: list, frames: list[dict], keys: Path, broker: str, tmp: Path
-) -> tuple[float, float]:
-    """(frames/s, frames per CPU second of the worker processes)."""
+    workers: int,
+    batch: int,
+    vessels: list,
+    frames: list[dict],
+    keys: Path,
+    broker: str,
+    tmp: Path,
+    duties: bool = True,
+) -> PgRun:
+    """One setting. With ``duties`` a process of role ``duties`` takes the lead first (publishing the
+    outbox, as in a scaled deployment); without, the first worker leads and publishes too."""
     admin = psycopg.connect(PG_URL, autocommit=True)
     schema = f"bench_{secrets.token_hex(4)}"
     admin.execute(f"CREATE SCHEMA {schema}")
@@ -168,11 +194,16 @@ def run_once(
     archive = Archive(url)
     for imei, name, public in vessels:
         archive.register_vessel(imei, name, public)
+    leader = [_worker(tmp, keys, url, broker, 0, batch, role="duties")] if duties else []
+    if duties:
+        _leading(archive)
     procs = [_worker(tmp, keys, url, broker, n, batch) for n in range(workers)]
     try:
         for p in procs:  # ready once it printed its endpoints
             assert p.stdout is not None
             p.stdout.readline()
+        if not duties:
+            _leading(archive)
         time.sleep(1.0)  # shared subscriptions in place
         client = _feeder(broker, f"bench-feed-{workers}-{batch}")
         messages = [json.dumps(frame).encode() for frame in frames]
@@ -188,16 +219,22 @@ def run_once(
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_before
+        while time.monotonic() < deadline:
+            if not archive.query("SELECT COUNT(*) FROM events WHERE published IS NULL")[0][0]:
+                break
+            time.sleep(0.05)
+        published = time.perf_counter() - started
+        events = archive.query("SELECT COUNT(*) FROM events")[0][0]
         client.loop_stop()
         client.disconnect()
         records = archive.query("SELECT COUNT(*) FROM records")[0][0]
         if records != 2 * len(frames):
             raise RuntimeError(f"{records} records stored, expected {2 * len(frames)}")
-        return len(frames) / elapsed, len(frames) / cpu if cpu > 0 else 0.0
+        return PgRun(len(frames) / elapsed, len(frames) / cpu if cpu > 0 else 0.0, events / published)
     finally:
-        for p in procs:
+        for p in procs + leader:
             p.terminate()
-        for p in procs:
+        for p in procs + leader:
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
@@ -243,6 +280,14 @@ def run_sqlite(batch: int, vessels: list, frames: list[dict], keys: Path, tmp: P
     return len(frames) / elapsed, len(frames) / cpu
 
 
+def _pg_line(run: PgRun, base: PgRun) -> str:
+    return (
+        f"{run.frames_per_s:7.1f} frames/s ({run.frames_per_s / base.frames_per_s:4.1f}x one frame per"
+        f" transaction; {run.per_worker_cpu_s:5.0f} frames per worker CPU second;"
+        f" outbox {run.events_per_s:6.1f} events/s)"
+    )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -253,18 +298,17 @@ def main() -> None:
         print(f"{len(frames)} frames from {VESSELS} vessels, two catch records each; {os.cpu_count()} CPUs")
         broker_proc, broker = _mosquitto(tmp)
         try:
-            print("PostgreSQL, worker processes on a Mosquitto shared subscription:")
-            single, single_cpu = run_once(1, 1, vessels, frames, keys, broker, tmp)
             print(
-                f"  one frame per transaction, 1 worker: {single:8.1f} frames/s"
-                f" ({single_cpu:6.0f} frames per worker CPU second)"
+                "PostgreSQL, worker processes on a Mosquitto shared subscription, the outbox published"
+                " by a process of role duties:"
             )
+            base = run_once(1, 1, vessels, frames, keys, broker, tmp)
+            print(f"  one frame per transaction, 1 worker:  {_pg_line(base, base)}")
             for workers in WORKER_COUNTS:
-                rate, per_cpu = run_once(workers, BATCH, vessels, frames, keys, broker, tmp)
-                print(
-                    f"  group commit (batches of up to {BATCH}), {workers} worker(s): {rate:8.1f} frames/s "
-                    f"({rate / single:.1f}x one frame per transaction; {per_cpu:6.0f} frames per worker CPU second)"
-                )
+                run = run_once(workers, BATCH, vessels, frames, keys, broker, tmp)
+                print(f"  group commit (batches of up to {BATCH}), {workers} worker(s): {_pg_line(run, base)}")
+            run = run_once(1, BATCH, vessels, frames, keys, broker, tmp, duties=False)
+            print(f"  group commit, 1 worker that also publishes the outbox: {_pg_line(run, base)}")
         finally:
             broker_proc.terminate()
             broker_proc.wait(10)

@@ -427,7 +427,7 @@ class MqttClient:
                 clean_session=not self.persistent_session,
                 manual_ack=True,
             )
-        client.on_log = self._on_log
+        client.enable_logger(_PahoLog(self.log, self.client_id, self._stopping))  # type: ignore[arg-type]
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=self.reconnect_delay_s[0], max_delay=self.reconnect_delay_s[1])
         if cfg.username is not None:
@@ -471,16 +471,6 @@ class MqttClient:
             client.loop_start()
 
     # ------------------------------------------------------------------ paho callbacks (network thread)
-
-    def _on_log(self, _client: paho.Client, _userdata: Any, level: int, message: str) -> None:
-        """paho's own log lines, at their level, except one: after our DISCONNECT, paho 2.2's network
-        thread may turn once more before ``loop_stop`` ends it and reports "Client is not connected"
-        as an error. During ``stop`` that is the expected end, not a fault."""
-        severity = paho.LOGGING_LEVEL.get(level, logging.DEBUG)  # LogLevel is an IntEnum
-        if self._stopping.is_set() and message.startswith("Client is not connected"):
-            severity = logging.DEBUG
-        self.log.log(severity, "mqtt %s: %s", self.client_id, message)
-
 
     def _on_connect(
         self, client: paho.Client, _userdata: Any, flags: Any, reason: ReasonCode, _props: Any
@@ -592,6 +582,30 @@ class MqttClient:
             on_result(error)
         except Exception:
             self.log.exception("mqtt %s: publish callback failed", self.client_id)
+
+
+class _PahoLog:
+    """paho's own log lines, at their level, under our logger. paho formats a line only for a logger
+    that wants its level (an ``on_log`` callback would have it format one for every packet).
+
+    One line is lowered to DEBUG: after our DISCONNECT, paho 2.2's network thread may turn once more
+    before ``loop_stop`` ends it and reports "Client is not connected" as an error. During ``stop``
+    that is the expected end, not a fault."""
+
+    def __init__(self, logger: logging.Logger, client_id: str, stopping: threading.Event) -> None:
+        self.logger = logger
+        self.client_id = client_id
+        self.stopping = stopping
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        message = msg % args if args else msg
+        if level > logging.DEBUG and self.stopping.is_set() and message.startswith("Client is not connected"):
+            level = logging.DEBUG
+            if not self.logger.isEnabledFor(level):
+                return
+        self.logger.log(level, "mqtt %s: %s", self.client_id, message)
 
 
 def _plain_filter(topic_filter: str) -> str:
