@@ -18,6 +18,7 @@ from typing import Any
 from wire.ackpolicy import CumAckItem, ReceiptLedger
 
 from .archive import Archive
+from .frame_batch import FrameBatch
 
 LEDGER = "ack-ledger:"
 DUE = "ack-due:"
@@ -34,12 +35,19 @@ class AckPolicy:
     reorder_grace_s: float = 120.0  # a gap younger than this may still be a frame on its way
 
 
-def load_ledger(db: Any, imei: str) -> ReceiptLedger:
+def load_ledger(db: Any, imei: str, now: float = 0.0) -> ReceiptLedger:
+    """The vessel's receipt ledger. In a batch it is one object for the whole batch, saved at its end
+    (``now``: when it was changed), so every frame need not parse and write it again."""
+    if isinstance(db, FrameBatch):
+        return db.mark_object(
+            LEDGER + imei, ReceiptLedger.from_json, ReceiptLedger.to_json, ReceiptLedger.copy, now
+        )
     return ReceiptLedger.from_json(Archive.read_mark(db, LEDGER + imei))
 
 
 def save_ledger(db: Any, imei: str, ledger: ReceiptLedger, policy: AckPolicy, now: float) -> None:
-    Archive.set_mark(db, LEDGER + imei, ledger.to_json(), now)
+    if not isinstance(db, FrameBatch):  # a batch saves the ledger it handed out when it ends
+        Archive.set_mark(db, LEDGER + imei, ledger.to_json(), now)
     due = NEVER
     if ledger.unacked_since is not None:
         due = ledger.unacked_since + policy.cumulative_interval_s

@@ -17,6 +17,7 @@ from firmware_profiles import load_profile
 from wire.records import Kind
 
 from .archive import Archive
+from .frame_batch import FrameBatch
 
 PREFIX = "airtime:"
 DAY = 86400.0
@@ -31,10 +32,21 @@ def record(db: Any, imei: str, profile: str, nbytes: int, direction: str, now: f
     """Add one message of ``nbytes`` (0: an empty MO session) in ``direction`` ("mo"/"mt")."""
     units = load_profile(profile).billing.units(nbytes)
     key = mark_source(imei, now)
-    value = Archive.read_mark(db, key)
-    counts = json.loads(value) if value else {}
+    if isinstance(db, FrameBatch):  # one object per vessel and day for the whole batch
+        counts = db.mark_object(key, _parse, _dump, dict, now)
+        counts[direction] = counts.get(direction, 0) + units
+        return
+    counts = _parse(Archive.read_mark(db, key))
     counts[direction] = counts.get(direction, 0) + units
-    Archive.set_mark(db, key, json.dumps(counts, sort_keys=True), now)
+    Archive.set_mark(db, key, _dump(counts), now)
+
+
+def _parse(value: str | None) -> dict[str, int]:
+    return json.loads(value) if value else {}
+
+
+def _dump(counts: dict[str, int]) -> str:
+    return json.dumps(counts, sort_keys=True)
 
 
 def units_since(archive: Archive, imei: str, now: float, days: int) -> int:

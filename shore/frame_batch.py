@@ -68,6 +68,8 @@ class FrameBatch:
         self._marks: dict[str, str | None] = {}  # marks read or written in this batch
         self._marks_written: dict[str, tuple[str, float]] = {}  # written: (value, when), saved at the end
         self._retained: dict[str, tuple[bytes, float]] = {}  # retained state events: the last per topic
+        self._objects: dict[str, Any] = {}  # marks held as objects (receipt ledgers, airtime counts)
+        self._object_dumps: dict[str, tuple[Callable[[Any], str], float]] = {}  # changed: how to save, when
 
     # --- statements -----------------------------------------------------------------------------------
 
@@ -346,6 +348,9 @@ class FrameBatch:
 
     def mark(self, source: str) -> str | None:
         """A mark's value as this batch sees it (its own writes included)."""
+        changed = self._object_dumps.get(source)
+        if changed is not None:
+            return changed[0](self._objects[source])
         if source not in self._marks:
             self.load_marks([source])
         return self._marks[source]
@@ -369,7 +374,38 @@ class FrameBatch:
 
         self._on_undo(undo)
 
+    def mark_object(
+        self,
+        source: str,
+        parse: Callable[[str | None], Any],
+        dump: Callable[[Any], str],
+        copy: Callable[[Any], Any],
+        now: float,
+    ) -> Any:
+        """A mark as an object the caller changes in place: parsed once per batch and written (with
+        ``dump``) once at its end, instead of parsed and written by every frame. A frame that fails
+        gets back the object as it was before the frame (a ``copy`` taken when the frame touched it)."""
+        obj = self._objects.get(source)
+        if obj is None:
+            obj = self._objects[source] = parse(self.mark(source))
+        if self._undo is not None:
+            before, dumped = copy(obj), self._object_dumps.get(source)
+
+            def undo() -> None:
+                self._objects[source] = before
+                if dumped is None:
+                    self._object_dumps.pop(source, None)
+                else:
+                    self._object_dumps[source] = dumped
+
+            self._undo.append(undo)
+        self._object_dumps[source] = (dump, now)
+        return self._objects[source]
+
     def save_marks(self) -> None:
+        for source, (dump, now) in self._object_dumps.items():
+            self.set_mark(source, dump(self._objects[source]), now)
+        self._object_dumps.clear()
         rows = [(source, value, at) for source, (value, at) in sorted(self._marks_written.items())]
         self._marks_written.clear()
         if rows:

@@ -236,7 +236,7 @@ class Relay(RelayMt):
                 if not batch.claim(imei, momsn, d.network, payload, now):
                     raise _Duplicate
                 batch.window(imei, now).record(head.counter)
-                ledger = acks.load_ledger(batch, imei)
+                ledger = acks.load_ledger(batch, imei, now)
                 if ledger.receive(head.counter, now, carries_records) and urgent:
                     Archive.owe_ack(batch, imei, head.counter, now)  # SOS: acknowledged at once
                 for item in items:

@@ -25,7 +25,7 @@ It must not import ``wire.items`` (which imports it to decode the items).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cbor2
@@ -238,6 +238,10 @@ class ReceiptLedger:
         """A cumulative ack is owed alone: receipts wait longer than ``interval_s`` for a frame going
         anyway."""
         return self.unacked_since is not None and now - self.unacked_since >= interval_s
+
+    def copy(self) -> ReceiptLedger:
+        """An independent copy (its sets and maps are not shared)."""
+        return replace(self, settled=set(self.settled), holes=dict(self.holes), asked=set(self.asked))
 
     def to_json(self) -> str:
         return json.dumps(
