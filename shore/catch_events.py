@@ -46,11 +46,13 @@ def needs_trip(body: Any) -> int | None:
     return trip if type(trip) is int else None
 
 
-def named(body: Any, trips: dict[int, wire.TripStart], trip_label: str) -> tuple[str, dict[str, Any]]:
-    """``(type name, named map)`` for one catch record. Raises ``RemoteWireError`` subclasses
-    (``TripUnknownError`` when its trip start is missing)."""
+def named(
+    body: Any, trips: dict[int, wire.TripStart], trip_label: str, decoded: wire.CatchEvent | None = None
+) -> tuple[str, dict[str, Any]]:
+    """``(type name, named map)`` for one catch record (``decoded``: the record already decoded).
+    Raises ``RemoteWireError`` subclasses (``TripUnknownError`` when its trip start is missing)."""
     purpose = wire.catch_purpose(body)
-    event = wire.decode_catch(body, trips)
+    event = decoded if decoded is not None else wire.decode_catch(body, trips)
     out: dict[str, Any] = {"trip": trip_label, "purpose": PURPOSE_NAMES[purpose]}
     if isinstance(event, wire.Deletion):
         name = TYPE_NAMES.get(wire.EventType(event.event_type), "event")

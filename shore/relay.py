@@ -430,8 +430,8 @@ class Relay(RelayMt):
             )
             self._mark(db, vessel, item.rid, now)
         elif item.kind == Kind.CATCH:
-            self._publish_catch(db, vessel, item.rid, item.body, now)
-            start = trip_start_of(item.body)
+            start = trip_start_of(item.body)  # decoded once, here, when it is one
+            self._publish_catch(db, vessel, item.rid, item.body, now, start)
             if start is not None:
                 db.stage(self._trips, (vessel.imei, start.trip), start)
                 # Events of this trip that arrived before its start can be decoded now.
@@ -470,12 +470,14 @@ class Relay(RelayMt):
                     break
         return {trip: start} if start is not None else {}
 
-    def _publish_catch(self, db: FrameBatch, vessel: Vessel, rid: int, body: Any, now: float) -> None:
+    def _publish_catch(
+        self, db: FrameBatch, vessel: Vessel, rid: int, body: Any, now: float, decoded: Any = None
+    ) -> None:
         trip = needs_trip(body)
         trips = self._trip_starts(db, vessel, trip) if trip is not None else {}
         trip_id = body.get(1) if isinstance(body, dict) else None
         try:
-            name, event = named(body, trips, f"{slug(vessel.name)}/{trip_id}")
+            name, event = named(body, trips, f"{slug(vessel.name)}/{trip_id}", decoded)
         except TripUnknownError:
             log.info("catch record %d of %s waits for the start of trip %s", rid, vessel.name, trip)
             return
