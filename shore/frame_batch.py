@@ -356,9 +356,11 @@ class FrameBatch:
         return self._marks[source]
 
     def set_mark(self, source: str, value: str, now: float) -> None:
-        """Write a mark; it is saved once, with its last value, when the batch ends."""
+        """Write a mark; it is saved once, with its last value, when the batch ends. An object handed
+        out for it (:meth:`mark_object`) is dropped: a later one is parsed from this value."""
         cached = self._marks.get(source, _ABSENT)
         written = self._marks_written.get(source)
+        obj, dumped = self._objects.pop(source, None), self._object_dumps.pop(source, None)
         self._marks[source] = value
         self._marks_written[source] = (value, now)
 
@@ -371,6 +373,10 @@ class FrameBatch:
                 self._marks_written.pop(source, None)
             else:
                 self._marks_written[source] = written
+            if obj is not None:
+                self._objects[source] = obj
+            if dumped is not None:
+                self._object_dumps[source] = dumped
 
         self._on_undo(undo)
 
@@ -404,7 +410,7 @@ class FrameBatch:
 
     def save_marks(self) -> None:
         for source, (dump, now) in self._object_dumps.items():
-            self.set_mark(source, dump(self._objects[source]), now)
+            self._marks_written[source] = (dump(self._objects[source]), now)
         self._object_dumps.clear()
         rows = [(source, value, at) for source, (value, at) in sorted(self._marks_written.items())]
         self._marks_written.clear()

@@ -364,3 +364,36 @@ def test_a_batch_publishes_each_vessels_last_link_state_once_after_its_other_eve
         assert [json.loads(bytes(p))["momsn"] for (p,) in last] == [1, 2]
     finally:
         archive.close()
+
+
+def test_a_batch_mark_is_read_back_as_written_and_a_failed_frame_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """Marks in a batch (object or plain value) are seen as last written by the batch itself, saved
+    once at its end, and a frame that fails leaves them as they were before it."""
+    archive = Archive(tmp_path / "archive.sqlite3")
+
+    def counts(value: str | None) -> dict[str, int]:
+        return json.loads(value) if value else {}
+
+    def dump(value: dict[str, int]) -> str:
+        return json.dumps(value, sort_keys=True)
+
+    def work(batch) -> None:
+        with batch.frame():
+            batch.mark_object("n", counts, dump, dict, 1.0)["a"] = 1
+        assert batch.mark("n") == '{"a": 1}'
+        with pytest.raises(RuntimeError), batch.frame():
+            batch.mark_object("n", counts, dump, dict, 2.0)["a"] = 99
+            batch.set_mark("plain", "lost", 2.0)
+            raise RuntimeError("the frame fails")
+        assert batch.mark("n") == '{"a": 1}' and batch.mark("plain") is None
+        with batch.frame():
+            batch.set_mark("n", '{"a": 5}', 3.0)  # a plain write replaces the object
+            batch.mark_object("n", counts, dump, dict, 3.0)["b"] = 2
+        batch.finish()
+
+    try:
+        archive.in_batch(work)
+        assert archive.get_mark("n") == '{"a": 5, "b": 2}'
+        assert archive.get_mark("plain") is None
+    finally:
+        archive.close()
