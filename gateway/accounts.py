@@ -452,13 +452,16 @@ class Accounts:
         return out
 
 
-def write_receipt(db: sqlite3.Connection, rid: int, member: int) -> None:
+def write_receipt(db: sqlite3.Connection, rid: int, member: int, opens: bool = True) -> None:
     """Inside the transaction that queues crew message ``rid``: its receipt, sealed to ``member``'s
-    public key (nothing if the member has no key pair, or the accounts' tables do not exist)."""
+    public key (nothing if the member has no key pair, or the accounts' tables do not exist). Unless
+    ``opens``, it is sealed to a throwaway key instead: on disk it looks like any receipt, and nobody,
+    the member included, finds the message with it (the covert alert)."""
     try:
         row = db.execute("SELECT public FROM crew_keys WHERE member = ?", (member,)).fetchone()
         if row is not None:
-            sealed = SealedBox(PublicKey(bytes(row[0]))).encrypt(RECEIPT_PREFIX + str(rid).encode())
+            public = PublicKey(bytes(row[0])) if opens else PrivateKey.generate().public_key
+            sealed = SealedBox(public).encrypt(RECEIPT_PREFIX + str(rid).encode())
             db.execute("INSERT OR REPLACE INTO crew_receipts (rid, sealed) VALUES (?, ?)", (rid, sealed))
     except sqlite3.OperationalError:  # no accounts in this store (a bare desk in a simulation)
         return

@@ -132,8 +132,9 @@ class CrewDesk:
             )
             self._members_announced.add(member)
 
-    def send(self, member: int, to: str, text: str) -> int:
-        """Seal and queue a crew message; durable when this returns."""
+    def send(self, member: int, to: str, text: str, *, listed: bool = True) -> int:
+        """Seal and queue a crew message; durable when this returns. Unless ``listed``, the message
+        shows in none of the member's lists and its receipt opens with no key (``personal_alert``)."""
         to = HOTLINE if to.strip().lower() in ("", HOTLINE) else clean_text(to, "to", MAX_CONTACT_CHARS)
         text = clean_text(text, "text", MAX_TEXT_CHARS, allow_newlines=True)
         handle = self.members.handle(member)
@@ -146,20 +147,20 @@ class CrewDesk:
             coded = encode_text(text)
 
             def body_v2(db: sqlite3.Connection, rid: int) -> dict:
-                write_receipt(db, rid, member)  # the sender finds it again after a restart; no one else
+                write_receipt(db, rid, member, opens=listed)  # the sender finds it again; no one else
                 return seal_crew(epoch.number, epoch.key, rid, member, now, to, coded)
 
             return self.store.accept_with_rows(
-                Kind.CREW_MESSAGE, body_v2, now, member=member, lifetime_s=self.message_lifetime_s
+                Kind.CREW_MESSAGE, body_v2, now, member, self.message_lifetime_s, listed
             )
         content = pad_content(CrewContent(to=to, text=text, handle=handle).encode())
 
         def body(db: sqlite3.Connection, rid: int) -> dict:
-            write_receipt(db, rid, member)  # the sender finds it again after a restart; no one else
+            write_receipt(db, rid, member, opens=listed)  # the sender finds it again; no one else
             return CrewMessage(member, epoch.number, epoch.seal(rid, content), to_wire_time(now)).body()
 
         return self.store.accept_with_rows(
-            Kind.CREW_MESSAGE, body, now, member=member, lifetime_s=self.message_lifetime_s
+            Kind.CREW_MESSAGE, body, now, member, self.message_lifetime_s, listed
         )
 
     def sos(
@@ -178,8 +179,11 @@ class CrewDesk:
 
     def personal_alert(self, member: int) -> int:
         """The covert personal-safety alert: an ordinary sealed crew message to the hotline, the same
-        class and a similar size as any other, so nobody on board can tell it from a normal message."""
-        return self.send(member, HOTLINE, PERSONAL_ALERT_TEXT)
+        class and a similar size as any other, so nobody on board can tell it from a normal message.
+        It is scheduled as the member's, but shown in none of their lists nor counted in their
+        allowance, and its receipt opens with no key: whoever looks at the member's phone, now or after
+        a restart, does not see it, and on disk it has a receipt like every other message."""
+        return self.send(member, HOTLINE, PERSONAL_ALERT_TEXT, listed=False)
 
     def queue_position(self, rid: int) -> int | None:
         """How many records go before ``rid`` (None once it has left the queue)."""

@@ -39,7 +39,7 @@ from .fairness import AllowancePolicy, AllowanceState, allowance_state
 from .link import AckTiming, FramePlan, VesselLink
 from .metrics import Snapshot, create_metrics_app
 from .modem.at_engine import DriverError
-from .modem.interface import Modem
+from .modem.interface import PRIORITY_HIGH, PRIORITY_LOW, Modem
 from .modem.network_clock import NetworkCorrectedClock
 from .position import NmeaGps, PositionChain, ReportedPosition
 from .scheduler import (
@@ -301,14 +301,9 @@ class GatewayDaemon:
         state = self.budget_state(now)
         problems = []
         stale = self.config.metrics.stale_after_s
-        if (
-            self.modem is not None
-            and stale > 0
-            and now - (self.stats.last_success_at or self._started) > stale
-        ):
-            problems.append(
-                f"no successful session for {now - (self.stats.last_success_at or self._started):.0f} s"
-            )
+        silent = now - (self.stats.last_success_at or self._started)
+        if self.modem is not None and stale > 0 and silent > stale:
+            problems.append(f"no successful session for {silent:.0f} s")
         fix = self.positions.best(now)
         s = self.stats
         return Snapshot(
@@ -492,7 +487,11 @@ class GatewayDaemon:
             f"frame {frame.counter}, {len(frame.data)} B" if frame else "mailbox check",
         )
         self._last_reason = decision.reason
-        report = await self.modem.session(frame.data if frame else None, answer_ring=decision.answer_ring)
+        urgent = frame is not None and frame.highest_class == PriorityClass.DISTRESS  # carries an SOS record
+        priority = PRIORITY_HIGH if urgent else PRIORITY_LOW
+        report = await self.modem.session(
+            frame.data if frame else None, decision.answer_ring, priority=priority
+        )
         self.stats.sessions += 1
         done = self.clock.now()
         self.stats.last_session_at = done

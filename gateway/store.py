@@ -164,6 +164,7 @@ class GatewayStore(AckStore):
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
         self._member_of: dict[int, int] = {}  # rid -> member, this process only (never on disk)
+        self._unlisted: set[int] = set()  # the member's, but in no list or allowance (the covert alert)
         self._usage: dict[tuple[str, int], int] = {}  # (period, member) -> first-send bytes, memory only
         self.handles: dict[int, str] = {}  # member -> nickname, learned at sign-in (accounts), memory only
         self._unlink_members()
@@ -273,9 +274,11 @@ class GatewayStore(AckStore):
         now: float,
         member: int | None = None,
         lifetime_s: float | None = None,
+        listed: bool = True,
     ) -> int:
         """Like ``accept``, but ``work(db, rid)`` may also write the caller's own rows on ``db``: they
-        commit with the record, and an exception from ``work`` rolls both back."""
+        commit with the record, and an exception from ``work`` rolls both back. A record not ``listed``
+        is scheduled as its member's but shown in no member's list and charged to no allowance."""
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO records (kind, class, created, expires, size) VALUES (?, ?, ?, ?, 0)",
@@ -290,13 +293,15 @@ class GatewayStore(AckStore):
                 [(u.rid, u.index, u.count, u.item) for u in units],
             )
         if member is not None:
-            self.remember_member(rid, member)
+            self.remember_member(rid, member, listed)
         return rid
 
-    def remember_member(self, rid: int, member: int) -> None:
+    def remember_member(self, rid: int, member: int, listed: bool = True) -> None:
         """``rid`` is ``member``'s, in memory only: anonymous after a restart until its member signs in."""
         with self._lock:
             self._member_of[rid] = member
+            if not listed:
+                self._unlisted.add(rid)
     def pending_units(
         self, now: float, resend_after_s: float, per_queue: int | None = None
     ) -> list[QueuedUnit]:
@@ -371,7 +376,7 @@ class GatewayStore(AckStore):
             if periods:
                 self._charge(db, periods, size, billing_units)
                 for unit in units:
-                    member = self._member_of.get(unit.rid)
+                    member = None if unit.rid in self._unlisted else self._member_of.get(unit.rid)
                     row = db.execute(
                         "SELECT last_sent FROM units WHERE rid = ? AND idx = ?", (unit.rid, unit.index)
                     ).fetchone()
@@ -540,7 +545,8 @@ class GatewayStore(AckStore):
 
     def member_messages(self, member: int) -> list[MessageStatus]:
         with self._lock:
-            mine = sorted((rid for rid, m in self._member_of.items() if m == member), reverse=True)[:50]
+            mine = [rid for rid, m in self._member_of.items() if m == member and rid not in self._unlisted]
+            mine = sorted(mine, reverse=True)[:50]
             marks = ",".join("?" * len(mine))
             rows = self._db.execute(
                 f"SELECT rid, created, state, state_reason, size FROM records WHERE rid IN ({marks}) AND kind = ? "

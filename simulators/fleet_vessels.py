@@ -227,7 +227,9 @@ class SimModem:
         self.stats.floor_units += -(-payload // billing.unit_bytes)
         self.stats.bytes_by_day[int((self.clock.now() - self.group.start) // 86400)] += nbytes
 
-    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SimReport:
+    async def session(
+        self, mo_payload: bytes | None, answer_ring: bool = False, *, priority: int = 4
+    ) -> SimReport:
         status, duration = self.link.session_outcome(self.clock.now())
         await self.clock.sleep(duration)
         stats = self.stats

@@ -125,7 +125,9 @@ class LoopbackModem:
     async def close(self) -> None:
         return None
 
-    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> Report:
+    async def session(
+        self, mo_payload: bytes | None, answer_ring: bool = False, *, priority: int = 4
+    ) -> Report:
         if not self.up:
             return Report(False, 32, [], "no network service")
         self.momsn += 1

@@ -98,3 +98,24 @@ def test_catch_page_refuses_strangers_and_escapes_input(tmp_path: Path) -> None:
         assert r.status_code == 401 and "<script>" not in r.text
         r = web.get("/catch", params={"q": "<script>alert(1)</script>", "t": "x"})
         assert "<script>alert" not in r.text
+
+
+def _catch_cookie(r: httpx.Response) -> str:
+    (cookie,) = [v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("sb_catch=")]
+    return cookie.lower()
+
+
+def test_the_session_cookie_follows_the_secure_cookies_setting(tmp_path: Path) -> None:
+    """``[captive] secure_cookies``, as the captive page's own cookie: Secure only when it is set."""
+    for secure in (False, True):
+        with page(tmp_path / str(secure), GENEROUS, secure_cookies=secure) as (gw, url):
+            CatchLog(gw.store, gw.clock).add_captain("somchai", "135791")
+            with httpx.Client(base_url=url) as web:
+                signed_in = web.post("/catch/login", data={"handle": "somchai", "pin": "135791"})
+                assert signed_in.status_code == 303
+                shown = web.get("/catch", params={"t": _token(signed_in)})
+                assert shown.status_code == 200
+            for r in (signed_in, shown):  # the redirect after signing in, and every page shown after it
+                cookie = _catch_cookie(r)
+                assert "; httponly" in cookie and "; samesite=strict" in cookie
+                assert ("; secure" in cookie) is secure, cookie

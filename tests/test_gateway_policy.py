@@ -404,3 +404,23 @@ def test_the_expected_send_time_follows_the_crew_latency_bound_and_the_budget(tm
     daemon.store.charge_session(periods(clock.now()), 5000, 10_000)
     _step(daemon)
     assert daemon.expected_send(created) is None  # the day's budget is spent
+
+
+def test_the_covert_alert_goes_as_the_members_but_shows_in_no_list_and_no_allowance(tmp_path: Path) -> None:
+    clock = ManualClock()
+    daemon, _modem, shore = make_daemon(
+        tmp_path, clock, **{"allowance.day_bytes": 2000, "latency.crew_s": 0.0, "link.mailbox_check_s": 0}
+    )
+    member = daemon.desk.login("cook", "2468")
+    assert member is not None
+    alert = daemon.desk.personal_alert(member)
+    while _step(daemon).open:
+        clock.advance(1)
+    assert alert in {r[0] for r in shore.records()}  # it went ashore
+    assert daemon.store.member_messages(member) == []
+    assert daemon.allowance(member).day_used == 0  # the remaining allowance on the phone does not move
+    written = daemon.desk.send(member, "hotline", "all fine")
+    while _step(daemon).open:
+        clock.advance(1)
+    assert [m.rid for m in daemon.store.member_messages(member)] == [written]
+    assert daemon.allowance(member).day_used > 0  # an ordinary message counts, as before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from gateway.modem import IdpModem, ModemError, open_modem
 from simulators.idp_modem import IdpLoopbackNetwork, IdpModemEmulator
 from simulators.link_model import LinkModel
 from simulators.pty_modem import PtyModem
+from wire.records import CrewMessage, Kind, to_wire_time
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -179,3 +181,57 @@ def test_a_long_blockage_does_not_hold_the_gateway_and_sos_goes_first_when_it_cl
         assert modem.in_flight == {} and modem.returns_complete == 8
 
     run(scenario)
+
+
+def test_the_daemon_submits_a_frame_carrying_an_sos_at_priority_1_and_other_frames_at_4(
+    tmp_path: Path,
+) -> None:
+    """The gateway daemon's own sessions on the IDP adapter: the frame with the vessel's SOS record is
+    the return message the modem takes at ``%MGRT`` priority 1; a frame of crew traffic keeps 4."""
+    from gateway_world import make_daemon
+
+    rig = Rig()
+    daemon, _none, _shore = make_daemon(
+        tmp_path,
+        rig.clock,
+        modem=False,
+        **{"modem.profile": "inmarsat-idp", "latency.crew_s": 0.0, "link.mailbox_check_s": 0},
+    )
+    sent: list[tuple[set[int], int, bytes]] = []  # (kinds carried, priority taken, payload) per frame
+
+    async def session(pty: PtyModem) -> None:
+        turn = daemon.turn(daemon.clock.now())
+        assert turn.decision.open, turn.decision.reason
+        await daemon._run_session(turn)
+        plan = daemon.session_plan
+        assert plan is not None and plan.queued
+        with daemon.store.transaction() as db:
+            kinds = {
+                db.execute("SELECT kind FROM records WHERE rid = ?", (q.unit.rid,)).fetchone()[0]
+                for q in plan.queued
+            }
+        entries = pty.call(lambda: [(e.priority, e.raw) for e in rig.emulator.returns])
+        assert len(entries) == len(sent) + 1  # this session handed the modem one return message
+        sent.append((kinds, *entries[-1]))
+
+    async def main() -> None:
+        async with PtyModem(rig.emulator, rig.clock) as pty:
+            modem = IdpModem(pty.path, PROFILE, rig.clock, background_poll=False)
+            daemon.modem = modem
+            await modem.open()
+            try:
+                daemon.desk.sos("fire in the engine room", 9.5, 97.8)
+                await session(pty)
+                now = daemon.clock.now()
+                body = CrewMessage(1, 1, bytes(40), to_wire_time(now)).body()
+                daemon.store.accept(Kind.CREW_MESSAGE, lambda _rid: body, now, member=1)
+                await session(pty)
+            finally:
+                await modem.close()
+                daemon.store.close()
+
+    asyncio.run(main())
+    (sos_kinds, sos_priority, sos_raw), (crew_kinds, crew_priority, crew_raw) = sent
+    assert Kind.SOS in sos_kinds and sos_priority == 1
+    assert Kind.SOS not in crew_kinds and Kind.CREW_MESSAGE in crew_kinds and crew_priority == 4
+    assert sos_raw[0] == crew_raw[0] == SIN and sos_raw != crew_raw

@@ -95,5 +95,7 @@ def create_app(
     state.probe_policy = probe_policy
     state.portal_url = portal_url
     if catch_log:
-        catchlog_web.install(state, CatchLog(desk.store, desk.clock, on_accept))
+        catchlog_web.install(
+            state, CatchLog(desk.store, desk.clock, on_accept), secure_cookies=secure_cookies
+        )
     return app

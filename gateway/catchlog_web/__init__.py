@@ -22,10 +22,14 @@ from . import api, page
 routes: list[BaseRoute] = [*api.routes, *page.routes]
 
 
-def install(state: State, catchlog: CatchLog, limiter: TokenBuckets | None = None) -> None:
-    """Put what the catch-log routes need on an app's ``state``."""
+def install(
+    state: State, catchlog: CatchLog, limiter: TokenBuckets | None = None, secure_cookies: bool = False
+) -> None:
+    """Put what the catch-log routes need on an app's ``state``. ``secure_cookies`` marks the page's
+    session cookie Secure (the same ``[captive] secure_cookies`` setting as the captive page's)."""
     state.catchlog = catchlog
     state.catch_limiter = limiter or TokenBuckets(60, 1.0, 1024)
+    state.catch_secure_cookies = secure_cookies
 
 
 __all__ = ["install", "routes"]

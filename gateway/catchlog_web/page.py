@@ -22,7 +22,7 @@ from common.web import TOO_LARGE, FormRefused, client_address, decimal, inline_p
 from ..catchlog import CODELISTS, FATES, Captain, CaptainLocked, CatchInputError, CatchLog, pick_list
 from ..i18n import LANGUAGES, catalogue
 from .language import error_message, iso, lang_of, remember_language, when
-from .state import catchlog_of, limiter_of
+from .state import catchlog_of, limiter_of, secure_cookies_of
 
 PAGE_LINES = 4  # species line rows on the haul form
 PAGE_CREW_ROWS = 12
@@ -76,8 +76,14 @@ def render(request: Request, lang: str, status: int = 200, **ctx: Any) -> Respon
     response = HTMLResponse(html, status_code=status)
     remember_language(response, lang)
     if token:
-        response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
+        set_session_cookie(request, response, token)
     return secured(response, POLICY)
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """The captain's session cookie (Secure when the page is served over TLS)."""
+    secure = secure_cookies_of(request)
+    response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400, secure=secure)
 
 
 async def page_captain(request: Request, form: dict[str, str] | None = None) -> Captain | None:
@@ -160,7 +166,7 @@ async def _page_login(request: Request, form: dict[str, str], lang: str) -> Resp
     if captain is None:
         error = catalogue(lang)("problem_wrong")
         return render(request, lang, 403, view="login", error=error, handle=form.get("handle", "")[:32])
-    return _redirect(captain.token, lang)
+    return _redirect(request, captain.token, lang)
 
 
 def _change(catchlog: CatchLog, captain: Captain, action: str, form: dict[str, str]) -> dict[str, Any]:
@@ -214,14 +220,14 @@ async def page_post(request: Request) -> Response:
         result = await run_in_threadpool(_change, catchlog, captain, action, form)
     except CatchInputError as exc:
         return await log_view(request, captain, lang, 422, error=error_message(lang, exc), draft=form)
-    return _redirect(captain.token, lang, saved=f"{result['rid']},{result['bytes']}")
+    return _redirect(request, captain.token, lang, saved=f"{result['rid']},{result['bytes']}")
 
 
-def _redirect(token: str, lang: str, **extra: str) -> Response:
+def _redirect(request: Request, token: str, lang: str, **extra: str) -> Response:
     query = urllib.parse.urlencode({"t": token, "l": lang, **extra})
     response = RedirectResponse(f"/catch?{query}", status_code=303)
     remember_language(response, lang)
-    response.set_cookie(CATCH_COOKIE, token, httponly=True, samesite="strict", max_age=86400)
+    set_session_cookie(request, response, token)
     return secured(response, POLICY)
 
 

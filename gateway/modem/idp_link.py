@@ -55,6 +55,7 @@ from .inmarsat_idp import (
     ReturnStates,
     SignalQuality,
 )
+from .interface import PRIORITY_LOW
 from .port import DriverPort, ModemError
 from .serial_link import SessionReport
 
@@ -63,8 +64,6 @@ TX_READY_QUEUED = 4
 _NAME_SPACE = 10**8  # 8-digit message names
 #: Return messages an ST2100/ST6100 keeps in Tx Sending at once (T203 p18), unless the profile says.
 DEFAULT_RETURN_QUEUE_MAX = 8
-#: ``%MGRT`` priorities: 1 high .. 4 low.
-PRIORITY_HIGH, PRIORITY_LOW = 1, 4
 
 
 @dataclass

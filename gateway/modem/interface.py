@@ -16,6 +16,11 @@ class SessionOutcome(Protocol):
     error: str | None
 
 
+#: How urgent a payload is, as Inmarsat IDP counts (``%MGRT`` priority 1 high .. 4 low): the daemon
+#: asks for high for a frame carrying an SOS record, low for everything else.
+PRIORITY_HIGH, PRIORITY_LOW = 1, 4
+
+
 class Modem(Protocol):
     ring_event: asyncio.Event
 
@@ -23,4 +28,9 @@ class Modem(Protocol):
 
     async def close(self) -> None: ...
 
-    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> Any: ...
+    async def session(
+        self, mo_payload: bytes | None, answer_ring: bool = False, *, priority: int = PRIORITY_LOW
+    ) -> Any:
+        """Send ``mo_payload`` (None: a mailbox check) and collect what waits. An IDP modem submits it at
+        ``priority``; a modem without priorities (Iridium SBD) ignores it."""
+        ...

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from common.clock import Clock
 from firmware_profiles import ModemProfile
 
+from .interface import PRIORITY_LOW
 from .iridium_sbd import (
     BuffersCleared,
     IridiumSbd,
@@ -111,8 +112,11 @@ class IridiumModem(DriverPort[IridiumSbd]):
         async with self._lock:
             self._close_port()
 
-    async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SessionReport:
+    async def session(
+        self, mo_payload: bytes | None, answer_ring: bool = False, *, priority: int = PRIORITY_LOW
+    ) -> SessionReport:
         """One attempt: write the MO (or clear it for a mailbox check), run SBDIX, read every MT.
+        (SBD has no priorities: ``priority`` is ignored.)
 
         Follow-up sessions run while the gateway reports MT messages queued, each MT being read
         (``AT+SBDRB``) before the next session clears the MT buffer. Never raises for modem

@@ -2,14 +2,16 @@
 
 The login form carries its own CSRF token (a cookie scoped to ``/login``); a refused login is audited
 and logged with the reason, and answered the same whatever the reason (unknown name, wrong password,
-locked account), so the answer does not tell which user names exist. It does not decide what a role may see (``auth.PERMISSIONS`` does).
+locked account), so the answer does not tell which user names exist. The refused form comes back with
+the typed user name (never the password), carried to the form by a short cookie scoped to ``/login``.
+It does not decide what a role may see (``auth.PERMISSIONS`` does).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,18 +26,23 @@ from .state import clock_of, data_of, settings_of
 log = logging.getLogger("shore.dashboard")
 
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
+LOGIN_NAME_COOKIE = "sb_login_name"  # the user name of a refused login, until the form shows it again
 
 
 async def login_form(request: Request) -> Response:
     token = secrets.token_urlsafe(24)
     has_users = bool(await run_in_threadpool(data_of(request).users))
+    error = request.query_params.get("error")
+    typed = unquote(request.cookies.get(LOGIN_NAME_COOKIE, ""))[:64] if error == "refused" else ""
     response = render(
         "login.html",
         csrf=token,
-        error=request.query_params.get("error"),
+        error=error,
         next=request.query_params.get("next", "/"),
         has_users=has_users,
+        username=typed,
     )
+    response.delete_cookie(LOGIN_NAME_COOKIE, path="/login")
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -73,7 +80,17 @@ async def login(request: Request) -> Response:
         log.warning("dashboard login for %r refused (%s) from %s", name[:32], outcome, addr(request))
         # One answer for a wrong password, an unknown name and a locked account: the lockout must not
         # tell which names exist (the audit log keeps the real outcome).
-        return RedirectResponse(f"/login?error=refused&next={quote(nxt)}", 303)
+        refused = RedirectResponse(f"/login?error=refused&next={quote(nxt)}", 303)
+        refused.set_cookie(
+            LOGIN_NAME_COOKIE,
+            quote(name, safe=""),
+            max_age=300,
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies,
+            path="/login",
+        )
+        return refused
     token, _csrf = await run_in_threadpool(data.open_session, user, now)
     await run_in_threadpool(data.audit, user, "login", "session", now, "", addr(request))
     response = RedirectResponse(nxt, 303)
