@@ -130,7 +130,7 @@ class Packer:
         for q in pending:
             reason = None
             allowance = allowances.get(q.member) if q.member is not None else None
-            if q.cls == PriorityClass.CREW and allowance is not None and q.first_send:
+            if q.cls == PriorityClass.CREW and allowance is not None and q.first_send and q.allowance:
                 left = allowance_left[q.member]  # type: ignore[index]
                 fresh = allowance.day_used == 0 and allowance.month_used == 0 and left == _left(allowance)
                 if left < q.size and not fresh:

@@ -118,6 +118,7 @@ class QueuedUnit:
     member: int | None = None
     created: float = 0.0
     first_send: bool = True  # never sent before (a resend is not charged to the member again)
+    allowance: bool = True  # held by its member's allowance (not the covert alert: it never waits on one)
 
     @property
     def size(self) -> int:
@@ -327,9 +328,16 @@ class GatewayStore(AckStore):
                         WHERE n <= ? OR class = ? ORDER BY class, rid, idx""",
                     (now - resend_after_s, per_queue, int(PriorityClass.CREW)),
                 ).fetchall()
-            member_of = self._member_of
+            member_of, unlisted = self._member_of, self._unlisted
             return [
-                QueuedUnit(Unit(r[0], r[1], r[2], bytes(r[3])), r[4], member_of.get(r[0]), r[6], r[7] is None)
+                QueuedUnit(
+                    Unit(r[0], r[1], r[2], bytes(r[3])),
+                    r[4],
+                    member_of.get(r[0]),
+                    r[6],
+                    r[7] is None,
+                    r[0] not in unlisted,
+                )
                 for r in rows
             ]
 

@@ -424,3 +424,26 @@ def test_the_covert_alert_goes_as_the_members_but_shows_in_no_list_and_no_allowa
         clock.advance(1)
     assert [m.rid for m in daemon.store.member_messages(member)] == [written]
     assert daemon.allowance(member).day_used > 0  # an ordinary message counts, as before
+
+
+def test_the_covert_alert_goes_even_when_the_members_allowance_is_used_up(tmp_path: Path) -> None:
+    """A member who has spent the day's allowance can still raise the covert alert: it is not held
+    back like their ordinary messages, which wait for the next day."""
+    clock = ManualClock()
+    daemon, _modem, shore = make_daemon(
+        tmp_path, clock, **{"allowance.day_bytes": 40, "latency.crew_s": 0.0, "link.mailbox_check_s": 0}
+    )
+    member = daemon.desk.login("cook", "2468")
+    assert member is not None
+    first = daemon.desk.send(member, "hotline", "the first message of the day uses the allowance up")
+    while _step(daemon).open:
+        clock.advance(1)
+    assert first in {r[0] for r in shore.records()}
+    held = daemon.desk.send(member, "hotline", "this one waits for tomorrow's allowance")
+    alert = daemon.desk.personal_alert(member)
+    for _ in range(5):
+        _step(daemon)
+        clock.advance(1)
+    arrived = {r[0] for r in shore.records()}
+    assert alert in arrived, "the covert alert waited behind the allowance"
+    assert held not in arrived, "an ordinary message went past the allowance"
