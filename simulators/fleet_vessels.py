@@ -9,8 +9,8 @@ reaches a vessel one network latency later at the earliest, so groups can run a 
 with each other and with the shore (a conservative parallel simulation whose look-ahead is the
 latency). The result does not depend on how vessels are split into groups.
 
-Simulation shortcuts, stated: SQLite files run without fsync and with the rollback journal in memory
-(durability is not what is measured here); crew accounts are created directly (no PIN hashing); the
+Simulation shortcuts, stated: SQLite files run without fsync, with the rollback journal in memory and
+in exclusive locking mode (durability is not what is measured here); crew accounts are created directly (no PIN hashing); the
 modem reproduces the session outcomes, durations, MO/MT exchange and ring alerts of one, not its AT
 command set (the end-to-end tests cover that path).
 """
@@ -39,7 +39,11 @@ from wire.records import Kind, PriorityClass
 
 from .link_model import LinkModel
 
-FAST_SQLITE = ("PRAGMA synchronous=OFF", "PRAGMA journal_mode=MEMORY")  # simulation: no durability
+# Simulation only (the files are the simulation's own, in a temporary folder): no fsync, the rollback
+# journal in memory, and the file locked once for the connection's lifetime, so SQLite neither takes
+# and drops file locks nor re-validates its page cache around every transaction (a third of the run's
+# CPU time before). Queries and their results are the same as with the gateway's own settings.
+FAST_SQLITE = ("PRAGMA synchronous=OFF", "PRAGMA journal_mode=MEMORY", "PRAGMA locking_mode=EXCLUSIVE")
 
 
 @dataclass
