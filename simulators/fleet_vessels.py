@@ -433,7 +433,7 @@ def _serve(
 class RemoteGroup:
     """A ``VesselGroup`` in a worker process; ``send_run`` and ``receive`` let the caller overlap work."""
 
-    def __init__(self, workdir: Path, specs: list[VesselSpec], profile: str, link: str, start: float) -> None:
+    def __init__(self, specs: list[VesselSpec], workdir: Path, profile: str, link: str, start: float) -> None:
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         self._conn, child = ctx.Pipe()
@@ -445,7 +445,19 @@ class RemoteGroup:
         )
         self._proc.start()
         child.close()
-        _ready, self.first = self._conn.recv()
+        self._first: tuple[float | None] | None = None  # the group builds while the caller goes on
+
+    @property
+    def first(self) -> float | None:
+        """When the group first has something to do (waits until it is built)."""
+        if self._first is None:
+            _ready, first = self._conn.recv()
+            self._first = (first,)
+        return self._first[0]
+
+    @property
+    def connection(self) -> Connection:
+        return self._conn
 
     def send_run(self, end: float, mts: list[MtFrame]) -> None:
         self._conn.send(("run", end, mts))
@@ -469,7 +481,9 @@ class RemoteGroup:
 class LocalGroup:
     """A ``VesselGroup`` in this process, with the same interface as ``RemoteGroup``."""
 
-    def __init__(self, workdir: Path, specs: list[VesselSpec], profile: str, link: str, start: float) -> None:
+    connection = None  # answers at once: ``send_run`` has run the window
+
+    def __init__(self, specs: list[VesselSpec], workdir: Path, profile: str, link: str, start: float) -> None:
         self.group = VesselGroup(workdir, specs, profile, link, start)
         self.first = self.group.next_time()
         self._result: tuple[list[MoFrame], float | None] = ([], None)
