@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from simulators.fleet import FleetConfig, run_fleet
+from simulators.fleet import FleetConfig, ProgressLine, run_fleet
 
 
 def _run(tmp_path: Path, name: str, **kw) -> dict:
@@ -61,3 +62,21 @@ def test_a_long_run_shows_vessel_days_done_and_time_left(
     err = capfd.readouterr().err
     assert "of 1 vessel-days" in err and "to go" in err
     assert err.rstrip().split("\r")[-1].strip().startswith("1 of 1 vessel-days (100.0%)")
+
+
+def test_the_progress_line_shows_the_drain_once_and_ends_with_one_closing_line() -> None:
+    """After the last traffic the line says how much of the drain is done (not 100 % again and
+    again); the closing line ends the output with a newline and nothing is left of longer lines."""
+    cfg = FleetConfig(vessels=10, crew=2, days=2.0, drain_s=3 * 3600.0)
+    out = io.StringIO()
+    line = ProgressLine(cfg, out)
+    for simulated_h, wall_s in ((12, 1.0), (24, 2.0), (47, 3.0), (48, 4.0), (49.5, 5.0), (49.6, 5.5), (51, 6.0)):
+        line(simulated_h * 3600.0, wall_s)
+    line.finish(6.4)
+    shown = out.getvalue().split("\r")[1:]
+    assert shown[0].startswith("5 of 20 vessel-days ( 25.0%) in 1 s, about 3 s to go")
+    assert shown[2].startswith("20 of 20 vessel-days ( 97.9%)")
+    assert [s.split(":")[1].split(" in ")[0].strip() for s in shown[3:6]] == ["0.0 of 3 h", "1.5 of 3 h", "3.0 of 3 h"]
+    assert sum("100.0%" in s for s in shown) == 1 and len(shown) == 7  # 49.6 h came within a second
+    assert shown[-1].rstrip(" \n") == "20 of 20 vessel-days (100.0%) and 3 h without new traffic, simulated in 6 s"
+    assert shown[-1].endswith("\n") and len(shown[-1]) - 1 >= len(shown[-2])
