@@ -52,6 +52,7 @@ from .fleet_vessels import (
     SimStats,
     VesselSpec,
 )
+from .link_model import LINK_PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,8 @@ class ShoreSide:
     def mo_sent(self, frames: list[MoFrame]) -> None:
         """MO frames the vessels sent reach the relay one network latency later, in time order."""
         for sent, _index, _seq, imei, momsn, payload in sorted(frames, key=lambda f: f[:3]):
+            if sent + self.cfg.latency_s < self.clock.now():
+                raise RuntimeError("an MO frame reached the shore after its time had passed there")
             self.at(sent + self.cfg.latency_s, lambda i=imei, m=momsn, p=payload: self._mo_arrives(i, m, p))
 
     def _mo_arrives(self, imei: str, momsn: int, payload: bytes | None) -> None:
@@ -305,7 +308,8 @@ class FleetSimulation:
                     self.cfg.profile,
                 )
             home = {spec.imei: n for n, part in enumerate(self._parts) for spec in part}
-            lanes = [Lane(g, started, g.first) for g in groups]
+            shortest = LINK_PROFILES[self.cfg.link].success_duration_s[0]
+            lanes = [Lane(g, started, *g.first, shortest) for g in groups]
             progress = None
             if self.progress is not None:
                 report_progress = self.progress

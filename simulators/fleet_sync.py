@@ -7,10 +7,12 @@ reaches the shore at ``t + latency``, an MT frame the shore sends at ``s`` reach
 * a vessel group may run up to ``shore time + latency``: every MT frame that reaches it before that is
   already known;
 * the shore may run up to the earliest time any group can still send an MO frame, plus the latency.
-  A group sends nothing before its next own activity (a daemon's timer, a crew message, a haul) or the
-  next MT frame it has not taken yet, and nothing before the time it has run to. An MT frame the shore
-  sends while it runs from ``s`` can only bring an answer back at ``s + 2 × latency``, so that is
-  the shore's limit too.
+  A session in progress sends when it ends; a new one opens at a group's next own activity (a
+  daemon's timer, a crew message, a haul) or the next MT frame it has not taken yet, at the earliest,
+  and sends no sooner than the link's shortest successful session after that (a failed session sends
+  nothing); and nothing is sent before the time the group has run to. An MT frame the shore sends
+  while it runs from ``s`` can only bring an answer back at ``s + 2 × latency`` plus that shortest
+  session, so that is the shore's limit too.
 
 A group with nothing to do before its limit sits the turn out. Whenever a group answers, the shore
 runs as far as it may and the idle groups get new work, so the vessel processes rarely wait for the
@@ -27,15 +29,16 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Protocol
 
-from .fleet_vessels import MoFrame, MtFrame
+from .fleet_vessels import Answer, MoFrame, MtFrame
 
 
 class Group(Protocol):
-    first: float | None
+    @property
+    def first(self) -> tuple[float | None, float | None]: ...
 
     def send_run(self, end: float, mts: list[MtFrame]) -> None: ...
 
-    def receive(self) -> tuple[list[MoFrame], float | None]: ...
+    def receive(self) -> Answer: ...
 
     @property
     def connection(self) -> Connection | None: ...
@@ -58,6 +61,8 @@ class Lane:
     group: Group
     reached: float  # the group has run everything before this time
     next: float | None  # its next own activity (as of its last answer)
+    next_send: float | None  # the earliest it may send, MT frames it has not taken yet aside
+    min_send_s: float  # the link's shortest successful session
     pending: list[MtFrame] = field(default_factory=list)  # MT frames for it, not handed over yet
     running: bool = False
     handed_first: float = math.inf  # earliest MT frame handed over with the run in progress
@@ -66,9 +71,9 @@ class Lane:
     def earliest_send(self) -> float:
         """No MO frame leaves this group before this time."""
         bound = min(
-            math.inf if self.next is None else self.next,
-            self.handed_first,
-            min((m[0] for m in self.pending), default=math.inf),
+            math.inf if self.next_send is None else self.next_send,
+            self.handed_first + self.min_send_s,
+            min((m[0] for m in self.pending), default=math.inf) + self.min_send_s,
         )
         return max(self.reached, bound)
 
@@ -87,7 +92,7 @@ class Lane:
         return True
 
     def done(self) -> list[MoFrame]:
-        frames, self.next = self.group.receive()
+        frames, self.next, self.next_send = self.group.receive()
         self.reached = self.target
         self.running = False
         self.handed_first = math.inf
@@ -124,7 +129,7 @@ class Coordinator:
                     lane.start(limit)
             horizon = min(
                 self.stop,
-                shore.now() + 2 * self.latency,
+                shore.now() + 2 * self.latency + min(lane.min_send_s for lane in lanes),
                 min(lane.earliest_send() for lane in lanes) + self.latency,
             )
             if horizon > shore.now():

@@ -37,7 +37,7 @@ from gateway.link import FramePlan
 from wire import catch
 from wire.records import Kind, PriorityClass
 
-from .link_model import LinkModel
+from .link_model import LINK_PROFILES, LinkModel
 
 # Simulation only (the files are the simulation's own, in a temporary folder): no fsync, the rollback
 # journal in memory, and the file locked once for the connection's lifetime, so SQLite neither takes
@@ -90,6 +90,9 @@ class VesselSpec:
 MoFrame = tuple[float, int, int, str, int, bytes | None]
 # An MT frame on its way to a vessel: (reaches the modem at, imei, frame, cause, payload bytes of replies)
 MtFrame = tuple[float, str, bytes, str, int]
+# A group's answer to a run: the MO frames sent, its next activity, the earliest it may send (see
+# ``VesselGroup.next_send``)
+Answer = tuple[list[MoFrame], float | None, float | None]
 
 #: Why the relay sent an MT frame, as the report names the cost.
 MT_CAUSES = {
@@ -211,6 +214,7 @@ class SimModem:
         self.sent = 0
         self.mt_queue: list[tuple[bytes, str, int]] = []  # (frame, cause, payload bytes)
         self.stats = SimStats()
+        self.sends_at: float | None = None  # when the session in progress hands its MO frame over
         self.daemon: GatewayDaemon | None = None  # whose session plans say why each session goes
 
     def ring(self) -> None:
@@ -233,7 +237,10 @@ class SimModem:
 
     async def session(self, mo_payload: bytes | None, answer_ring: bool = False) -> SimReport:
         status, duration = self.link.session_outcome(self.clock.now())
+        if status <= 4:
+            self.sends_at = self.clock.now() + duration
         await self.clock.sleep(duration)
+        self.sends_at = None
         stats = self.stats
         stats.sessions += 1
         if status > 4:
@@ -267,6 +274,7 @@ class VesselGroup:
     def __init__(self, workdir: Path, specs: list[VesselSpec], profile: str, link: str, start: float) -> None:
         self.workdir = workdir
         self.profile: ModemProfile = load_profile(profile)
+        self.min_send_s = LINK_PROFILES[link].success_duration_s[0]
         self.start = start
         self.clock = HeapClock(start)
         self.events = EventQueue(self.clock)
@@ -352,14 +360,27 @@ class VesselGroup:
         times = [t for t in (self.clock.next_due(), self.events.next_time()) if t is not None]
         return min(times) if times else None
 
-    def run_until(self, end: float, mts: list[MtFrame]) -> tuple[list[MoFrame], float | None]:
+    def next_send(self) -> float | None:
+        """No MO frame leaves this group before this time unless an MT frame reaches it first: a
+        session in progress sends when it ends, and a new one, opened at the next activity at the
+        earliest, takes at least the link's shortest successful session (failed sessions send nothing).
+        None: nothing to do until an MT frame comes."""
+        nxt = self.next_time()
+        times = [m.sends_at for m in self.modems.values() if m.sends_at is not None]
+        if nxt is not None:
+            times.append(nxt + self.min_send_s)
+        return min(times, default=None)
+
+    def run_until(self, end: float, mts: list[MtFrame]) -> Answer:
         """Run every vessel up to (not including) ``end``; returns the MO frames sent and when this
         group next has something to do."""
         for when, imei, data, cause, payload in mts:
+            if when < self.clock.now():
+                raise RuntimeError("an MT frame reached the vessels after its time had passed there")
             self.events.at(when, lambda i=imei, d=data, c=cause, p=payload: self._mt_arrives(i, d, c, p))
         self.loop.run_until_complete(self._run_until(end))
         sent, self.outbox = self.outbox, []
-        return sent, self.next_time()
+        return sent, self.next_time(), self.next_send()
 
     async def _settle(self) -> None:
         """Let every runnable task run until all of them wait on the clock or an event."""
@@ -419,7 +440,7 @@ def _serve(
 ) -> None:
     """Worker process: build a group, then answer ``run``/``finish`` requests on ``conn``."""
     group = VesselGroup(workdir, specs, profile, link, start)
-    conn.send(("ready", group.next_time()))
+    conn.send(("ready", group.next_time(), group.next_send()))
     while True:
         command, *args = conn.recv()
         if command == "run":
@@ -445,15 +466,15 @@ class RemoteGroup:
         )
         self._proc.start()
         child.close()
-        self._first: tuple[float | None] | None = None  # the group builds while the caller goes on
+        self._first: tuple[float | None, float | None] | None = None  # built while the caller goes on
 
     @property
-    def first(self) -> float | None:
-        """When the group first has something to do (waits until it is built)."""
+    def first(self) -> tuple[float | None, float | None]:
+        """When the group first has something to do, and first may send (waits until it is built)."""
         if self._first is None:
-            _ready, first = self._conn.recv()
-            self._first = (first,)
-        return self._first[0]
+            _ready, first, send = self._conn.recv()
+            self._first = (first, send)
+        return self._first
 
     @property
     def connection(self) -> Connection:
@@ -462,8 +483,8 @@ class RemoteGroup:
     def send_run(self, end: float, mts: list[MtFrame]) -> None:
         self._conn.send(("run", end, mts))
 
-    def receive(self) -> tuple[list[MoFrame], float | None]:
-        result: tuple[list[MoFrame], float | None] = self._conn.recv()
+    def receive(self) -> Answer:
+        result: Answer = self._conn.recv()
         return result
 
     def finish(self) -> dict[str, Any]:
@@ -485,13 +506,13 @@ class LocalGroup:
 
     def __init__(self, specs: list[VesselSpec], workdir: Path, profile: str, link: str, start: float) -> None:
         self.group = VesselGroup(workdir, specs, profile, link, start)
-        self.first = self.group.next_time()
-        self._result: tuple[list[MoFrame], float | None] = ([], None)
+        self.first = (self.group.next_time(), self.group.next_send())
+        self._result: Answer = ([], None, None)
 
     def send_run(self, end: float, mts: list[MtFrame]) -> None:
         self._result = self.group.run_until(end, mts)
 
-    def receive(self) -> tuple[list[MoFrame], float | None]:
+    def receive(self) -> Answer:
         return self._result
 
     def finish(self) -> dict[str, Any]:
