@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simulators.fleet import FleetConfig, ProgressLine, run_fleet
+from shore.archive import Archive
+from simulators.fleet import SIM_MT_INDEX, FleetConfig, ProgressLine, run_fleet
 
 
 def _run(tmp_path: Path, name: str, **kw) -> dict:
@@ -80,3 +81,18 @@ def test_the_progress_line_shows_the_drain_once_and_ends_with_one_closing_line()
     assert sum("100.0%" in s for s in shown) == 1 and len(shown) == 7  # 49.6 h came within a second
     assert shown[-1].rstrip(" \n") == "20 of 20 vessel-days (100.0%) and 3 h without new traffic, simulated in 6 s"
     assert shown[-1].endswith("\n") and len(shown[-1]) - 1 >= len(shown[-2])
+
+
+def test_the_simulated_archive_finds_vessels_with_mt_units_by_index(tmp_path: Path) -> None:
+    """The relay's MT loop asks every simulated minute which vessels have MT units unacknowledged:
+    in the simulation's own archive that is an index search, not a read of every reply ever sent."""
+    _run(tmp_path, "mt")
+    archive = Archive(tmp_path / "mt-work" / "shore.sqlite3")
+    statements: list[str] = []
+    archive._db.set_trace_callback(statements.append)
+    archive.vessels_with_mt(2e9, 3600.0)
+    archive._db.set_trace_callback(None)
+    [query] = [s for s in statements if "mt_units" in s]
+    plan = [row[3] for row in archive._db.execute("EXPLAIN QUERY PLAN " + query)]
+    archive.close()
+    assert any(SIM_MT_INDEX in step for step in plan) and not any(s == "SCAN mt_units" for s in plan), plan
