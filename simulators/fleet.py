@@ -443,13 +443,22 @@ class ProgressLine:
         self.total_s = self.traffic_s + cfg.drain_s
         self.drain_h = cfg.drain_s / 3600
         self._shown = -math.inf
+        self._first: tuple[float, float] | None = None
         self._width = 0
 
     def __call__(self, simulated_s: float, wall_s: float) -> None:
-        if wall_s - self._shown < 1.0:
+        if self._first is None:
+            self._first = (simulated_s, wall_s)
+        elif wall_s - self._shown < 1.0:
             return
         self._shown = wall_s
-        left = wall_s * (self.total_s - simulated_s) / simulated_s if simulated_s > 0 else math.nan
+        # The estimate goes by the pace since the first line (setting the vessels up is not a pace).
+        sim0, wall0 = self._first
+        if simulated_s > sim0 and wall_s > wall0:
+            pace = (wall_s - wall0) / (simulated_s - sim0)
+            left = f"about {pace * (self.total_s - simulated_s):,.0f} s to go"
+        else:
+            left = "time to go not known yet"
         if simulated_s < self.traffic_s:
             done = self.vessel_days * simulated_s / self.traffic_s
             head = f"{done:,.0f} of {self.vessel_days:,.0f} vessel-days ({done / self.vessel_days:6.1%})"
@@ -459,7 +468,7 @@ class ProgressLine:
                 f"{self.vessel_days:,.0f} vessel-days done, letting what is in flight land: "
                 f"{drained:.1f} of {self.drain_h:g} h"
             )
-        self._write(f"{head} in {wall_s:,.0f} s, about {left:,.0f} s to go")
+        self._write(f"{head} in {wall_s:,.0f} s, {left}")
 
     def finish(self, wall_s: float) -> None:
         self._write(

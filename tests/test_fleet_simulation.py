@@ -75,7 +75,8 @@ def test_the_progress_line_shows_the_drain_once_and_ends_with_one_closing_line()
         line(simulated_h * 3600.0, wall_s)
     line.finish(6.4)
     shown = out.getvalue().split("\r")[1:]
-    assert shown[0].startswith("5 of 20 vessel-days ( 25.0%) in 1 s, about 3 s to go")
+    assert shown[0].rstrip() == "5 of 20 vessel-days ( 25.0%) in 1 s, time to go not known yet"
+    assert shown[1].rstrip() == "10 of 20 vessel-days ( 50.0%) in 2 s, about 2 s to go"  # 12 h a second
     assert shown[2].startswith("20 of 20 vessel-days ( 97.9%)")
     assert [s.split(":")[1].split(" in ")[0].strip() for s in shown[3:6]] == ["0.0 of 3 h", "1.5 of 3 h", "3.0 of 3 h"]
     assert sum("100.0%" in s for s in shown) == 1 and len(shown) == 7  # 49.6 h came within a second
