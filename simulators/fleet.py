@@ -7,10 +7,10 @@ latency, and the relay's MT frames (acks and replies) come back through the mode
 alerts. A simulated hotline desk answers a share of the crew messages.
 
 Time is simulated: the shore (this module) and the vessel groups each keep a clock and jump from one
-wake-up to the next. They advance together in windows no longer than the network latency, because
-nothing one side does can reach the other sooner; within a window the vessel groups (in worker
-processes, one per CPU) and the shore run in parallel, and the shore takes MO frames in time order.
-The same seed gives the same run, whatever the number of worker processes.
+wake-up to the next. Nothing one side does can reach the other sooner than the network latency, so
+each side runs ahead of the other as far as that allows (``fleet_sync``), the vessel groups in worker
+processes and one beside the shore in this process, and the shore takes MO frames in time order.
+The same seed gives the same run, whatever the number of processes.
 """
 
 from __future__ import annotations

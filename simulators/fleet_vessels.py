@@ -1,13 +1,14 @@
 """Fleet simulation, vessel side: a group of vessels (real gateway daemons and simulated modems) run in
-simulated time, one window of time at a time, in this process or in a worker process.
+simulated time, one stretch of time at a time, in this process or in a worker process.
 
 A ``VesselGroup`` owns its vessels' daemons, modems, traffic and a clock of its own. The shore (in
-``simulators.fleet``) tells it to run up to the end of a window and hands it the MT frames that reach
-its vessels in that window; it answers with the MO frames its vessels sent and when it next has
-something to do. Vessels never talk to each other, and whatever the shore does with an MO frame
-reaches a vessel one network latency later at the earliest, so groups can run a window in parallel
-with each other and with the shore (a conservative parallel simulation whose look-ahead is the
-latency). The result does not depend on how vessels are split into groups.
+``simulators.fleet``, paced by ``simulators.fleet_sync``) tells it to run up to a time and hands it
+the MT frames that reach its vessels before then; it answers with the MO frames its vessels sent,
+when it next has something to do and when it may first send. Vessels never talk to each other, and
+whatever the shore does with an MO frame reaches a vessel one network latency later at the
+earliest, so groups run in parallel with each other and with the shore (a conservative parallel
+simulation whose look-ahead is the latency). The result does not depend on how vessels are split
+into groups.
 
 Simulation shortcuts, stated: SQLite files run without fsync, with the rollback journal in memory and
 in exclusive locking mode (durability is not what is measured here); crew accounts are created directly (no PIN hashing); the
