@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS units (
     PRIMARY KEY (rid, idx)
 );
 CREATE INDEX IF NOT EXISTS units_pending ON units (acked, rid);
+-- Records still to send, by expiry: every turn looks for expired ones, and delivered records stay.
+CREATE INDEX IF NOT EXISTS records_expiring ON records (state, expires);
 CREATE TABLE IF NOT EXISTS frames (
     counter INTEGER PRIMARY KEY,
     sent_at REAL NOT NULL,
@@ -349,7 +351,7 @@ class GatewayStore(AckStore):
             rows = db.execute(
                 "SELECT rid FROM records r WHERE expires IS NOT NULL AND expires < ? AND (state = 'queued' "
                 "OR (state = 'sent' AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rid = r.rid AND u.acked = 0 "
-                "AND u.last_sent > ?)))",
+                "AND u.last_sent > ?))) ORDER BY rid",
                 (now, now - resend_after_s),
             ).fetchall()
             for (rid,) in rows:

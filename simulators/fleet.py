@@ -7,10 +7,10 @@ latency, and the relay's MT frames (acks and replies) come back through the mode
 alerts. A simulated hotline desk answers a share of the crew messages.
 
 Time is simulated: the shore (this module) and the vessel groups each keep a clock and jump from one
-wake-up to the next. They advance together in windows no longer than the network latency, because
-nothing one side does can reach the other sooner; within a window the vessel groups (in worker
-processes, one per CPU) and the shore run in parallel, and the shore takes MO frames in time order.
-The same seed gives the same run, whatever the number of worker processes.
+wake-up to the next. Nothing one side does can reach the other sooner than the network latency, so
+each side runs ahead of the other as far as that allows (``fleet_sync``), the vessel groups in worker
+processes and one beside the shore in this process, and the shore takes MO frames in time order.
+The same seed gives the same run, whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -28,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from common.clock import ManualClock
 from common.keyfiles import read_public, read_secret
@@ -39,6 +40,7 @@ from shore.relay import Relay
 from wire.records import PriorityClass
 
 from .fleet_report import percentile, write_report
+from .fleet_sync import Coordinator, Lane
 from .fleet_vessels import (
     COST_CAUSES,
     FAST_SQLITE,
@@ -50,6 +52,7 @@ from .fleet_vessels import (
     SimStats,
     VesselSpec,
 )
+from .link_model import LINK_PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,11 @@ class FleetConfig:
 
 MT_LOOP_S = 60.0  # the relay's MT duties (held acks, unacknowledged replies) run this often
 HOTLINE_S = 600.0  # the simulated hotline desk looks at new crew messages this often
+# The shore's share of a process's work (relay, archive, MT loop, hotline desk: 30 % of the run's CPU
+# time under cProfile with ``FleetConfig(workers=1)``; a third measured best): the process that runs
+# the shore simulates that much fewer vessels (a quarter of them with two processes).
+SHORE_SHARE = 1 / 3
+SIM_MT_INDEX = "sim_mt_units_unacked"
 
 
 class ShoreSide:
@@ -112,6 +120,10 @@ class ShoreSide:
         self.archive = Archive(workdir / "shore.sqlite3")
         for pragma in FAST_SQLITE:
             self.archive._db.execute(pragma)
+        # The MT loop asks every simulated minute which vessels have MT units not yet acknowledged;
+        # without an index that reads every reply ever sent (a millisecond a call by the end of a month
+        # of a hundred vessels). An index changes no result: the simulation's own archive file only.
+        self.archive._db.execute(f"CREATE INDEX IF NOT EXISTS {SIM_MT_INDEX} ON mt_units (acked, imei)")
         self.relay = Relay(
             self.archive,
             read_secret(keys / "shore.key"),
@@ -139,6 +151,9 @@ class ShoreSide:
     def next_time(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
+    def now(self) -> float:
+        return self.clock.now()
+
     def run_until(self, end: float) -> None:
         """Everything due before ``end``, in time order."""
         while self._heap and self._heap[0][0] < end:
@@ -151,6 +166,8 @@ class ShoreSide:
     def mo_sent(self, frames: list[MoFrame]) -> None:
         """MO frames the vessels sent reach the relay one network latency later, in time order."""
         for sent, _index, _seq, imei, momsn, payload in sorted(frames, key=lambda f: f[:3]):
+            if sent + self.cfg.latency_s < self.clock.now():
+                raise RuntimeError("an MO frame reached the shore after its time had passed there")
             self.at(sent + self.cfg.latency_s, lambda i=imei, m=momsn, p=payload: self._mo_arrives(i, m, p))
 
     def _mo_arrives(self, imei: str, momsn: int, payload: bytes | None) -> None:
@@ -255,15 +272,27 @@ class FleetSimulation:
         return times
 
     def _groups(self, specs: list[VesselSpec]) -> list[LocalGroup | RemoteGroup]:
+        """One group per process: ``workers - 1`` worker processes and this one, which runs the shore
+        and the share of the vessels that keeps it about as busy as a worker (none when the shore alone
+        is a process's share). Groups in worker processes come first, so they start on a window before
+        this process runs its own. Sets ``self._parts``, the vessels of each group."""
         workers = self.cfg.workers or os.cpu_count() or 1
         workers = max(1, min(workers, len(specs)))
+        args = (self.workdir, self.cfg.profile, self.cfg.link, self.clock.now())
         if workers == 1:
-            return [LocalGroup(self.workdir, specs, self.cfg.profile, self.cfg.link, self.clock.now())]
-        parts = [specs[i::workers] for i in range(workers)]
-        return [
-            RemoteGroup(self.workdir, part, self.cfg.profile, self.cfg.link, self.clock.now())
-            for part in parts
-        ]
+            self._parts = [specs]
+            return [LocalGroup(specs, *args)]
+        local_share = max(0.0, (1 / workers - SHORE_SHARE) / (1 - SHORE_SHARE))
+        mine = [int((i + 1) * local_share) > int(i * local_share) for i in range(len(specs))]
+        here = [s for s, m in zip(specs, mine, strict=True) if m]
+        away = [s for s, m in zip(specs, mine, strict=True) if not m]
+        remote = workers - 1
+        self._parts = [away[i::remote] for i in range(remote)]
+        groups: list[LocalGroup | RemoteGroup] = [RemoteGroup(part, *args) for part in self._parts]
+        if here:
+            self._parts.append(here)
+            groups.append(LocalGroup(here, *args))
+        return groups
 
     def run(self) -> dict[str, Any]:
         specs = self._specs()
@@ -284,41 +313,14 @@ class FleetSimulation:
                     "sim",
                     self.cfg.profile,
                 )
-            nexts: list[float | None] = [g.first for g in groups]
-            home = {spec.imei: n for n, part in enumerate(self._split(specs, len(groups))) for spec in part}
-            window = started
-            while window < stop:
-                window_end = min(window + self.cfg.latency_s, stop)
-                due: list[list[MtFrame]] = [[] for _ in groups]
-                later = []
-                for mt in self.shore.mt_out:
-                    if mt[0] < window_end:
-                        due[home[mt[1]]].append(mt)
-                    else:
-                        later.append(mt)
-                self.shore.mt_out = later
-                # Only groups with something to do before the window ends run it (skipping the others
-                # changes nothing: they would only move their clock).
-                busy = [
-                    n
-                    for n, g in enumerate(groups)
-                    if due[n] or (nexts[n] is not None and nexts[n] < window_end)
-                ]
-                for n in busy:
-                    groups[n].send_run(window_end, due[n])
-                self.shore.run_until(window_end)  # meanwhile the vessel groups run the same window
-                sent: list[MoFrame] = []
-                for n in busy:
-                    frames, nexts[n] = groups[n].receive()
-                    sent.extend(frames)
-                self.shore.mo_sent(sent)
-                upcoming = [
-                    t for t in (*nexts, self.shore.next_time(), *(m[0] for m in self.shore.mt_out)) if t
-                ]
-                window = max(window_end, min(upcoming, default=stop))
-                if self.progress is not None:
-                    done = self.cfg.vessels * (min(window, end) - started) / 86400
-                    self.progress(done, time.perf_counter() - wall)
+            home = {spec.imei: n for n, part in enumerate(self._parts) for spec in part}
+            shortest = LINK_PROFILES[self.cfg.link].success_duration_s[0]
+            lanes = [Lane(g, started, *g.first, shortest) for g in groups]
+            progress = None
+            if self.progress is not None:
+                report_progress = self.progress
+                progress = lambda now: report_progress(now - started, time.perf_counter() - wall)  # noqa: E731
+            Coordinator(self.shore, lanes, home, self.cfg.latency_s, stop, progress).run()
             vessels: dict[str, Any] = {}
             for group in groups:
                 vessels.update(group.finish())
@@ -328,10 +330,6 @@ class FleetSimulation:
         report = self._report(time.perf_counter() - wall, vessels)
         self.shore.archive.close()
         return report
-
-    @staticmethod
-    def _split(specs: list[VesselSpec], n: int) -> list[list[VesselSpec]]:
-        return [specs[i::n] for i in range(n)]
 
     def _report(
         self, wall_s: float, vessels: dict[str, tuple[SimStats, list[tuple[Any, ...]]]]
@@ -433,6 +431,58 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
+class ProgressLine:
+    """A run's progress on standard error, on one line rewritten at most once a second: vessel-days
+    simulated, wall time so far and an estimate of the time left; then the drain (the run goes on
+    without new traffic until what is in flight lands); then one closing line."""
+
+    def __init__(self, cfg: FleetConfig, out: TextIO | None = None) -> None:
+        self.out = out or sys.stderr
+        self.vessel_days = cfg.vessels * cfg.days
+        self.traffic_s = cfg.days * 86400
+        self.total_s = self.traffic_s + cfg.drain_s
+        self.drain_h = cfg.drain_s / 3600
+        self._shown = -math.inf
+        self._first: tuple[float, float] | None = None
+        self._width = 0
+
+    def __call__(self, simulated_s: float, wall_s: float) -> None:
+        if self._first is None:
+            self._first = (simulated_s, wall_s)
+        elif wall_s - self._shown < 1.0:
+            return
+        self._shown = wall_s
+        # The estimate goes by the pace since the first line (setting the vessels up is not a pace).
+        sim0, wall0 = self._first
+        if simulated_s > sim0 and wall_s > wall0:
+            pace = (wall_s - wall0) / (simulated_s - sim0)
+            left = f"about {pace * (self.total_s - simulated_s):,.0f} s to go"
+        else:
+            left = "time to go not known yet"
+        if simulated_s < self.traffic_s:
+            done = self.vessel_days * simulated_s / self.traffic_s
+            head = f"{done:,.0f} of {self.vessel_days:,.0f} vessel-days ({done / self.vessel_days:6.1%})"
+        else:
+            drained = (simulated_s - self.traffic_s) / 3600
+            head = (
+                f"{self.vessel_days:,.0f} vessel-days done, letting what is in flight land: "
+                f"{drained:.1f} of {self.drain_h:g} h"
+            )
+        self._write(f"{head} in {wall_s:,.0f} s, {left}")
+
+    def finish(self, wall_s: float) -> None:
+        self._write(
+            f"{self.vessel_days:,.0f} of {self.vessel_days:,.0f} vessel-days (100.0%) and {self.drain_h:g} h "
+            f"without new traffic, simulated in {wall_s:,.0f} s",
+            end="\n",
+        )
+
+    def _write(self, text: str, end: str = "") -> None:
+        self.out.write("\r" + text.ljust(self._width) + end)
+        self._width = len(text)
+        self.out.flush()
+
+
 def run_fleet(
     cfg: FleetConfig, report_dir: Path, workdir: Path | None = None, show_progress: bool = True
 ) -> dict[str, Any]:
@@ -441,20 +491,7 @@ def run_fleet(
     system offers one) that is removed afterwards."""
     shm = Path("/dev/shm")
     work = workdir or Path(tempfile.mkdtemp(prefix="seabridge-fleet-", dir=shm if shm.is_dir() else None))
-    total = cfg.vessels * cfg.days
-    shown = [0.0]
-
-    def progress(done: float, wall_s: float) -> None:
-        if wall_s - shown[0] < 1.0 and done < total:
-            return
-        shown[0] = wall_s
-        eta = wall_s * (total - done) / done if done > 0 else float("nan")
-        sys.stderr.write(
-            f"\r{done:,.0f} of {total:,.0f} vessel-days ({done / total:6.1%}) in {wall_s:,.0f} s, "
-            f"about {eta:,.0f} s to go "
-        )
-        sys.stderr.flush()
-
+    progress = ProgressLine(cfg)
     sim = FleetSimulation(cfg, work, progress if show_progress else None)
     try:
         report = sim.run()
@@ -462,6 +499,6 @@ def run_fleet(
         if workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     if show_progress:
-        sys.stderr.write("\n")
+        progress.finish(report["wall_seconds"])
     write_report(report_dir, report, sim._latencies, sim._per_vessel_day, cfg.daily_budget_bytes)
     return report

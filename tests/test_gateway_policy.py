@@ -374,6 +374,28 @@ def test_a_record_past_its_lifetime_expires_with_a_reason(tmp_path: Path) -> Non
     assert status.reason == "lifetime ended before delivery"
 
 
+def test_expiry_reads_the_records_still_to_send_by_index_not_every_delivered_record(tmp_path: Path) -> None:
+    """Delivered records stay in the store, and every turn looks for expired ones: the look must not
+    read them all (a month at sea is thousands). Expired ones still come back in record order."""
+    clock = ManualClock()
+    daemon, modem, _shore = make_daemon(tmp_path, clock)
+    modem.up = False
+    store = daemon.store
+    rids = [_crew(daemon, 4) for _ in range(6)]
+    with store.transaction() as db:
+        db.execute("UPDATE records SET state = 'delivered' WHERE rid IN (?, ?)", (rids[1], rids[4]))
+        db.execute("UPDATE records SET state = 'sent' WHERE rid = ?", (rids[3],))
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    expired = store.expire(clock.now() + 31 * DAY)
+    store._db.set_trace_callback(None)
+    assert expired == [rids[0], rids[2], rids[3], rids[5]]
+    [select] = [s for s in statements if s.lstrip().upper().startswith("SELECT RID FROM RECORDS")]
+    plan = [row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + select)]
+    assert not any(step.startswith("SCAN r") for step in plan), plan
+    assert any("records_expiring" in step for step in plan), plan
+
+
 def test_priority_classes_fill_a_frame_highest_first(tmp_path: Path) -> None:
     clock = ManualClock()
     daemon, _modem, _shore = make_daemon(tmp_path, clock)

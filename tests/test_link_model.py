@@ -81,3 +81,22 @@ def test_a_month_between_queries_does_not_walk_every_step() -> None:
 def test_unknown_profile_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown link profile"):
         LinkModel(random.Random(1), "calm-lake")
+
+
+class _SubclassedRandom(random.Random):
+    """Not exactly ``random.Random``: the model walks the signal with ``gauss`` itself."""
+
+
+@pytest.mark.parametrize("profile", ["open-sea", "port", "storm"])
+def test_the_fast_signal_walk_is_the_walk_with_random_gauss_to_the_last_bit(profile: str) -> None:
+    """A plain ``random.Random`` takes the written-out walk; a subclass the plain loop over ``gauss``.
+    Same seed, same queries: the same level, dropouts and session outcomes, float for float."""
+    for seed in range(12):
+        fast, plain = LinkModel(random.Random(seed), profile), LinkModel(_SubclassedRandom(seed), profile)
+        gaps = random.Random(seed + 1000)
+        now = T0
+        for _ in range(200):
+            now += gaps.expovariate(1 / 400)
+            assert fast.signal(now) == plain.signal(now)
+            assert (fast._level, fast._t, fast._dropout_until) == (plain._level, plain._t, plain._dropout_until)
+            assert fast.session_outcome(now) == plain.session_outcome(now)
