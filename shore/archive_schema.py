@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 COUNTER_BLOCK = 64
 
+MT_UNACKED_INDEX = "mt_units_unacked"
+
 # Each migration is a list of statements; ``meta.schema_version`` says how many have run.
 # "{id}", "{blob}" and "{real}" are replaced per back end.
 MIGRATIONS: list[list[str]] = [
@@ -121,6 +123,11 @@ MIGRATIONS: list[list[str]] = [
         # 6: rejected frames kept per vessel are counted against a cap on every rejection.
         "CREATE INDEX IF NOT EXISTS frames_in_rejected ON frames_in (imei) "
         "WHERE outcome NOT IN ('accepted', 'received', 'queued')",
+    ],
+    [
+        # 7: the MT loop asks often which vessels have MT units not yet acknowledged: without an index
+        # that read every reply ever sent (a millisecond a call after a month of a hundred vessels).
+        f"CREATE INDEX IF NOT EXISTS {MT_UNACKED_INDEX} ON mt_units (acked, imei)",
     ],
 ]
 

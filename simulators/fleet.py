@@ -107,7 +107,6 @@ HOTLINE_S = 600.0  # the simulated hotline desk looks at new crew messages this 
 # time under cProfile with ``FleetConfig(workers=1)``; a third measured best): the process that runs
 # the shore simulates that much fewer vessels (a quarter of them with two processes).
 SHORE_SHARE = 1 / 3
-SIM_MT_INDEX = "sim_mt_units_unacked"
 
 
 class ShoreSide:
@@ -120,10 +119,6 @@ class ShoreSide:
         self.archive = Archive(workdir / "shore.sqlite3")
         for pragma in FAST_SQLITE:
             self.archive._db.execute(pragma)
-        # The MT loop asks every simulated minute which vessels have MT units not yet acknowledged;
-        # without an index that reads every reply ever sent (a millisecond a call by the end of a month
-        # of a hundred vessels). An index changes no result: the simulation's own archive file only.
-        self.archive._db.execute(f"CREATE INDEX IF NOT EXISTS {SIM_MT_INDEX} ON mt_units (acked, imei)")
         self.relay = Relay(
             self.archive,
             read_secret(keys / "shore.key"),

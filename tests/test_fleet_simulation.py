@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from shore.archive import Archive
-from simulators.fleet import SIM_MT_INDEX, FleetConfig, ProgressLine, run_fleet
+from shore.archive_schema import MT_UNACKED_INDEX
+from simulators.fleet import FleetConfig, ProgressLine, run_fleet
 
 
 def _run(tmp_path: Path, name: str, **kw) -> dict:
@@ -86,7 +87,7 @@ def test_the_progress_line_shows_the_drain_once_and_ends_with_one_closing_line()
 
 def test_the_simulated_archive_finds_vessels_with_mt_units_by_index(tmp_path: Path) -> None:
     """The relay's MT loop asks every simulated minute which vessels have MT units unacknowledged:
-    in the simulation's own archive that is an index search, not a read of every reply ever sent."""
+    in the archive that is an index search, not a read of every reply ever sent."""
     _run(tmp_path, "mt")
     archive = Archive(tmp_path / "mt-work" / "shore.sqlite3")
     statements: list[str] = []
@@ -96,4 +97,4 @@ def test_the_simulated_archive_finds_vessels_with_mt_units_by_index(tmp_path: Pa
     [query] = [s for s in statements if "mt_units" in s]
     plan = [row[3] for row in archive._db.execute("EXPLAIN QUERY PLAN " + query)]
     archive.close()
-    assert any(SIM_MT_INDEX in step for step in plan) and not any(s == "SCAN mt_units" for s in plan), plan
+    assert any(MT_UNACKED_INDEX in step for step in plan) and not any(s == "SCAN mt_units" for s in plan), plan
