@@ -59,7 +59,11 @@ def save_ledger(db: Any, imei: str, ledger: ReceiptLedger, policy: AckPolicy, no
 
 def vessels_due(archive: Archive, now: float) -> list[str]:
     """Vessels owed an acknowledgement or a resend request alone by now."""
-    rows = archive.query("SELECT source, value FROM marks WHERE source LIKE ?", (DUE + "%",))
+    # SQLite's LIKE ignores case and so cannot search the marks' key; GLOB can (a prefix search
+    # instead of a read of every mark). PostgreSQL has no GLOB; its LIKE is case-sensitive.
+    match = "GLOB" if archive.dialect == "sqlite" else "LIKE"
+    wildcard = "*" if archive.dialect == "sqlite" else "%"
+    rows = archive.query(f"SELECT source, value FROM marks WHERE source {match} ?", (DUE + wildcard,))
     return [src[len(DUE) :] for src, value in rows if float(value) <= now]
 
 

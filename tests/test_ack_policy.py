@@ -146,3 +146,29 @@ def test_a_jump_too_wide_to_track_is_never_claimed() -> None:
     ledger.receive(5000, 0.0)
     item = ledger.cumulative(1000.0, 10.0)
     assert item is not None and item.start > 0 and not item.covers(1)
+
+
+def test_the_vessels_owed_an_acknowledgement_are_found_by_a_prefix_search_of_the_marks(tmp_path) -> None:
+    """The relay asks every MT poll which vessels are owed an acknowledgement alone: on SQLite that is
+    a search of the marks' key, not a read of every mark (airtime counts pile up one per vessel-day)."""
+    from shore import acks
+    from shore.archive import Archive
+
+    archive = Archive(tmp_path / "archive.sqlite3")
+    try:
+        with archive.tx() as db:
+            for n in range(50):
+                Archive.set_mark(db, f"airtime:30023401000{n:04d}:2026-12-07", "{}", 1.0)
+            Archive.set_mark(db, acks.DUE + "300234010000001", repr(5.0), 1.0)
+            Archive.set_mark(db, acks.DUE + "300234010000002", repr(50.0), 1.0)
+            Archive.set_mark(db, "ACK-DUE:300234010000003", repr(1.0), 1.0)  # not the same key
+        assert acks.vessels_due(archive, 10.0) == ["300234010000001"]
+        statements: list[str] = []
+        archive._db.set_trace_callback(statements.append)
+        acks.vessels_due(archive, 10.0)
+        archive._db.set_trace_callback(None)
+        [query] = [s for s in statements if "marks" in s]
+        plan = [row[3] for row in archive._db.execute("EXPLAIN QUERY PLAN " + query)]
+        assert not any(step == "SCAN marks" for step in plan), plan
+    finally:
+        archive.close()
