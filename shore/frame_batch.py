@@ -222,6 +222,16 @@ class FrameBatch:
         if self._undo is not None:
             self._undo.append(step)
 
+    def _keep_entry(self, mapping: dict[Any, Any], key: Any) -> None:
+        """Undo, if the open frame fails, whatever it does to ``mapping[key]`` from here on."""
+        if self._undo is None:
+            return
+        before = mapping.get(key, _ABSENT)
+        if before is _ABSENT:
+            self._undo.append(lambda: mapping.pop(key, None))
+        else:
+            self._undo.append(lambda: mapping.__setitem__(key, before))
+
     def claim(self, imei: str, momsn: int, network: str, raw: bytes, now: float) -> bool:
         """True if this delivery is new or only queued by an ingest endpoint (process it), False if it
         was processed before. The frame's row is written by :meth:`outcome`."""
@@ -315,16 +325,8 @@ class FrameBatch:
         """A retained state event (a vessel's last contact, position, open alert): a later one on the
         same topic in this batch supersedes it, so only the last is written, after the batch's other
         events."""
-        previous = self._retained.get(topic)
+        self._keep_entry(self._retained, topic)
         self._retained[topic] = (payload, now)
-
-        def undo() -> None:
-            if previous is None:
-                self._retained.pop(topic, None)
-            else:
-                self._retained[topic] = previous
-
-        self._on_undo(undo)
 
     def save_retained(self) -> None:
         rows = [(topic, payload, 1, now) for topic, (payload, now) in self._retained.items()]
@@ -358,27 +360,12 @@ class FrameBatch:
     def set_mark(self, source: str, value: str, now: float) -> None:
         """Write a mark; it is saved once, with its last value, when the batch ends. An object handed
         out for it (:meth:`mark_object`) is dropped: a later one is parsed from this value."""
-        cached = self._marks.get(source, _ABSENT)
-        written = self._marks_written.get(source)
-        obj, dumped = self._objects.pop(source, None), self._object_dumps.pop(source, None)
+        for mapping in (self._marks, self._marks_written, self._objects, self._object_dumps):
+            self._keep_entry(mapping, source)
+        self._objects.pop(source, None)
+        self._object_dumps.pop(source, None)
         self._marks[source] = value
         self._marks_written[source] = (value, now)
-
-        def undo() -> None:
-            if cached is _ABSENT:
-                self._marks.pop(source, None)
-            else:
-                self._marks[source] = cached
-            if written is None:
-                self._marks_written.pop(source, None)
-            else:
-                self._marks_written[source] = written
-            if obj is not None:
-                self._objects[source] = obj
-            if dumped is not None:
-                self._object_dumps[source] = dumped
-
-        self._on_undo(undo)
 
     def mark_object(
         self,
@@ -395,16 +382,9 @@ class FrameBatch:
         if obj is None:
             obj = self._objects[source] = parse(self.mark(source))
         if self._undo is not None:
-            before, dumped = copy(obj), self._object_dumps.get(source)
-
-            def undo() -> None:
-                self._objects[source] = before
-                if dumped is None:
-                    self._object_dumps.pop(source, None)
-                else:
-                    self._object_dumps[source] = dumped
-
-            self._undo.append(undo)
+            before = copy(obj)  # the caller changes ``obj`` itself: keep a copy to go back to
+            self._undo.append(lambda: self._objects.__setitem__(source, before))
+            self._keep_entry(self._object_dumps, source)
         self._object_dumps[source] = (dump, now)
         return self._objects[source]
 
